@@ -1,0 +1,25 @@
+"""Root conftest: shared fixtures for tests_unit/ and tests_hil/ (the rig plugin loads by entry point)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent
+# Real Particle binaries live beside the project (../shared/firmware); RIG_FIRMWARE_DIR overrides.
+FIRMWARE_DIR = Path(os.environ.get("RIG_FIRMWARE_DIR", ROOT.parent / "shared" / "firmware"))
+
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(scope="session")
+def firmware_dir() -> Path:
+    """The directory of real Particle binaries; tests using it skip when it is absent."""
+    if not (FIRMWARE_DIR / "boron-system-part1@2.2.0.bin").is_file():
+        pytest.skip(f"real Particle binaries not found at {FIRMWARE_DIR} (set RIG_FIRMWARE_DIR)")
+    return FIRMWARE_DIR
