@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rig import platforms
 from rig.firmware import versions
-from rig.firmware.format import ModuleFlag
+from rig.firmware.format import ExtensionType, ModuleFlag
 from rig.firmware.format import ModuleFunction as F
-from rig.firmware.module import Module, ModuleError
+from rig.firmware.module import Extension, Module, ModuleError
 from rig.firmware.parse import problems, read_file, read_modules
 
 
@@ -79,6 +80,13 @@ def as_json(result: Inspection) -> dict[str, Any]:
         uncompressed_size=m.uncompressed_size if m else None,
         modules_in_file=len(result.modules),
         device_os=_device_os(m) if m else None,
+        extensions=[
+            {"where": w, "type": e.name, "size": len(e.body)}
+            for w, exts in (("prefix", m.prefix_extensions), ("suffix", m.suffix_extensions))
+            for e in exts
+        ]
+        if m
+        else None,
     )
     return obj
 
@@ -86,6 +94,18 @@ def as_json(result: Inspection) -> dict[str, Any]:
 def flag_names(m: Module) -> str:
     """The set flags by name, e.g. 'DROP_MODULE_INFO|COMPRESSED'."""
     return "|".join(f.name or "" for f in ModuleFlag if f and f in m.flags)
+
+
+def _ext_text(e: Extension) -> str:
+    """One extension for people: its name and, for the common ones, its decoded value."""
+    if e.type == ExtensionType.NAME:
+        return f"NAME '{e.body.decode(errors='replace')}'"
+    if e.type == ExtensionType.PRODUCT_DATA and len(e.body) >= 6:
+        pid, ver = struct.unpack_from("<IH", e.body)
+        return f"PRODUCT_DATA id {pid >> 16} version {ver}"
+    if e.type == ExtensionType.DYNAMIC_LOCATION and len(e.body) >= 12:
+        return "DYNAMIC_LOCATION " + " ".join(f"0x{v:x}" for v in struct.unpack_from("<III", e.body))
+    return f"{e.name} ({len(e.body)} bytes)"
 
 
 def _module_lines(m: Module) -> list[str]:
@@ -107,6 +127,9 @@ def _module_lines(m: Module) -> list[str]:
         lines.append(f" Compressed: {m.size} bytes, {m.uncompressed_size} bytes inflated")
     if m.product_id is not None:
         lines.append(f" Product id {m.product_id}, product version {m.product_version}")
+    for where, exts in (("prefix", m.prefix_extensions), ("suffix", m.suffix_extensions)):
+        if exts:
+            lines.append(f" {where.capitalize()} extensions: " + ", ".join(_ext_text(e) for e in exts))
     lines.append(f" SHA-256 {m.sha256.hex()}{'' if m.sha_ok else ' (does NOT match the contents)'}")
     for d in m.real_dependencies:
         lines.append(f" It depends on a {d.function.label} module number {d.index} at version {d.version}")
