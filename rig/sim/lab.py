@@ -1,0 +1,185 @@
+"""The simulated lab: boards on hub ports, and the seams that connect the rig's real code to them.
+
+    with Lab(time_scale=0) as lab:
+        lab.add_board("boron-1", "boron", device_os="2.2.0")
+        ...  # the rig's code now finds the board with pyusb, opens sim://<id> with pyserial, etc.
+
+`install()` swaps only the seams of DESIGN.md: pyusb's backend (usb.backend.libusb1.get_backend),
+pyserial's URL handlers (sim://), uhubctl on PATH, the cloud base URL; the clock is `lab.clock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import usb.backend.libusb1
+
+from rig import platforms
+from rig.firmware import synthetic, versions
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.module import Module
+from rig.firmware.parse import read_modules
+from rig.firmware.release import ReleaseStore
+from rig.sim import installed as inst
+from rig.sim.board import Board, BoardSettings, Faults, Mode
+from rig.sim.clock import SimClock
+from rig.sim.usb_backend import SimBackend, SimUsbDevice
+
+
+class LabError(Exception):
+    """The lab was asked for something it cannot model."""
+
+
+@dataclass
+class SimSlot:
+    """A board plugged into a hub port."""
+
+    name: str
+    board: Board
+    hub: str
+    port: int
+    usb: SimUsbDevice
+
+
+def device_id_for(name: str) -> str:
+    """A stable 24-hex-digit device id derived from the board's name."""
+    return "e00f" + hashlib.sha256(name.encode()).hexdigest()[:20]
+
+
+@dataclass
+class Lab:
+    """Boards, hubs, the cloud and the clock of one simulated bench."""
+
+    time_scale: float = 0.0
+    usb_permission: bool = True
+    releases: ReleaseStore | None = None
+    clock: SimClock = field(init=False)
+    slots: dict[str, SimSlot] = field(default_factory=dict)
+    backend: SimBackend = field(init=False)
+    _saved: dict[str, Any] = field(default_factory=dict)
+    _synthetic: dict[tuple[str, str], list[Module]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.clock = SimClock(self.time_scale)
+        self.backend = SimBackend(self.clock, lambda: [s.usb for s in self.slots.values()], lambda: self.usb_permission)
+
+    # ---- boards -----------------------------------------------------------------------
+
+    def release_modules(self, platform: str, device_os: str) -> list[Module]:
+        """Modules of a release: from the real store when it has it, else synthetic (§6.2 graphs)."""
+        plat = platforms.by_name(platform)
+        version = versions.normalize(device_os)
+        if self.releases is not None and (plat.name, version) in self.releases.releases:
+            return [s.module for s in self.releases.get(plat.name, version).modules()]
+        key = (plat.name, version)
+        if key not in self._synthetic:
+            files = synthetic.release_files(plat.name, version)
+            self._synthetic[key] = [read_modules(data, name)[0] for name, data in files.items()]
+        return self._synthetic[key]
+
+    def add_board(
+        self,
+        name: str,
+        platform: str,
+        device_os: str | None = "2.3.1",
+        device_id: str | None = None,
+        hub: str = "1-1",
+        port: int | None = None,
+        settings: BoardSettings | None = None,
+        modules: list[Module] | None = None,
+    ) -> Board:
+        """Plug a board in, factory-programmed with a release (or `modules`), running."""
+        with self.clock.lock:
+            if name in self.slots:
+                raise LabError(f"board {name} already exists")
+            plat = platforms.by_name(platform)
+            if not plat.flashable:
+                raise LabError(f"the {plat.display_name} cannot be simulated")
+            settings = settings or BoardSettings()
+            if settings.ncp_version is None and plat.has_ncp:
+                settings.ncp_version = 7 if plat.name == "tracker" else 5
+            board = Board(self.clock, plat, device_id or device_id_for(name), settings)
+            wanted = (
+                modules if modules is not None else (self.release_modules(plat.name, device_os) if device_os else [])
+            )
+            provision(board, wanted)
+            used = {(s.hub, s.port) for s in self.slots.values()}
+            port = port or next(p for p in range(1, 100) if (hub, p) not in used)
+            if (hub, port) in used:
+                raise LabError(f"hub {hub} port {port} is taken")
+            bus, _, path = hub.partition("-")
+            ports = tuple(int(p) for p in path.split(".")) if path else ()
+            usb_dev = SimUsbDevice(board, int(bus), (*ports, port))
+            self.slots[name] = SimSlot(name, board, hub, port, usb_dev)
+            board.powered = True
+            board.boot()
+            return board
+
+    def board(self, name_or_id: str) -> Board:
+        """A board by name or device id (case-insensitive)."""
+        key = name_or_id.lower()
+        for slot in self.slots.values():
+            if slot.name == name_or_id or slot.board.device_id == key:
+                return slot.board
+        raise LabError(f"no simulated board {name_or_id}")
+
+    def faults(self, name: str) -> Faults:
+        """The fault settings of a board."""
+        return self.board(name).faults
+
+    def settle(self, seconds: float = 10.0) -> None:
+        """Let modelled time pass (boots, resets) without the rig doing anything."""
+        self.clock.sleep(seconds)
+
+    # ---- seams --------------------------------------------------------------------------
+
+    def install(self) -> Lab:
+        """Connect the seams: pyusb's default backend becomes this lab."""
+        self._saved["get_backend"] = usb.backend.libusb1.get_backend
+        backend = self.backend
+
+        def get_backend(find_library: Any = None) -> SimBackend:
+            return backend
+
+        usb.backend.libusb1.get_backend = get_backend
+        return self
+
+    def uninstall(self) -> None:
+        """Put every seam back as it was."""
+        if "get_backend" in self._saved:
+            usb.backend.libusb1.get_backend = self._saved.pop("get_backend")
+
+    def __enter__(self) -> Lab:
+        return self.install()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.uninstall()
+
+
+def provision(board: Board, modules: list[Module]) -> None:
+    """Factory-program modules into flash (SWD-like raw writes, no timing, no validation)."""
+    for m in modules:
+        if m.image.function == F.NCP_FIRMWARE:
+            board.ncp_version = m.image.version
+            continue
+        address, data = inst.flash_image(m)
+        board.mem.bank_for(address, len(data)).write_raw(address, data)
+    has_boot = any(m.image.function == F.BOOTLOADER for m in modules)
+    if board.platform.bootloader_embedded and not has_boot:
+        for m in modules:  # an Electron release without a bootloader file: use the embedded one
+            for embedded in inst.embedded_bootloaders(m.data):
+                address, data = inst.flash_image(embedded)
+                board.mem.internal.write_raw(address, data)
+                return
+
+
+def release_dir_or_none(path: str | None) -> ReleaseStore | None:
+    """A release store for a directory, or None."""
+    return ReleaseStore.scan(Path(path)) if path else None
+
+
+__all__ = ["Board", "BoardSettings", "Faults", "Lab", "LabError", "Mode", "device_id_for", "provision"]

@@ -1,0 +1,340 @@
+"""A pure-Python pyusb backend serving the simulated boards (python-stack §1).
+
+Descriptors and strings as a Particle board presents them (CDC 2b04:c0xx or DFU 2b04:d0xx, the
+device id as serial number), vendor control requests and DfuSe routed to the board, and the
+libusb error conventions: ENODEV for a board that re-enumerated or lost power, EPIPE for a
+stall, EACCES (and no LANGID) when the lab denies USB permission.
+"""
+
+from __future__ import annotations
+
+import errno
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import usb.backend
+import usb.core
+
+from rig.sim import timing
+from rig.sim.board import Board, Mode
+from rig.sim.clock import SimClock
+from rig.sim.control import ControlChannel, Stall
+from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall
+
+SPEED_FULL = 2  # usb.util.SPEED_FULL
+
+
+@dataclass
+class Desc:
+    """An attribute bag for pyusb descriptors."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class SimUsbDevice:
+    """One board's presence on the bus: hub location and the protocol endpoints."""
+
+    board: Board
+    bus: int
+    port_numbers: tuple[int, ...]
+    control: ControlChannel = field(init=False)
+    dfu: DfuSe = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.control = ControlChannel(self.board)
+        self.dfu = DfuSe(self.board)
+        self.board.listeners.append(self._on_change)
+
+    def _on_change(self, board: Board) -> None:
+        """A reset or re-enumeration forgets requests in flight and the DFU state."""
+        if board.mode in (Mode.BOOTING, Mode.OFF):
+            self.control = ControlChannel(board)
+            self.dfu = DfuSe(board)
+
+
+@dataclass
+class Handle:
+    """An open device: stale once the board re-enumerates."""
+
+    dev: SimUsbDevice
+    generation: int
+
+
+def _err(text: str, code: int, num: int) -> usb.core.USBError:
+    return usb.core.USBError(text, code, num)
+
+
+def _gone() -> usb.core.USBError:
+    return _err("No such device (it may have been disconnected)", -4, errno.ENODEV)
+
+
+def _stall() -> usb.core.USBError:
+    return _err("Pipe error", -9, errno.EPIPE)
+
+
+class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
+    """The simulated lab as a libusb replacement."""
+
+    def __init__(
+        self, clock: SimClock, devices: Callable[[], Iterable[SimUsbDevice]], permitted: Callable[[], bool]
+    ) -> None:
+        self._clock = clock
+        self._lock = clock.lock
+        self._devices = devices
+        self._permitted = permitted
+
+    # ---- enumeration and descriptors --------------------------------------------------
+
+    def enumerate_devices(self) -> list[SimUsbDevice]:
+        """Boards currently on the bus."""
+        with self._lock:
+            self._clock.run_due()
+            return [d for d in self._devices() if d.board.usb_present]
+
+    def get_device_descriptor(self, dev: SimUsbDevice) -> Desc:
+        """Device descriptor, with the bus/address/port fields pyusb copies."""
+        b = dev.board
+        dfu = b.mode == Mode.DFU
+        return Desc(
+            {
+                "bLength": 18,
+                "bDescriptorType": 1,
+                "bcdUSB": 0x0200,
+                "bDeviceClass": 0x00 if dfu else 0xEF,
+                "bDeviceSubClass": 0x00 if dfu else 0x02,
+                "bDeviceProtocol": 0x00 if dfu else 0x01,
+                "bMaxPacketSize0": 64,
+                "idVendor": b.platform.usb_vid,
+                "idProduct": b.usb_product_id,
+                "bcdDevice": 0x0251,
+                "iManufacturer": 1,
+                "iProduct": 2,
+                "iSerialNumber": 3,
+                "bNumConfigurations": 1,
+                "address": 1 + (b.usb_generation + 4 * dev.port_numbers[-1]) % 126,
+                "bus": dev.bus,
+                "port_number": dev.port_numbers[-1],
+                "port_numbers": dev.port_numbers,
+                "speed": SPEED_FULL,
+            }
+        )
+
+    def _interfaces(self, dev: SimUsbDevice) -> list[list[Desc]]:
+        """Interfaces as lists of alt settings."""
+        b = dev.board
+        if b.mode == Mode.DFU:
+            alts = [
+                Desc(
+                    {
+                        "bLength": 9,
+                        "bDescriptorType": 4,
+                        "bInterfaceNumber": 0,
+                        "bAlternateSetting": a.alt,
+                        "bNumEndpoints": 0,
+                        "bInterfaceClass": 0xFE,
+                        "bInterfaceSubClass": 1,
+                        "bInterfaceProtocol": 2,
+                        "iInterface": 4 + a.alt,
+                        "extra_descriptors": list(FUNCTIONAL_DESCRIPTOR),
+                    }
+                )
+                for a in b.platform.dfu_alts
+            ]
+            return [alts]
+        cdc = Desc(
+            {
+                "bLength": 9,
+                "bDescriptorType": 4,
+                "bInterfaceNumber": 0,
+                "bAlternateSetting": 0,
+                "bNumEndpoints": 0,
+                "bInterfaceClass": 0x02,
+                "bInterfaceSubClass": 0x02,
+                "bInterfaceProtocol": 0x01,
+                "iInterface": 0,
+                "extra_descriptors": [],
+            }
+        )
+        data = Desc(
+            {
+                "bLength": 9,
+                "bDescriptorType": 4,
+                "bInterfaceNumber": 1,
+                "bAlternateSetting": 0,
+                "bNumEndpoints": 0,
+                "bInterfaceClass": 0x0A,
+                "bInterfaceSubClass": 0,
+                "bInterfaceProtocol": 0,
+                "iInterface": 0,
+                "extra_descriptors": [],
+            }
+        )
+        return [[cdc], [data]]
+
+    def get_configuration_descriptor(self, dev: SimUsbDevice, config: int) -> Desc:
+        """The single configuration."""
+        if config != 0:
+            raise IndexError("configuration")
+        n = len(self._interfaces(dev))
+        return Desc(
+            {
+                "bLength": 9,
+                "bDescriptorType": 2,
+                "wTotalLength": 9 + 9 * n,
+                "bNumInterfaces": n,
+                "bConfigurationValue": 1,
+                "iConfiguration": 0,
+                "bmAttributes": 0x80,
+                "bMaxPower": 250,
+                "extra_descriptors": [],
+            }
+        )
+
+    def get_interface_descriptor(self, dev: SimUsbDevice, intf: int, alt: int, config: int) -> Desc:
+        """Interface `intf`, alt setting `alt`; IndexError past the last one (pyusb relies on it)."""
+        interfaces = self._interfaces(dev)
+        if config != 0 or intf >= len(interfaces) or alt >= len(interfaces[intf]):
+            raise IndexError("interface")
+        return interfaces[intf][alt]
+
+    def get_endpoint_descriptor(self, dev: SimUsbDevice, ep: int, intf: int, alt: int, config: int) -> Desc:
+        """No endpoints besides EP0 are modelled."""
+        raise IndexError("endpoint")
+
+    # ---- handles --------------------------------------------------------------------
+
+    def open_device(self, dev: SimUsbDevice) -> Handle:
+        """Open the board; EACCES without USB permission, ENODEV when it is gone."""
+        with self._lock:
+            if not dev.board.usb_present:
+                raise _gone()
+            if not self._permitted():
+                raise _err("Access denied (insufficient permissions)", -3, errno.EACCES)
+            return Handle(dev, dev.board.usb_generation)
+
+    def close_device(self, handle: Handle) -> None:
+        """Close (stale handles are fine)."""
+
+    def _check(self, handle: Handle) -> Board:
+        board = handle.dev.board
+        board.clock.run_due()
+        if not board.usb_present or board.usb_generation != handle.generation:
+            raise _gone()
+        return board
+
+    def set_configuration(self, handle: Handle, value: int) -> None:
+        """Only configuration 1 exists."""
+        with self._lock:
+            self._check(handle)
+
+    def get_configuration(self, handle: Handle) -> int:
+        """Configuration 1."""
+        with self._lock:
+            self._check(handle)
+            return 1
+
+    def claim_interface(self, handle: Handle, intf: int) -> None:
+        """Claiming always succeeds."""
+        with self._lock:
+            self._check(handle)
+
+    def release_interface(self, handle: Handle, intf: int) -> None:
+        """Release (no-op)."""
+
+    def set_interface_altsetting(self, handle: Handle, intf: int, alt: int) -> None:
+        """Select a DFU alt setting."""
+        with self._lock:
+            board = self._check(handle)
+            if board.mode != Mode.DFU:
+                if alt != 0:
+                    raise _stall()
+                return
+            try:
+                handle.dev.dfu.select_alt(alt)
+            except Exception:
+                raise _stall() from None
+
+    # ---- transfers -------------------------------------------------------------------
+
+    def _string(self, board: Board, index: int) -> bytes:
+        if index == 0:
+            return bytes([4, 3, 0x09, 0x04])
+        dfu = board.mode == Mode.DFU
+        serial = board.device_id if (dfu and board.platform.generation >= 3) else board.device_id.upper()
+        texts = {1: "Particle", 2: f"{board.platform.display_name}{' DFU Mode' if dfu else ''}", 3: serial}
+        if dfu:
+            for a in board.platform.dfu_alts:
+                texts[4 + a.alt] = a.memory_map
+        if index not in texts:
+            raise _stall()
+        raw = texts[index].encode("utf-16-le")
+        return bytes([len(raw) + 2, 3]) + raw
+
+    def ctrl_transfer(
+        self,
+        handle: Handle,
+        bm_request_type: int,
+        b_request: int,
+        w_value: int,
+        w_index: int,
+        data: array[int],
+        timeout: int,
+    ) -> int:
+        """Route one control transfer to the board; IN data is written into `data`."""
+        with self._lock:
+            board = self._check(handle)
+            dev = handle.dev
+            out = not bm_request_type & 0x80
+            payload = bytes(data) if out else b""
+            board.clock.busy(timing.usb_control(len(data)))
+            if out and payload:
+                self._count_bytes(board, len(payload))
+            if not board.usb_present or board.usb_generation != handle.generation:
+                raise _gone()
+            try:
+                reply = self._dispatch(board, dev, bm_request_type, b_request, w_value, w_index, payload, len(data))
+            except (Stall, DfuStall):
+                raise _stall() from None
+            if out:
+                return len(payload)
+            n = min(len(reply), len(data))
+            data[:n] = array("B", reply[:n])
+            return n
+
+    def _count_bytes(self, board: Board, n: int) -> None:
+        board.bytes_received += n
+        limit = board.faults.disconnect_after_bytes
+        if limit is not None and board.bytes_received >= limit:
+            board.faults.disconnect_after_bytes = None
+            board.note("fault: disconnected in the middle of a transfer")
+            board.reset("USB disconnect (fault)")
+
+    def _dispatch(
+        self, board: Board, dev: SimUsbDevice, rt: int, req: int, value: int, index: int, payload: bytes, length: int
+    ) -> bytes:
+        if rt == 0x80 and req == 6 and value >> 8 == 3:  # GET_DESCRIPTOR(string)
+            if not self._permitted():
+                raise _err("Access denied (insufficient permissions)", -3, errno.EACCES)
+            return self._string(board, value & 0xFF)
+        if board.mode == Mode.DFU:
+            if rt == 0x21:
+                dev.dfu.control_out(req, value, payload)
+                return b""
+            if rt == 0xA1:
+                return dev.dfu.control_in(req, value, length)
+            raise Stall()
+        if rt == 0xC0:
+            return dev.control.vendor_in(req, value, index, length)
+        if rt == 0x40:
+            dev.control.vendor_out(req, value, index, payload)
+            return b""
+        raise Stall()
