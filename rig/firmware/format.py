@@ -15,6 +15,14 @@ MIN_MODULE_SIZE = PREFIX_SIZE + SUFFIX_BASE_SIZE + CRC_SIZE
 PREFIX_OFFSETS = (0x0, 0x200, 0x184, 0x10C)
 
 
+# Nordic SoftDevice info structure (nRF5 SDK nrf_sdm.h): at SoftDevice base + 0x2000, a u32
+# size word (0xFFFFFF2C), magic 0x51B1E5DB, u32 flash size, u16 FWID, then the SoftDevice id and
+# version. The FWID is the radio-stack module version Device OS reports (S140 7.0.1 = 0xCA = 202,
+# §6.8); verified on the real *-softdevice@*.bin files.
+SD_INFO_OFFSET = 0x2000
+SD_MAGIC = 0x51B1E5DB
+
+
 class ModuleFunction(IntEnum):
     """module_function_t (§1.2)."""
 

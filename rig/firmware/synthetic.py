@@ -8,11 +8,13 @@ asset names (`boron-system-part1@2.2.0.bin`, Gen 2 bootloaders with `+lto`).
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from rig import platforms
 from rig.firmware import versions
-from rig.firmware.build import ModuleSpec, build, module_spec
+from rig.firmware.build import ModuleSpec, build, filler, module_spec
+from rig.firmware.format import SD_INFO_OFFSET, SD_MAGIC
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Dependency
 
@@ -99,13 +101,19 @@ def release_files(platform: str, version: str, with_user_app: bool = True) -> di
     if plat.has_softdevice:
         sd_deps = (_dep(F.BOOTLOADER, 0, 501), _dep(F.SYSTEM_PART, 1, 1321))
         files[f"{plat.name}-softdevice@{semver}.bin"] = build(
-            module_spec(
-                plat.name, F.RADIO_STACK, 0, SOFTDEVICE_VERSION, sd_deps, size=_SIZES[(plat.family, F.RADIO_STACK)]
-            )
+            module_spec(plat.name, F.RADIO_STACK, 0, SOFTDEVICE_VERSION, sd_deps, content=softdevice_content())
         )
     if with_user_app:
         files[f"{plat.name}-tinker@{semver}.bin"] = build(user_app(plat.name, system))
     return files
+
+
+def softdevice_content(fwid: int = SOFTDEVICE_VERSION, size: int = _SIZES[("nrf52840", F.RADIO_STACK)]) -> bytes:
+    """SoftDevice bytes carrying the Nordic info structure that names its FWID (format.SD_INFO_OFFSET)."""
+    body = bytearray(filler(size, 202))
+    info = struct.pack("<IIIHHII", 0xFFFFFF2C, SD_MAGIC, 0x27000, fwid, 0xFFFF, 140, 7000001)
+    body[SD_INFO_OFFSET : SD_INFO_OFFSET + len(info)] = info
+    return bytes(body)
 
 
 def user_app(platform: str, needs_system: int, version: int = 6, size: int = 12_000, seed: int = 0) -> ModuleSpec:

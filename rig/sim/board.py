@@ -94,6 +94,7 @@ class Board:
     cost: float = 0.0  # modelled seconds of work done but not yet waited for (see spend)
     listeners: list[Callable[[Board], None]] = field(default_factory=list)
     _timer: Timer | None = None
+    _charge: bool = True
 
     def __post_init__(self) -> None:
         self.device_id = self.device_id.lower()
@@ -230,9 +231,12 @@ class Board:
 
     # ---- boot -----------------------------------------------------------------------------
 
-    def boot(self) -> None:
-        """Run the boot sequence and settle in a mode (§6.11)."""
+    def boot(self, charge_time: bool = True) -> None:
+        """Run the boot sequence and settle in a mode (§6.11); charge_time=False for a board that
+        is already running when the lab starts.
+        """
         self._timer = None
+        self._charge = charge_time
         self.boots += 1
         if inst.find(self.installed(), F.BOOTLOADER, 0) is None and self.platform.family != "rtl872x":
             self._set_mode(Mode.DEAD)
@@ -274,7 +278,7 @@ class Board:
     def _settle(self, mode: Mode) -> None:
         """Enter `mode` once the work done during boot (installs) has taken its time."""
         cost = self.take_cost()
-        if cost <= 0:
+        if cost <= 0 or not self._charge:
             self._set_mode(mode)
         else:
             self._timer = self.clock.schedule(cost, lambda: self._set_mode(mode))

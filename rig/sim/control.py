@@ -88,6 +88,8 @@ class ControlChannel:
             return self._raw_in(index)
         if request == INIT:
             return self._init(index, value)
+        if request not in (CHECK, RECV, RESET):
+            raise Stall()
         req = self.requests.get(index)
         if request == RESET:
             if index == 0:
@@ -113,7 +115,7 @@ class ControlChannel:
             if req.sent >= len(req.reply):
                 del self.requests[req.id]
             return chunk
-        raise Stall()
+        raise Stall()  # pragma: no cover - request is CHECK or RECV here
 
     def vendor_out(self, request: int, value: int, index: int, data: bytes) -> None:
         """A vendor OUT request (bmRequestType 0x40)."""

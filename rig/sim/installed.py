@@ -10,17 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rig import platforms
-from rig.firmware.format import PREFIX_SIZE, ModuleFlag, ValidationFlag
+from rig.firmware.format import PREFIX_SIZE, SD_INFO_OFFSET, SD_MAGIC, ModuleFlag, ValidationFlag
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Dependency, Module, ModuleError
 from rig.firmware.parse import problems, read_modules
 from rig.sim.memory import Memory
-
-# Nordic SoftDevice info structure (nRF5 SDK nrf_sdm.h): at SoftDevice base + 0x2000, magic
-# 0x51B1E5DB at +4, FWID (u16) at +12. The FWID is the radio-stack module version (S140 7.0.1 =
-# 0xCA = 202, §6.8); verified on the real *-softdevice@*.bin files.
-SD_INFO_OFFSET = 0x2000
-SD_MAGIC = 0x51B1E5DB
 
 # Device OS result codes (§4.5)
 OK = 0
@@ -168,6 +162,10 @@ def update_error(plat: platforms.Platform, installed: list[Installed], module: M
     if module.flags & (ModuleFlag.COMPRESSED | ModuleFlag.DROP_MODULE_INFO) and module.prefix_offset != 0:
         return INVALID_FORMAT
     slots = plat.slots_for(image.function, image.index)
+    if image.function == F.USER_PART:  # the running Device OS knows only its own user slots (§2.3)
+        part1 = find(installed, F.SYSTEM_PART, 1)
+        sysver = part1.version if part1 else 0
+        slots = tuple(s for s in slots if s.index == 1 or s.used_with(sysver))
     if not any(s.contains(image.start, image.end) for s in slots):
         return INVALID_ADDRESS
     if image.function != F.USER_PART:

@@ -116,7 +116,7 @@ class Lab:
             usb_dev = SimUsbDevice(board, int(bus), (*ports, port))
             self.slots[name] = SimSlot(name, board, hub, port, usb_dev)
             board.powered = True
-            board.boot()
+            board.boot(charge_time=False)
             return board
 
     def board(self, name_or_id: str) -> Board:

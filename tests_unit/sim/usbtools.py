@@ -17,9 +17,9 @@ from rig.proto import control as pb
 
 def find(device_id: str, dfu: bool | None = None) -> usb.core.Device | None:
     for dev in usb.core.find(find_all=True, idVendor=0x2B04):
-        if dev.serial_number.lower() == device_id.lower():
-            if dfu is None or ((dev.idProduct & 0xF000) == 0xD000) == dfu:
-                return dev
+        same = dev.serial_number.lower() == device_id.lower()
+        if same and (dfu is None or ((dev.idProduct & 0xF000) == 0xD000) == dfu):
+            return dev
     return None
 
 
@@ -106,3 +106,20 @@ def module_info(dev: usb.core.Device, clock=None) -> list:
     result, data = request(dev, pb.GET_MODULE_INFO, clock=clock)
     assert result == 0
     return list(pb.decode("GetModuleInfoReply", data).modules)
+
+
+def update(dev: usb.core.Device, data: bytes, clock=None) -> int:
+    """Firmware update over control requests 250/253/251 (§4.4); returns the result code."""
+    result, reply = request(
+        dev, pb.START_FIRMWARE_UPDATE, pb.encode("StartFirmwareUpdateRequest", size=len(data)), clock
+    )
+    if result:
+        return result
+    chunk = pb.decode("StartFirmwareUpdateReply", reply).chunk_size
+    for off in range(0, len(data), chunk):
+        result, _ = request(
+            dev, pb.FIRMWARE_UPDATE_DATA, pb.encode("FirmwareUpdateDataRequest", data=data[off : off + chunk]), clock
+        )
+        if result:
+            return result
+    return request(dev, pb.FINISH_FIRMWARE_UPDATE, b"", clock)[0]

@@ -1,0 +1,90 @@
+"""DfuSe details of the simulated bootloader (protocols §5): maps, protection, upload, leave, faults."""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+import pytest
+import usb.core
+
+from rig.sim.board import Mode
+from rig.sim.dfu import DNLOAD_IDLE, ERR_TARGET, ERR_WRITE, ERROR, MANIFEST
+from rig.sim.lab import Lab
+from tests_unit.sim import usbtools as u
+from tests_unit.sim.test_dfu_boot import to_dfu
+
+
+def test_alt_settings_carry_the_platform_memory_maps(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    dev = to_dfu(lab, board)
+    assert (dev.idProduct, dev.serial_number) == (0xD00D, board.device_id)  # Gen 3 DFU: lower case
+    names = [usb.util.get_string(dev, dev.get_active_configuration()[(0, alt)].iInterface) for alt in range(3)]
+    assert names[0].startswith("@Internal Flash /0x00000000/1*004Ka")
+    assert names[1] == "@DCT Flash /0x00000000/1*016Ke"
+    assert names[2] == "@External Flash /0x80000000/1024*004Kg"
+
+
+def test_read_only_and_non_erasable_segments_are_refused(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    dev = to_dfu(lab, board)
+    dev.set_interface_altsetting(0, 0)
+    assert u.dfu_cmd(dev, b"\x41" + struct.pack("<I", 0xF8000)) == (ERR_TARGET, ERROR)  # bootloader top: 'a'
+    dev.ctrl_transfer(0x21, 4, 0, 0, None)  # CLRSTATUS
+    assert u.dfu_write(dev, 0, 0xF9000, b"\x00" * 16, erase=False) == (ERR_TARGET, ERROR)
+    dev.ctrl_transfer(0x21, 4, 0, 0, None)
+    dev.set_interface_altsetting(0, 1)
+    assert u.dfu_cmd(dev, b"\x41" + struct.pack("<I", 0)) == (ERR_TARGET, ERROR)  # DCT is 'e': no erase
+    dev.ctrl_transfer(0x21, 4, 0, 0, None)
+    assert u.dfu_write(dev, 1, 0x1FC6, b"\x01", erase=False) == (0, DNLOAD_IDLE)
+    assert board.dct_read(0x1FC6, 1) == b"\x01"
+
+
+def test_upload_reads_back_flash(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    dev = to_dfu(lab, board)
+    dev.set_interface_altsetting(0, 0)
+    u.dfu_cmd(dev, b"\x21" + struct.pack("<I", 0x08020000))
+    dev.ctrl_transfer(0x21, 6, 0, 0, None)  # ABORT back to dfuIDLE
+    data = bytes(dev.ctrl_transfer(0xA1, 2, 2, 0, 4096))
+    assert data == board.mem.read(0x08020000, 4096)
+
+
+def test_writing_without_erase_corrupts_like_nor_flash(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    dev = to_dfu(lab, board)
+    before = board.mem.read(0x080A0000, 64)
+    u.dfu_write(dev, 0, 0x080A0000, b"\x0f" * 64, erase=False)
+    assert board.mem.read(0x080A0000, 64) == bytes(b & 0x0F for b in before)
+
+
+@pytest.mark.parametrize(("platform", "state"), [("photon", DNLOAD_IDLE), ("boron", MANIFEST)])
+def test_leave_reports_gen2_quirk_or_manifest(lab: Lab, platform: str, state: int) -> None:
+    board = lab.add_board("x", platform, "2.3.1")
+    dev = to_dfu(lab, board)
+    assert u.dfu_leave(dev) == (0, state)
+    lab.settle(5)
+    assert board.mode == Mode.NORMAL
+
+
+def test_enter_safe_mode_command(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    dev = to_dfu(lab, board)
+    u.dfu_cmd(dev, b"\xfa")
+    lab.settle(5)
+    assert board.mode == Mode.SAFE
+
+
+def test_injected_dfu_error_and_disconnect(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    dev = to_dfu(lab, board)
+    board.faults.dfu_error_status = ERR_WRITE
+    assert u.dfu_write(dev, 0, 0xD4000, b"\x00" * 4096) == (ERR_WRITE, ERROR)
+    dev.ctrl_transfer(0x21, 4, 0, 0, None)
+    board.faults.disconnect_after_bytes = board.bytes_received + 10000
+    with pytest.raises(usb.core.USBError) as info:
+        u.dfu_write(dev, 0, 0xD4000, b"\x00" * 65536)
+    assert info.value.errno == errno.ENODEV
+    assert u.find(board.device_id) is None
+    lab.settle(5)
+    assert board.mode in (Mode.SAFE, Mode.NORMAL)  # rebooted; a half-written app means safe mode
