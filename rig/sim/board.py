@@ -265,7 +265,7 @@ class Board:
             and self.dct_read(self.platform.setup_done_offset, 1) != b"\x01"
         )
         self.listen_flag = False
-        if self.settings.imei:
+        if self.settings.imei and self._charge:
             self.modem_ready_at = self.clock.now() + timing.MODEM_START["cellular"]
         mode = {
             (False, False): Mode.NORMAL,

@@ -16,7 +16,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import serial
+import serial.tools.list_ports
 import usb.backend.libusb1
+from serial.tools.list_ports_common import ListPortInfo
 
 from rig import platforms
 from rig.firmware import synthetic, versions
@@ -25,8 +28,10 @@ from rig.firmware.module import Module
 from rig.firmware.parse import read_modules
 from rig.firmware.release import ReleaseStore
 from rig.sim import installed as inst
+from rig.sim import registry
 from rig.sim.board import Board, BoardSettings, Faults, Mode
 from rig.sim.clock import SimClock
+from rig.sim.console import SerialPort
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
 
 
@@ -43,6 +48,12 @@ class SimSlot:
     hub: str
     port: int
     usb: SimUsbDevice
+    serial: SerialPort
+
+    @property
+    def location(self) -> str:
+        """USB location as uhubctl and sysfs spell it, e.g. 1-1.3."""
+        return f"{self.hub}.{self.port}" if "-" in self.hub else f"{self.hub}-{self.port}"
 
 
 def device_id_for(name: str) -> str:
@@ -114,7 +125,9 @@ class Lab:
             bus, _, path = hub.partition("-")
             ports = tuple(int(p) for p in path.split(".")) if path else ()
             usb_dev = SimUsbDevice(board, int(bus), (*ports, port))
-            self.slots[name] = SimSlot(name, board, hub, port, usb_dev)
+            self.slots[name] = SimSlot(name, board, hub, port, usb_dev, SerialPort(board))
+            if self._saved:
+                registry.register(board, self.slots[name].serial)
             board.powered = True
             board.boot(charge_time=False)
             return board
@@ -138,20 +151,50 @@ class Lab:
     # ---- seams --------------------------------------------------------------------------
 
     def install(self) -> Lab:
-        """Connect the seams: pyusb's default backend becomes this lab."""
+        """Connect the seams: pyusb's default backend, sim:// serial ports and port discovery."""
         self._saved["get_backend"] = usb.backend.libusb1.get_backend
+        self._saved["comports"] = serial.tools.list_ports.comports
         backend = self.backend
 
         def get_backend(find_library: Any = None) -> SimBackend:
             return backend
 
         usb.backend.libusb1.get_backend = get_backend
+        serial.tools.list_ports.comports = self.comports  # type: ignore[assignment]
+        if "rig.sim" not in serial.protocol_handler_packages:
+            serial.protocol_handler_packages.append("rig.sim")
+        for slot in self.slots.values():
+            registry.register(slot.board, slot.serial)
         return self
 
     def uninstall(self) -> None:
         """Put every seam back as it was."""
         if "get_backend" in self._saved:
             usb.backend.libusb1.get_backend = self._saved.pop("get_backend")
+        if "comports" in self._saved:
+            serial.tools.list_ports.comports = self._saved.pop("comports")
+        for slot in self.slots.values():
+            registry.unregister(slot.board)
+        self._saved.clear()
+
+    def comports(self, include_links: bool = False) -> list[ListPortInfo]:
+        """serial.tools.list_ports.comports() for the lab: one sim:// port per board with CDC."""
+        out = []
+        with self.clock.lock:
+            self.clock.run_due()
+            for slot in self.slots.values():
+                b = slot.board
+                if not b.cdc_present:
+                    continue
+                info = ListPortInfo(f"sim://{b.device_id}", skip_link_detection=True)
+                info.vid, info.pid = b.platform.usb_vid, b.usb_product_id
+                info.serial_number = b.device_id.upper()
+                info.location = f"{slot.location}:1.0"
+                info.manufacturer, info.product = "Particle", b.platform.display_name
+                info.description = f"{b.platform.display_name} ({info.device})"
+                info.hwid = info.usb_info()
+                out.append(info)
+        return out
 
     def __enter__(self) -> Lab:
         return self.install()
