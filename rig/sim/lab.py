@@ -11,6 +11,7 @@ pyserial's URL handlers (sim://), uhubctl on PATH, the cloud base URL; the clock
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +33,8 @@ from rig.sim import registry
 from rig.sim.board import Board, BoardSettings, Faults, Mode
 from rig.sim.clock import SimClock
 from rig.sim.console import SerialPort
+from rig.sim.hub import HubBank
+from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
 
 
@@ -71,12 +74,21 @@ class Lab:
     clock: SimClock = field(init=False)
     slots: dict[str, SimSlot] = field(default_factory=dict)
     backend: SimBackend = field(init=False)
+    hubs: HubBank = field(init=False)
+    tools: ToolServer | None = None
     _saved: dict[str, Any] = field(default_factory=dict)
     _synthetic: dict[tuple[str, str], list[Module]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.time_scale)
         self.backend = SimBackend(self.clock, lambda: [s.usb for s in self.slots.values()], lambda: self.usb_permission)
+        self.hubs = HubBank(self.clock, self._board_on_port)
+
+    def _board_on_port(self, hub: str, port: int) -> Board | None:
+        for slot in self.slots.values():
+            if slot.hub == hub and slot.port == port:
+                return slot.board
+        return None
 
     # ---- boards -----------------------------------------------------------------------
 
@@ -126,6 +138,8 @@ class Lab:
             ports = tuple(int(p) for p in path.split(".")) if path else ()
             usb_dev = SimUsbDevice(board, int(bus), (*ports, port))
             self.slots[name] = SimSlot(name, board, hub, port, usb_dev, SerialPort(board))
+            hub_model = self.hubs.hub(hub)
+            hub_model.ports = max(hub_model.ports, port)
             if self._saved:
                 registry.register(board, self.slots[name].serial)
             board.powered = True
@@ -165,6 +179,11 @@ class Lab:
             serial.protocol_handler_packages.append("rig.sim")
         for slot in self.slots.values():
             registry.register(slot.board, slot.serial)
+        self.tools = ToolServer({"uhubctl": self.hubs.run})
+        self.tools.start()
+        env = self.tools.environment()
+        self._saved["environ"] = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         return self
 
     def uninstall(self) -> None:
@@ -175,6 +194,15 @@ class Lab:
             serial.tools.list_ports.comports = self._saved.pop("comports")
         for slot in self.slots.values():
             registry.unregister(slot.board)
+        for key, value in self._saved.pop("environ", {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self.hubs.release_hangs.set()
+        if self.tools is not None:
+            self.tools.stop()
+            self.tools = None
         self._saved.clear()
 
     def comports(self, include_links: bool = False) -> list[ListPortInfo]:

@@ -1,0 +1,248 @@
+"""Simulated USB hubs and the uhubctl 2.5 command line over them (python-stack §4).
+
+Output is what uhubctl prints: `Current status for hub …` blocks with one `  Port N: XXXX words
+[desc]` line per port, `Sent power off|on request`, `New status for hub …`; errors on stderr with
+exit code 1. Port status words follow uhubctl.c: USB2 `power indicator test highspeed lowspeed
+suspend`, USB3 `power 5gbps <link state>`, then `reset oc enable connect`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rig.sim.board import Board
+from rig.sim.clock import SimClock
+
+USAGE_HINT = "Run with -h to get usage info.\n"
+
+
+@dataclass
+class Hub:
+    """One hub (and, for USB3 hubs, its USB2 twin where the boards attach)."""
+
+    location: str
+    ports: int = 4
+    vid_pid: str = "0424:2514"
+    product: str = "USB 2.0 Hub"
+    usb3_twin: str | None = None  # location of the USB3 side of the same physical hub
+    power: dict[int, bool] = field(default_factory=dict)
+    hang: bool = False  # fault: uhubctl never returns for this hub
+
+    def is_on(self, port: int) -> bool:
+        """Port power state (on unless switched off)."""
+        return self.power.get(port, True)
+
+
+@dataclass
+class UhubctlResult:
+    """What the fake uhubctl prints and returns."""
+
+    stdout: str = ""
+    stderr: str = ""
+    rc: int = 0
+
+
+@dataclass
+class HubBank:
+    """All hubs of a lab and the boards on their ports."""
+
+    clock: SimClock
+    boards_on: Callable[[str, int], Board | None]  # (hub location, port) -> board
+    hubs: dict[str, Hub] = field(default_factory=dict)
+    permission: bool = True
+    release_hangs: threading.Event = field(default_factory=threading.Event)
+
+    def hub(self, location: str) -> Hub:
+        """The hub at a location, created with defaults on first use."""
+        if location not in self.hubs:
+            self.hubs[location] = Hub(location)
+        return self.hubs[location]
+
+    # ---- output ----------------------------------------------------------------------
+
+    def _port_line(self, hub: Hub, port: int, usb3: bool, nodesc: bool) -> str:
+        on = hub.is_on(port)
+        board = None if usb3 else self.boards_on(hub.location, port)
+        present = board is not None and board.usb_present
+        if usb3:
+            status = (0x0200 | 0x00A0) if on else 0x00A0
+            words = ["power", "5gbps", "Rx.Detect"] if on else ["off"]
+        else:
+            status = (0x0100 if on else 0) | (0x0003 if present and on else 0)
+            words = ["off"] if status == 0 else ["power"] + (["enable", "connect"] if status & 0x3 else [])
+        line = f"  Port {port}: {status:04x} {' '.join(words)}"
+        if present and on and board is not None:
+            vidpid = f"{board.platform.usb_vid:04x}:{board.usb_product_id:04x}"
+            dfu = " DFU Mode" if board.usb_product_id == board.platform.dfu_pid else ""
+            serial = board.device_id if (dfu and board.platform.generation >= 3) else board.device_id.upper()
+            line += f" [{vidpid}]" if nodesc else f" [{vidpid} Particle {board.platform.display_name}{dfu} {serial}]"
+        return line
+
+    def _block(self, hub: Hub, head: str, ports: list[int], usb3: bool, nodesc: bool) -> list[str]:
+        location = hub.usb3_twin if usb3 and hub.usb3_twin else hub.location
+        version = "3.00" if usb3 else "2.00"
+        desc = hub.vid_pid if nodesc else f"{hub.vid_pid} {hub.product}"
+        lines = [f"{head} status for hub {location} [{desc}, USB {version}, {hub.ports} ports, ppps]"]
+        return lines + [self._port_line(hub, p, usb3, nodesc) for p in ports]
+
+    # ---- command line ---------------------------------------------------------------
+
+    def run(self, argv: list[str]) -> UhubctlResult:
+        """Run `uhubctl argv` against the lab."""
+        try:
+            opts = _parse(argv)
+        except _Usage as exc:
+            return UhubctlResult(stderr=f"{exc}\n{USAGE_HINT}" if str(exc) else USAGE_HINT, rc=1)
+        if "h" in opts:
+            return UhubctlResult(stdout="uhubctl: utility to control USB port power for smart hubs.\n")
+        if not self.permission:
+            return UhubctlResult(
+                stderr="There were permission problems while accessing USB.\nFollow https://git.io/JIB2Z for a fix!\n"
+                "No compatible devices detected!\n" + USAGE_HINT,
+                rc=1,
+            )
+        with self.clock.lock:
+            hubs = self._select(opts.get("l"))
+            if not hubs:
+                where = f" at location {opts['l']}" if "l" in opts else ""
+                return UhubctlResult(stderr=f"No compatible devices detected{where}!\n{USAGE_HINT}", rc=1)
+            try:
+                ports = _ports(opts.get("p"), max(h.ports for h in hubs))
+            except _Usage as exc:
+                return UhubctlResult(stderr=f"{exc}\n", rc=1)
+            action = opts.get("a")
+            if action is not None and len(hubs) > 1:
+                return UhubctlResult(
+                    stderr="Error: changing port state for multiple hubs at once is not supported.\n"
+                    "Use -l to limit operation to one hub!\n",
+                    rc=1,
+                )
+        return self._act(hubs, ports, action, opts)
+
+    def _select(self, location: str | None) -> list[Hub]:
+        if location is None:
+            return [self.hubs[k] for k in sorted(self.hubs)]
+        return [h for h in self.hubs.values() if location in (h.location, h.usb3_twin)]
+
+    def _act(self, hubs: list[Hub], ports: list[int], action: str | None, opts: dict[str, str]) -> UhubctlResult:
+        nodesc = "N" in opts
+        out: list[str] = []
+
+        def blocks(head: str) -> None:
+            for hub in hubs:
+                twins = [True, False] if hub.usb3_twin and "e" not in opts else [False]
+                for usb3 in twins:
+                    out.extend(self._block(hub, head, [p for p in ports if p <= hub.ports], usb3, nodesc))
+
+        if action is None:
+            with self.clock.lock:
+                blocks("Current")
+            return UhubctlResult(stdout="\n".join(out) + "\n")
+        plans: dict[str, list[bool | None]] = {
+            "off": [False],
+            "0": [False],
+            "on": [True],
+            "1": [True],
+            "cycle": [False, True],
+            "2": [False, True],
+            "toggle": [None],
+            "3": [None],
+        }
+        steps = plans.get(action)
+        if steps is None:
+            return UhubctlResult(stderr=f"Invalid command line syntax!\n{USAGE_HINT}", rc=1)
+        delay = float(opts.get("d", "2"))
+        hub = hubs[0]
+        for i, target in enumerate(steps):
+            if i:
+                if hub.hang:
+                    self.release_hangs.wait()
+                    return UhubctlResult(rc=137)
+                self.clock.sleep(delay)
+            with self.clock.lock:
+                blocks("Current")
+                for p in ports:
+                    if p <= hub.ports:
+                        self.set_power(hub, p, (not hub.is_on(p)) if target is None else target)
+                out.append(f"Sent power {'on' if hub.is_on(ports[0]) else 'off'} request")
+                blocks("New")
+        if hub.hang and len(steps) == 1:
+            self.release_hangs.wait()
+            return UhubctlResult(rc=137)
+        return UhubctlResult(stdout="\n".join(out) + "\n")
+
+    def set_power(self, hub: Hub, port: int, on: bool) -> None:
+        """Switch a port; the board on it loses or gets power."""
+        hub.power[port] = on
+        board = self.boards_on(hub.location, port)
+        if board is None:
+            return
+        if on:
+            board.power_on()
+        else:
+            board.power_off()
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parse(argv: list[str]) -> dict[str, str]:
+    """Uhubctl's getopt subset: -l -p -a -d -w -r -N -e -f -R -v -h (long forms too)."""
+    longs = {
+        "--location": "l",
+        "--ports": "p",
+        "--action": "a",
+        "--delay": "d",
+        "--wait": "w",
+        "--repeat": "r",
+        "--nodesc": "N",
+        "--exact": "e",
+        "--force": "f",
+        "--reset": "R",
+        "--version": "v",
+        "--help": "h",
+    }
+    takes_value = set("lpadwr")
+    opts: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        key = longs.get(arg.split("=")[0]) if arg.startswith("--") else (arg[1:2] if arg.startswith("-") else None)
+        if key not in set("lpadwrNefRvh") or (not arg.startswith("--") and len(arg) > 2 and key not in takes_value):
+            raise _Usage("Invalid command line syntax!")
+        assert key is not None
+        if key in takes_value:
+            if "=" in arg:
+                value = arg.split("=", 1)[1]
+            elif not arg.startswith("--") and len(arg) > 2:
+                value = arg[2:]
+            else:
+                i += 1
+                if i >= len(argv):
+                    raise _Usage("Invalid command line syntax!")
+                value = argv[i]
+            opts[key] = value
+        else:
+            opts[key] = ""
+        i += 1
+    return opts
+
+
+def _ports(spec: str | None, count: int) -> list[int]:
+    """Port list from '2', '1,3' or '1-4'; all ports when absent."""
+    if spec is None:
+        return list(range(1, count + 1))
+    out: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise _Usage(f"Bad port spec {spec}, port numbers must be from 1 to 14") from None
+        if not (1 <= first <= last <= 14):
+            raise _Usage(f"Bad port spec {spec}, port numbers must be from 1 to 14")
+        out += range(first, last + 1)
+    return sorted(set(out))

@@ -1,0 +1,123 @@
+"""The fake uhubctl: output line by line as uhubctl 2.5 prints it (python-stack §4), real power effects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sh
+
+from rig.sim.board import Mode
+from rig.sim.lab import Lab
+
+HEADER = re.compile(
+    r"^(Current|New) status for hub (\S+) \[([0-9a-f]{4}):([0-9a-f]{4})(.*?)"
+    r"(?:, USB (\d+\.\d\d), (\d+) ports(?:, (ppps|ganged|nops))?)?\]$"
+)
+PORT = re.compile(r"^  Port (\d+): ([0-9a-f]{4})((?: [A-Za-z0-9.]+)*?)(?: \[(.*)\])?$")
+
+
+def uhubctl(*args: str) -> str:
+    return str(sh.Command("uhubctl")(*args, _timeout=20))
+
+
+@pytest.fixture
+def bench(lab: Lab) -> Lab:
+    hub = lab.hubs.hub("1-1")
+    hub.vid_pid, hub.ports = "0424:9514", 5
+    lab.add_board("boron", "boron", "2.3.1", hub="1-1", port=3)
+    return lab
+
+
+def test_status_lines_match_the_real_grammar(bench: Lab) -> None:
+    lines = uhubctl().splitlines()
+    assert HEADER.match(lines[0]) and lines[0].endswith("USB 2.00, 5 ports, ppps]")
+    assert all(PORT.match(line) for line in lines[1:])
+    assert lines[1] == "  Port 1: 0100 power"  # as in mvp/uhubctl #601
+    board = bench.board("boron")
+    assert lines[3] == f"  Port 3: 0103 power enable connect [2b04:c00d Particle Boron {board.device_id.upper()}]"
+
+
+def test_off_on_sequences_match_issue_293(bench: Lab) -> None:
+    board = bench.board("boron")
+    out = uhubctl("-N", "-l", "1-1", "-p", "3", "-a", "off").splitlines()
+    assert out == [
+        "Current status for hub 1-1 [0424:9514, USB 2.00, 5 ports, ppps]",
+        "  Port 3: 0103 power enable connect [2b04:c00d]",
+        "Sent power off request",
+        "New status for hub 1-1 [0424:9514, USB 2.00, 5 ports, ppps]",
+        "  Port 3: 0000 off",
+    ]
+    assert board.mode == Mode.OFF and not board.usb_present
+    out = uhubctl("-N", "-l", "1-1", "-p", "3", "-a", "on").splitlines()
+    assert out[2:] == [
+        "Sent power on request",
+        "New status for hub 1-1 [0424:9514, USB 2.00, 5 ports, ppps]",
+        "  Port 3: 0100 power",
+    ]  # not enumerated yet: wait for pyusb, not for uhubctl
+    bench.settle(3)
+    assert board.mode == Mode.NORMAL
+
+
+def test_cycle_prints_two_rounds(bench: Lab) -> None:
+    out = uhubctl("-l", "1-1", "-p", "3", "-a", "cycle", "-d", "1").splitlines()
+    assert [line for line in out if line.startswith("Sent")] == ["Sent power off request", "Sent power on request"]
+    assert sum(line.startswith("Current status") for line in out) == 2
+    assert out[6] == "  Port 3: 0000 off"
+
+
+def test_usb3_hub_prints_both_twins(lab: Lab) -> None:
+    hub = lab.hubs.hub("1-1.4")
+    hub.usb3_twin, hub.vid_pid, hub.product = "2-1.3", "2109:2822", "VIA Labs, Inc. USB2.0 Hub"
+    lab.add_board("p", "photon", "2.3.1", hub="1-1.4", port=1)
+    out = uhubctl("-l", "1-1.4", "-p", "1", "-a", "off").splitlines()
+    assert out[0] == "Current status for hub 2-1.3 [2109:2822 VIA Labs, Inc. USB2.0 Hub, USB 3.00, 4 ports, ppps]"
+    assert out[1] == "  Port 1: 02a0 power 5gbps Rx.Detect"
+    assert "  Port 1: 00a0 off" in out
+    assert [line for line in out if line.startswith("Sent")] == ["Sent power off request"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (["-l", "9-9"], "No compatible devices detected at location 9-9!\nRun with -h to get usage info.\n"),
+        (
+            ["-a", "off"],
+            "Error: changing port state for multiple hubs at once is not supported.\n"
+            "Use -l to limit operation to one hub!\n",
+        ),
+        (["-l", "1-1", "-p", "99-99"], "Bad port spec 99-99, port numbers must be from 1 to 14\n"),
+        (["-x"], "Invalid command line syntax!\nRun with -h to get usage info.\n"),
+    ],
+)
+def test_errors_go_to_stderr_with_exit_1(bench: Lab, args: list[str], stderr: str) -> None:
+    bench.hubs.hub("2-1")
+    with pytest.raises(sh.ErrorReturnCode_1) as info:
+        uhubctl(*args)
+    assert info.value.stderr.decode() == stderr
+
+
+def test_permission_problem(bench: Lab) -> None:
+    bench.hubs.permission = False
+    with pytest.raises(sh.ErrorReturnCode_1) as info:
+        uhubctl("-l", "1-1")
+    assert info.value.stderr.decode().startswith("There were permission problems while accessing USB.\n")
+
+
+def test_hanging_uhubctl_leaves_the_port_off_until_told(bench: Lab) -> None:
+    board = bench.board("boron")
+    bench.hubs.hub("1-1").hang = True
+    with pytest.raises(sh.TimeoutException):
+        sh.Command("uhubctl")("-l", "1-1", "-p", "3", "-a", "cycle", _timeout=0.5)
+    assert board.mode == Mode.OFF  # killed during the delay: uhubctl has no signal handling
+    bench.hubs.hub("1-1").hang = False
+    uhubctl("-l", "1-1", "-p", "3", "-a", "on")
+    bench.settle(3)
+    assert board.mode == Mode.NORMAL
+
+
+def test_port_that_does_not_cut_power(bench: Lab) -> None:
+    board = bench.board("boron")
+    board.faults.port_keeps_power = True
+    uhubctl("-l", "1-1", "-p", "3", "-a", "off")
+    assert board.mode == Mode.NORMAL and board.usb_present
