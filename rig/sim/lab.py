@@ -32,10 +32,14 @@ from rig.sim import installed as inst
 from rig.sim import registry
 from rig.sim.board import Board, BoardSettings, Faults, Mode
 from rig.sim.clock import SimClock
+from rig.sim.cloud import Cloud
 from rig.sim.console import SerialPort
 from rig.sim.hub import HubBank
 from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
+
+CLOUD_URL_ENV = "RIG_CLOUD_URL"  # the cloud base URL seam: the rig's cloud client reads it
+CLOUD_TOKEN_ENV = "RIG_CLOUD_TOKEN"
 
 
 class LabError(Exception):
@@ -75,6 +79,8 @@ class Lab:
     slots: dict[str, SimSlot] = field(default_factory=dict)
     backend: SimBackend = field(init=False)
     hubs: HubBank = field(init=False)
+    cloud: Cloud = field(init=False)
+    cloud_url: str | None = None
     tools: ToolServer | None = None
     _saved: dict[str, Any] = field(default_factory=dict)
     _synthetic: dict[tuple[str, str], list[Module]] = field(default_factory=dict)
@@ -83,6 +89,32 @@ class Lab:
         self.clock = SimClock(self.time_scale)
         self.backend = SimBackend(self.clock, lambda: [s.usb for s in self.slots.values()], lambda: self.usb_permission)
         self.hubs = HubBank(self.clock, self._board_on_port)
+        self.cloud = Cloud(self.clock, self._module_for)
+
+    def _module_for(self, platform: str, function: int, index: int, min_version: int) -> Module | None:
+        """The oldest released module (function, index) with version >= min_version, for the
+        cloud healer: real releases first, else synthetic ones (never a downgrade).
+        """
+        found = []
+        if self.releases is not None:
+            for release in self.releases.releases.values():
+                if release.platform.name == platform:
+                    found += [
+                        s.module
+                        for s in release.modules()
+                        if s.module.function == function and s.module.index == index and s.module.version >= min_version
+                    ]
+        if found:
+            return min(found, key=lambda m: m.version)
+        for row in sorted(versions.VERSIONS, key=lambda v: v.system):
+            if row.system < 1500 or (function == F.BOOTLOADER and (row.bootloader or 0) < min_version):
+                continue
+            if function == F.SYSTEM_PART and row.system < min_version:
+                continue
+            for m in self.release_modules(platform, row.semver):
+                if m.function == function and m.index == index and m.version >= min_version:
+                    return m
+        return None
 
     def _board_on_port(self, hub: str, port: int) -> Board | None:
         for slot in self.slots.values():
@@ -144,7 +176,13 @@ class Lab:
                 registry.register(board, self.slots[name].serial)
             board.powered = True
             board.boot(charge_time=False)
+            self.cloud.attach(board, name)
             return board
+
+    @staticmethod
+    def _parse(data: bytes) -> Module:
+        """A module from bytes (for tests and provisioning)."""
+        return read_modules(data, "module")[0]
 
     def board(self, name_or_id: str) -> Board:
         """A board by name or device id (case-insensitive)."""
@@ -181,7 +219,8 @@ class Lab:
             registry.register(slot.board, slot.serial)
         self.tools = ToolServer({"uhubctl": self.hubs.run})
         self.tools.start()
-        env = self.tools.environment()
+        self.cloud_url = self.cloud.serve()
+        env = {**self.tools.environment(), CLOUD_URL_ENV: self.cloud_url, CLOUD_TOKEN_ENV: self.cloud.token}
         self._saved["environ"] = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         return self
@@ -203,6 +242,7 @@ class Lab:
         if self.tools is not None:
             self.tools.stop()
             self.tools = None
+        self.cloud.stop()
         self._saved.clear()
 
     def comports(self, include_links: bool = False) -> list[ListPortInfo]:
