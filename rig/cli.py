@@ -17,13 +17,17 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from rig import __version__, platforms
-from rig.errors import RigError
+from rig.errors import ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.fetch import fetch_release
 from rig.firmware.hexfile import release_image, write_image
 from rig.firmware.inspect import as_json, as_text, inspect_file
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseError, ReleaseStore
+from rig.inventory import load_inventory
+from rig.sim.board import BoardSettings
+from rig.sim.lab import Lab
+from rig.sim.serve import serve_forever
 
 RELEASES_ENV = "RIG_RELEASES"
 EXIT_USER_ERROR = 2
@@ -155,6 +159,45 @@ def cmd_versions(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def simulated_lab(devices: str | None, time_scale: float, releases: str | None) -> Lab:
+    """A simulated lab with the boards of devices.yaml (or a small default bench)."""
+    store = ReleaseStore.scan(Path(releases)) if releases else None
+    lab = Lab(time_scale=time_scale, releases=store)
+    if devices:
+        for d in load_inventory(Path(devices)).devices:
+            s = d.sim
+            settings = BoardSettings(
+                online=s.online,
+                heal=s.heal,
+                setup_done=s.setup_done,
+                imei=s.imei,
+                iccid=s.iccid,
+                ncp_version=s.ncp_version,
+            )
+            lab.add_board(
+                d.name,
+                d.platform,
+                s.device_os,
+                d.device_id,
+                hub=d.hub.location if d.hub else "1-1",
+                port=d.hub.port if d.hub else None,
+                settings=settings,
+            )
+    else:
+        lab.add_board("boron-1", "boron", "2.2.0")
+        lab.add_board("photon-1", "photon", "1.5.2")
+    return lab
+
+
+def cmd_sim_serve(args: argparse.Namespace, out: Console) -> int:
+    """`rig sim serve [devices.yaml]`."""
+    if args.time_scale <= 0:
+        raise ConfigError("--time-scale must be above 0 for a served bench (external programs run in real time).")
+    lab = simulated_lab(args.devices, args.time_scale, args.releases)
+    serve_forever(lab, lambda line: out.print(line, markup=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `rig` command."""
     parser = argparse.ArgumentParser(prog="rig", description="Hardware-in-the-loop rig for Particle devices.")
@@ -191,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--releases", help=f"release directory (default ${RELEASES_ENV} or ./releases)")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_hex)
+
+    sim = sub.add_parser("sim", help="the simulated lab").add_subparsers(dest="sim_command", required=True)
+    p = sim.add_parser("serve", help="run a simulated bench in the foreground (ptys, uhubctl, cloud)")
+    p.add_argument("devices", nargs="?", help="devices.yaml (default: one Boron and one Photon)")
+    p.add_argument("--time-scale", type=float, default=1.0, help="wall seconds per modelled second (default 1)")
+    p.add_argument("--releases", help="a release directory to provision boards from (default: synthetic)")
+    p.set_defaults(func=cmd_sim_serve)
 
     sub.add_parser("platforms", help="show the platform table").set_defaults(func=cmd_platforms)
     sub.add_parser("versions", help="show the Device OS version table").set_defaults(func=cmd_versions)

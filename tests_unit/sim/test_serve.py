@@ -1,0 +1,112 @@
+"""`rig sim serve`: ptys for external programs (lrzsz `sb` flashes a board), Ctrl-C ends it cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from rig.firmware.build import build
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.synthetic import user_app
+from rig.sim.board import Mode
+from rig.sim.lab import Lab
+from rig.sim.serve import serve_forever
+
+
+@pytest.mark.skipif(shutil.which("sb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
+def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
+    lab = Lab(time_scale=0.05)  # external programs run in real time: 5 s timeouts take 0.25 s
+    board = lab.add_board("p", "photon", "2.2.0")
+    lines: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_forever, args=(lab, lines.append, stop), daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if any("serial /dev/" in line for line in lines):
+                break
+            time.sleep(0.02)
+        path = next(line.split("serial ")[1].split()[0] for line in lines if "serial /dev/" in line)
+        app = build(user_app("photon", 2202, seed=42))
+        (tmp_path / "app.bin").write_bytes(app)
+        port = serial.Serial(path, 28800, timeout=5)  # 28800 baud: listening mode
+        time.sleep(0.1)
+        assert board.mode == Mode.LISTENING
+        port.write(b"f")
+        assert b"Waiting for the binary file" in port.read_until(b"\r\n")
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            sent = subprocess.run(
+                ["sb", "-k", str(tmp_path / "app.bin")],
+                stdin=fd,
+                stdout=fd,
+                stderr=subprocess.PIPE,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(fd)
+        assert sent.returncode == 0, sent.stderr.decode()[-500:]
+        assert b"Transfer complete" in sent.stderr
+        port.close()
+        for _ in range(200):
+            if board.mode == Mode.NORMAL:
+                break
+            time.sleep(0.02)
+        with lab.clock.lock:
+            apps = [m for m in board.installed() if m.function == F.USER_PART]
+        assert apps[0].module is not None and apps[0].module.data == app
+    finally:
+        stop.set()
+        thread.join(10)
+    assert lines[-1] == "bench stopped"
+
+
+def test_rig_sim_serve_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    devices = tmp_path / "devices.yaml"
+    devices.write_text(
+        "devices:\n"
+        "  - name: b1\n    platform: boron\n    device_id: e00fce68a1b2c3d4e5f60718\n"
+        "    hub: {location: '1-1', port: 2}\n    sim: {device_os: 4.0.1}\n"
+    )
+    exe = Path(sys.executable).parent / "rig"
+    proc = subprocess.Popen(
+        [str(exe), "sim", "serve", str(devices), "--time-scale", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()  # type: ignore[union-attr]
+        assert first.startswith("simulated bench: 1 boards")
+        board_line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert "e00fce68a1b2c3d4e5f60718" in board_line and "Device OS 4.0.1" in board_line
+        assert "serial /dev/pts/" in board_line
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "bench stopped" in out and "Traceback" not in err
+
+
+def test_rig_sim_serve_rejects_a_bad_devices_file(tmp_path: Path) -> None:
+    devices = tmp_path / "devices.yaml"
+    devices.write_text("devices:\n  - name: b1\n    platform: boron\n    device_id: xyz\n")
+    exe = Path(sys.executable).parent / "rig"
+    done = subprocess.run(
+        [str(exe), "sim", "serve", str(devices)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"rig: error: {devices}: board 'b1', field 'device_id': must be the 24 hex digits "
+        "of the device id (got 'xyz'); fix the file."
+    )
