@@ -182,6 +182,23 @@ class Board:
         self.note(f"mode {mode}")
         self._changed()
 
+    def received(self, nbytes: int) -> bool:
+        """Count bytes from the host; returns False when an injected fault just took the board away
+        (disconnect = a power glitch, early reboot = a spontaneous reset)."""
+        self.bytes_received += nbytes
+        f = self.faults
+        if f.disconnect_after_bytes is not None and self.bytes_received >= f.disconnect_after_bytes:
+            f.disconnect_after_bytes = None
+            self.note("fault: disconnected in the middle of a transfer")
+            self.reset("USB disconnect (power glitch)")
+            return False
+        if f.early_reboot_after_bytes is not None and self.bytes_received >= f.early_reboot_after_bytes:
+            f.early_reboot_after_bytes = None
+            self.note("fault: early reboot in the middle of a transfer")
+            self.reset("early reboot")
+            return False
+        return True
+
     def enter(self, mode: Mode) -> None:
         """Switch mode without a reset (listening mode on and off)."""
         self._set_mode(mode)

@@ -61,7 +61,7 @@ class SerialPort:
     def feed(self, data: bytes) -> None:
         """Bytes the host wrote."""
         board = self.board
-        if not board.listening:
+        if not board.received(len(data)) or not board.listening:
             return  # the app (Tinker) does not read its serial port
         for i, byte in enumerate(data):
             if self.ymodem is not None:

@@ -297,7 +297,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             payload = bytes(data) if out else b""
             board.clock.busy(timing.usb_control(len(data)))
             if out and payload:
-                self._count_bytes(board, len(payload))
+                board.received(len(payload))
             if not board.usb_present or board.usb_generation != handle.generation:
                 raise _gone()
             try:
@@ -309,14 +309,6 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             n = min(len(reply), len(data))
             data[:n] = array("B", reply[:n])
             return n
-
-    def _count_bytes(self, board: Board, n: int) -> None:
-        board.bytes_received += n
-        limit = board.faults.disconnect_after_bytes
-        if limit is not None and board.bytes_received >= limit:
-            board.faults.disconnect_after_bytes = None
-            board.note("fault: disconnected in the middle of a transfer")
-            board.reset("USB disconnect (fault)")
 
     def _dispatch(
         self, board: Board, dev: SimUsbDevice, rt: int, req: int, value: int, index: int, payload: bytes, length: int

@@ -130,3 +130,48 @@ def test_receiver_sends_c_on_timeout_and_gives_up(lab: Lab) -> None:
     assert port.read(7) == b"CCCCC\x18\x18"  # one 'C' per 5 s timeout, then CAN CAN (§3.3)
     assert 29 < lab.clock.now() - start < 31
     assert b"Failed to receive the file!" in port.read_until(b"file!\r\n")
+
+
+def test_nak_storm_and_disconnect_mid_ymodem(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.faults.ymodem_nak_packets = 3
+    port = open_port(board, 28800)
+    ok, reply = serialtools.send(port, "app", build(user_app("photon", 2302)))
+    assert not ok and reply.startswith(b"\x15")  # NAK for a data block
+    assert board.faults.ymodem_nak_packets == 2
+    board.faults.ymodem_nak_packets = 0
+    lab.settle(40)  # the receiver times out and gives up
+    board.faults.disconnect_after_bytes = board.bytes_received + 5000
+    port = open_port(board, 28800)
+    with pytest.raises(SerialException, match="device disconnected"):
+        serialtools.send(port, "app", build(user_app("photon", 2302)))
+    lab.settle(5)
+    assert board.mode == Mode.NORMAL and board.system_version() == "2.3.1"  # nothing was installed
+
+
+def test_silent_receiver_and_early_reboot(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.faults.ymodem_silent = True
+    port = open_port(board, 28800, timeout=2)
+    ok, reply = serialtools.send(port, "app", build(user_app("photon", 2302)))
+    assert not ok and reply == b"header not acknowledged"
+    board.faults.ymodem_silent = False
+    board.faults.early_reboot_after_bytes = board.bytes_received + 3000
+    lab.settle(40)
+    port = open_port(board, 28800)
+    with pytest.raises(SerialException):
+        serialtools.send(port, "app", build(user_app("photon", 2302)))
+    assert any("early reboot" in text for _, text in board.log)
+
+
+def test_stuck_board_never_comes_back(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.faults.stuck = True
+    board.reset("test")
+    lab.settle(120)
+    assert board.mode == Mode.BOOTING and not board.usb_present and serial.tools.list_ports.comports() == []
+    board.faults.stuck = False
+    board.power_off()
+    board.power_on()
+    lab.settle(5)
+    assert board.mode == Mode.NORMAL
