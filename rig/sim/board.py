@@ -184,7 +184,8 @@ class Board:
 
     def received(self, nbytes: int) -> bool:
         """Count bytes from the host; returns False when an injected fault just took the board away
-        (disconnect = a power glitch, early reboot = a spontaneous reset)."""
+        (disconnect = a power glitch, early reboot = a spontaneous reset).
+        """
         self.bytes_received += nbytes
         f = self.faults
         if f.disconnect_after_bytes is not None and self.bytes_received >= f.disconnect_after_bytes:
