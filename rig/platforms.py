@@ -7,7 +7,6 @@ offsets). Nothing else in the rig hard-codes these numbers.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from rig.errors import RigError
@@ -60,43 +59,6 @@ class Region:
     end: int
     dfu_alt: int
     dfu_address: int  # address as written over DFU (external flash adds 0x80000000)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One run of sectors of a DfuSe memory map."""
-
-    start: int
-    sector_size: int
-    count: int
-    readable: bool
-    erasable: bool
-    writable: bool
-
-    @property
-    def end(self) -> int:
-        """First address after the segment."""
-        return self.start + self.sector_size * self.count
-
-
-_MAP_ENTRY = re.compile(r"(\d+)\*(\d+)([ KM])([a-g])")
-
-
-def parse_memory_map(text: str) -> tuple[str, list[Segment]]:
-    """(name, segments) of a DfuSe memory-map string such as
-    "@Internal Flash /0x08000000/03*016Ka,01*016Kg" (type letter - 'a' + 1: read 1, erase 2, write 4; §5.4).
-    """
-    m = re.match(r"^@([^/]*)/0x([0-9A-Fa-f]+)/(.*)$", text.strip())
-    if not m:
-        raise ValueError(f"not a DfuSe memory map: {text!r}")
-    address = int(m.group(2), 16)
-    segments = []
-    for count, size, unit, kind in _MAP_ENTRY.findall(m.group(3)):
-        sector = int(size) * {" ": 1, "K": 1024, "M": 1024 * 1024}[unit]
-        bits = ord(kind) - ord("a") + 1
-        segments.append(Segment(address, sector, int(count), bool(bits & 1), bool(bits & 2), bool(bits & 4)))
-        address += sector * int(count)
-    return m.group(1).strip(), segments
 
 
 @dataclass(frozen=True)

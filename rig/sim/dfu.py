@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from rig.platforms import Segment, parse_memory_map
+from rig.dfu_map import Segment, parse_memory_map
 from rig.sim.memory import Bank
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,15 +30,18 @@ def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
     thread = threading.Thread(target=serve_forever, args=(lab, lines.append, stop), daemon=True)
     thread.start()
     try:
-        for _ in range(100):
+        for _ in range(500):
             if any("serial /dev/" in line for line in lines):
                 break
-            time.sleep(0.02)
+            lab.clock.sleep(0.2)  # time scale 0.05: 10 ms of wall time
         path = next(line.split("serial ")[1].split()[0] for line in lines if "serial /dev/" in line)
         app = build(user_app("photon", 2202, seed=42))
         (tmp_path / "app.bin").write_bytes(app)
         port = serial.Serial(path, 28800, timeout=5)  # 28800 baud: listening mode
-        time.sleep(0.1)
+        for _ in range(100):
+            if board.mode == Mode.LISTENING:
+                break
+            lab.clock.sleep(0.2)
         assert board.mode == Mode.LISTENING
         port.write(b"f")
         assert b"Waiting for the binary file" in port.read_until(b"\r\n")
@@ -58,10 +60,10 @@ def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
         assert sent.returncode == 0, sent.stderr.decode()[-500:]
         assert b"Transfer complete" in sent.stderr
         port.close()
-        for _ in range(200):
+        for _ in range(500):
             if board.mode == Mode.NORMAL:
                 break
-            time.sleep(0.02)
+            lab.clock.sleep(0.2)
         with lab.clock.lock:
             apps = [m for m in board.installed() if m.function == F.USER_PART]
         assert apps[0].module is not None and apps[0].module.data == app

@@ -11,7 +11,7 @@ import struct
 import usb.core
 import usb.util
 
-from rig.platforms import parse_memory_map
+from rig.dfu_map import parse_memory_map
 from rig.proto import control as pb
 
 

@@ -1,0 +1,71 @@
+"""The lab's seams go in and come out cleanly; the clock models time at any scale."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import serial
+import serial.tools.list_ports
+import usb.backend.libusb1
+import usb.core
+
+from rig.sim import registry
+from rig.sim.clock import SimClock
+from rig.sim.lab import CLOUD_URL_ENV, Lab
+
+
+def test_install_and_uninstall_restore_everything() -> None:
+    before = (
+        usb.backend.libusb1.get_backend,
+        serial.tools.list_ports.comports,
+        os.environ.get("PATH"),
+        os.environ.get(CLOUD_URL_ENV),
+    )
+    lab = Lab()
+    board = lab.add_board("b", "boron", "2.3.1")
+    with lab:
+        assert usb.core.find(idVendor=0x2B04) is not None
+        assert registry.lookup(board.device_id) is not None
+        assert os.environ["PATH"].split(os.pathsep)[0].endswith("/bin") and os.environ[CLOUD_URL_ENV]
+        tools_dir = lab.tools.bin if lab.tools else None
+    after = (
+        usb.backend.libusb1.get_backend,
+        serial.tools.list_ports.comports,
+        os.environ.get("PATH"),
+        os.environ.get(CLOUD_URL_ENV),
+    )
+    assert after == before
+    assert registry.lookup(board.device_id) is None
+    assert tools_dir is not None and not tools_dir.exists()
+
+
+def test_virtual_clock_runs_events_in_order_without_waiting() -> None:
+    clock = SimClock(0)
+    fired: list[tuple[str, float]] = []
+    clock.schedule(5, lambda: fired.append(("b", clock.now())))
+    clock.schedule(1, lambda: fired.append(("a", clock.now())))
+    cancelled = clock.schedule(2, lambda: fired.append(("x", clock.now())))
+    cancelled.cancel()
+    start = time.perf_counter()
+    clock.sleep(3600)
+    assert time.perf_counter() - start < 0.5
+    assert fired == [("a", 1.0), ("b", 5.0)] and clock.now() == 3600
+
+
+def test_scaled_clock_runs_faster_than_real_time() -> None:
+    clock = SimClock(0.01)
+    fired: list[float] = []
+    clock.schedule(2.0, lambda: fired.append(clock.now()))
+    start = time.perf_counter()
+    clock.sleep(3.0)
+    wall = time.perf_counter() - start
+    assert 0.02 <= wall < 0.5 and fired and 2.0 <= fired[0] < 3.0
+
+
+def test_boards_keep_working_at_real_time_scale() -> None:
+    with Lab(time_scale=0.01) as lab:
+        board = lab.add_board("p", "photon", "2.3.1")
+        port = serial.serial_for_url(f"sim://{board.device_id}", baudrate=28800, timeout=2)
+        port.write(b"v")
+        assert port.read_until(b"\r\n") == b"system firmware version: 2.3.1\n\r\n"
