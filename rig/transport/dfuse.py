@@ -1,0 +1,203 @@
+"""DfuSe from the host side, as particle-usb does it (particle-protocols §5.1–§5.4).
+
+The alt settings' memory maps decide what is done: only the sectors a write touches are erased
+(none where the map says a segment is not erasable, like the Gen 3 DCT), a read-only start
+segment is refused before anything is sent, data goes in transfer-size blocks with GETSTATUS
+polling, dfuERROR is cleared before each operation, UPLOAD can verify what was written, and
+leave accepts Gen 2's dfuDNLOAD_IDLE quirk.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import usb.core
+import usb.util
+
+from rig.clock import Clock, Deadline
+from rig.dfu_map import Segment, parse_memory_map
+from rig.transport.errors import BoardGoneError, DfuError, TimeoutError_
+
+DETACH, DNLOAD, UPLOAD, GETSTATUS, CLRSTATUS, GETSTATE, ABORT = range(7)
+ST_IDLE, ST_DNBUSY, ST_DNLOAD_IDLE, ST_MANIFEST_SYNC, ST_MANIFEST, ST_UPLOAD_IDLE, ST_ERROR = 2, 4, 5, 6, 7, 9, 10
+ST_DNLOAD_SYNC = 3
+STATUS_TEXT = {
+    1: "errTARGET (protected or invalid address)",
+    2: "errFILE",
+    3: "errWRITE",
+    4: "errERASE",
+    5: "errCHECK_ERASED",
+    6: "errPROG",
+    7: "errVERIFY",
+    8: "errADDRESS",
+    9: "errNOTDONE",
+    10: "errFIRMWARE",
+    11: "errVENDOR",
+    12: "errUSBR",
+    13: "errPOR",
+    14: "errUNKNOWN",
+    15: "errSTALLEDPKT",
+}
+USB_TIMEOUT_MS = 5000
+OP_TIMEOUT = 30.0  # one erase or block write
+
+
+@dataclass(frozen=True)
+class DfuStatus:
+    """GETSTATUS: bStatus, bwPollTimeout (ms), bState."""
+
+    status: int
+    poll_ms: int
+    state: int
+
+
+@dataclass
+class WriteReport:
+    """What a write did."""
+
+    address: int
+    size: int
+    erased: list[int]
+
+
+class DfuSe:
+    """DfuSe on one board in DFU mode (interface 0)."""
+
+    def __init__(self, device: Any, clock: Clock) -> None:
+        self.device = device
+        self.clock = clock
+        self.alt = -1
+
+    def _xfer(self, request_type: int, request: int, value: int, data: Any) -> Any:
+        try:
+            return self.device.ctrl_transfer(request_type, request, value, 0, data, USB_TIMEOUT_MS)
+        except usb.core.USBTimeoutError:
+            raise TimeoutError_(f"The board did not answer a DFU request within {USB_TIMEOUT_MS} ms.") from None
+        except usb.core.USBError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENOENT, errno.EIO):
+                raise BoardGoneError("The board left USB in the middle of a DFU transfer.") from None
+            raise DfuError(f"The board stalled a DFU request ({exc}).") from None
+
+    def get_status(self) -> DfuStatus:
+        """GETSTATUS."""
+        raw = bytes(self._xfer(0xA1, GETSTATUS, 0, 6))
+        return DfuStatus(raw[0], int.from_bytes(raw[1:4], "little"), raw[4])
+
+    def select(self, alt: int) -> tuple[str, list[Segment], int]:
+        """Choose an alt setting; returns (name, segments, transfer size) from its descriptors."""
+        intf = self.device.get_active_configuration()[(0, alt)]
+        name, segments = parse_memory_map(usb.util.get_string(self.device, intf.iInterface))
+        extra = bytes(intf.extra_descriptors or b"")
+        size = struct.unpack_from("<H", extra, 5)[0] if len(extra) >= 9 and extra[1] == 0x21 else 1024
+        try:
+            self.device.set_interface_altsetting(0, alt)
+        except usb.core.USBError as exc:
+            raise DfuError(f"The board refused DFU alt setting {alt} ({exc}).") from None
+        self.alt = alt
+        self.clear_errors()
+        return name, segments, size
+
+    def clear_errors(self) -> None:
+        """Leave dfuERROR (CLRSTATUS) and any unfinished state (ABORT) for dfuIDLE."""
+        st = self.get_status()
+        if st.state == ST_ERROR:
+            self._xfer(0x21, CLRSTATUS, 0, None)
+            st = self.get_status()
+        if st.state not in (ST_IDLE,):
+            self._xfer(0x21, ABORT, 0, None)
+
+    def _wait(self, what: str) -> DfuStatus:
+        """Poll GETSTATUS (sleeping bwPollTimeout) until the board is no longer busy."""
+        deadline = Deadline(self.clock, OP_TIMEOUT)
+        while True:
+            st = self.get_status()
+            if st.status != 0:
+                raise DfuError(
+                    f"The board failed to {what}: {STATUS_TEXT.get(st.status, st.status)}.", st.status, st.state
+                )
+            if st.state not in (ST_DNBUSY, ST_DNLOAD_SYNC):
+                return st
+            if deadline.expired():
+                raise TimeoutError_(f"The board stayed busy for {OP_TIMEOUT:g} s trying to {what}.")
+            self.clock.sleep(st.poll_ms / 1000)
+
+    def command(self, data: bytes, what: str) -> None:
+        """A DfuSe command (DNLOAD with wValue 0, §5.2)."""
+        self._xfer(0x21, DNLOAD, 0, data)
+        self._wait(what)
+
+    def set_address(self, address: int) -> None:
+        """SET_ADDRESS_POINTER."""
+        self.command(b"\x21" + struct.pack("<I", address), f"set the address 0x{address:x}")
+
+    def erase(self, address: int) -> None:
+        """Erase the sector holding `address`."""
+        self.command(b"\x41" + struct.pack("<I", address), f"erase the sector at 0x{address:x}")
+
+    def write(self, alt: int, address: int, data: bytes, erase: bool = True, verify: bool = False) -> WriteReport:
+        """Write `data` at `address` of alt `alt`, erasing only the sectors it touches."""
+        _name, segments, size = self.select(alt)
+        end = address + len(data)
+        start_seg = next((s for s in segments if s.start <= address < s.end), None)
+        if start_seg is None or not start_seg.writable or end > max(s.end for s in segments):
+            raise DfuError(
+                f"0x{address:x}-0x{end:x} is not writable over DFU alt {alt} (read-only or outside the memory map)."
+            )
+        erased = []
+        if erase:
+            for seg in segments:
+                if not seg.erasable:
+                    continue
+                for i in range(seg.count):
+                    sector = seg.start + i * seg.sector_size
+                    if sector < end and address < sector + seg.sector_size:
+                        self.erase(sector)
+                        erased.append(sector)
+        for off in range(0, len(data), size):
+            self.set_address(address + off)
+            self._xfer(0x21, DNLOAD, 2, data[off : off + size])
+            self._wait(f"write 0x{address + off:x}")
+        if verify and self.read(alt, address, len(data)) != data:
+            raise DfuError(f"Read-back of 0x{address:x}-0x{end:x} does not match what was written.")
+        return WriteReport(address, len(data), erased)
+
+    def read(self, alt: int, address: int, length: int) -> bytes:
+        """UPLOAD `length` bytes from `address`."""
+        _name, _segments, size = self.select(alt)
+        self.set_address(address)
+        self._xfer(0x21, ABORT, 0, None)
+        out = b""
+        block = 2
+        while len(out) < length:
+            chunk = bytes(self._xfer(0xA1, UPLOAD, block, min(size, length - len(out))))
+            if not chunk:
+                break
+            out += chunk
+            block += 1
+        self._xfer(0x21, ABORT, 0, None)
+        return out[:length]
+
+    def leave(self) -> None:
+        """Leave DFU mode (zero-length DNLOAD, §5.3); Gen 2 answers dfuDNLOAD_IDLE, Gen 3 dfuMANIFEST."""
+        self.clear_errors()
+        self._xfer(0x21, DNLOAD, 2, b"")
+        try:
+            st = self.get_status()
+        except BoardGoneError:
+            return  # it already reset
+        if st.state not in (ST_MANIFEST, ST_DNLOAD_IDLE, ST_MANIFEST_SYNC) or st.status != 0:
+            raise DfuError(
+                f"The board did not leave DFU mode (state {st.state}, status {st.status}).", st.status, st.state
+            )
+
+    def enter_safe_mode(self) -> None:
+        """Particle's 0xFA command: reboot into safe mode."""
+        self.select(0)
+        self._xfer(0x21, DNLOAD, 0, b"\xfa")
+        try:
+            self.get_status()
+        except BoardGoneError:
+            return

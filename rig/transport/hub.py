@@ -1,0 +1,206 @@
+"""USB hub power through uhubctl (python-stack §3–§5).
+
+uhubctl is resolved on PATH when called (never at import), always run with a timeout, and after a
+timeout or an error an explicit `-a on` is sent, because a killed uhubctl leaves the port off.
+Output is parsed from the hex port status (power bit 0x0100 on USB2 hubs, 0x0200 on USB3 hubs),
+not from the words. Power changes are verified: after off the board must vanish from USB, after
+on it must re-enumerate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sh
+
+from rig.clock import Clock, Deadline
+from rig.transport.errors import TimeoutError_, ToolError, TransportError
+
+HEADER = re.compile(
+    r"^(Current|New) status for hub (\S+) \[([0-9a-f]{4}):([0-9a-f]{4})(.*?)"
+    r"(?:, USB (\d+\.\d\d), (\d+) ports(?:, (ppps|ganged|nops))?)?\]$"
+)
+PORT = re.compile(r"^  Port (\d+): ([0-9a-f]{4})((?: [A-Za-z0-9.]+)*?)(?: \[(.*)\])?$")
+DEFAULT_TIMEOUT = 20.0
+
+
+class HubError(TransportError):
+    """uhubctl or the hub did not do what was asked."""
+
+
+class HubNotFoundError(HubError):
+    """No switchable hub at the location."""
+
+
+class HubPermissionError(HubError):
+    """uhubctl lacks permission."""
+
+
+class PortNotCutError(HubError):
+    """The port was switched off but the board stayed on USB."""
+
+
+class BoardNotBackError(HubError):
+    """The port was switched on but the board did not re-enumerate."""
+
+
+@dataclass(frozen=True)
+class PortStatus:
+    """One `  Port N: XXXX ...` line."""
+
+    number: int
+    status: int
+    words: tuple[str, ...]
+    description: str | None
+    powered: bool
+
+    @property
+    def connected(self) -> bool:
+        """Bit 0x0001: a device is connected."""
+        return bool(self.status & 0x0001)
+
+
+@dataclass
+class HubStatus:
+    """One `Current|New status for hub …` block."""
+
+    location: str
+    vid_pid: str
+    usb: str | None
+    ports: int | None
+    mode: str | None
+    port_lines: list[PortStatus] = field(default_factory=list)
+
+    @property
+    def usb3(self) -> bool:
+        """USB 3.x hubs use 0x0200 as the power bit."""
+        return self.usb is not None and float(self.usb) >= 3.0
+
+
+def parse(text: str) -> list[HubStatus]:
+    """Hub blocks of uhubctl output (status or action runs)."""
+    hubs: list[HubStatus] = []
+    for line in text.splitlines():
+        m = HEADER.match(line)
+        if m:
+            hubs.append(
+                HubStatus(
+                    m.group(2),
+                    f"{m.group(3)}:{m.group(4)}",
+                    m.group(6),
+                    int(m.group(7)) if m.group(7) else None,
+                    m.group(8),
+                )
+            )
+            continue
+        p = PORT.match(line)
+        if p and hubs:
+            status = int(p.group(2), 16)
+            power_bit = 0x0200 if hubs[-1].usb3 else 0x0100
+            hubs[-1].port_lines.append(
+                PortStatus(int(p.group(1)), status, tuple(p.group(3).split()), p.group(4), bool(status & power_bit))
+            )
+    return hubs
+
+
+class Uhubctl:
+    """uhubctl invocations with timeouts and one-sentence errors."""
+
+    def __init__(self, program: str = "uhubctl", timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.program = program
+        self.timeout = timeout
+
+    def _command(self) -> sh.Command:
+        try:
+            return sh.Command(self.program)
+        except sh.CommandNotFound:
+            raise ToolError(f"{self.program} is not installed: install it (apt-get install uhubctl).") from None
+
+    def run(self, *args: str, timeout: float | None = None) -> str:
+        """Run uhubctl; returns stdout or raises a HubError with uhubctl's reason."""
+        cmd = self._command()
+        try:
+            return str(cmd(*args, _timeout=timeout or self.timeout, _tty_out=False))
+        except sh.TimeoutException:
+            raise TimeoutError_(
+                f"{self.program} {' '.join(args)} did not finish within {timeout or self.timeout:g} s."
+            ) from None
+        except sh.ErrorReturnCode as exc:
+            raise self._error(exc.stderr.decode(errors="replace"), args) from None
+
+    @staticmethod
+    def _error(stderr: str, args: tuple[str, ...]) -> HubError:
+        if "permission problems" in stderr:
+            return HubPermissionError(
+                "uhubctl has no permission to switch USB hub ports: run as root or install "
+                "its udev rules (https://git.io/JIB2Z)."
+            )
+        m = re.search(r"No compatible devices detected(?: at location (\S+))?!", stderr)
+        if m:
+            where = f" at location {m.group(1)}" if m.group(1) else ""
+            return HubNotFoundError(
+                f"No USB hub with per-port power switching{where}: check the hub location in "
+                "devices.yaml against `uhubctl` output."
+            )
+        if "Bad port spec" in stderr:
+            return HubError(f"{stderr.strip().splitlines()[0]}: fix the hub port in devices.yaml.")
+        first = stderr.strip().splitlines()[0] if stderr.strip() else "no message"
+        return HubError(f"uhubctl {' '.join(args)} failed: {first}.")
+
+    def status(self, location: str | None = None) -> list[HubStatus]:
+        """Current status of one hub (or all)."""
+        return parse(self.run(*(("-l", location) if location else ())))
+
+    def set_power(self, location: str, port: int, on: bool) -> None:
+        """Switch one port; after a timeout or failure an explicit `-a on` follows."""
+        args = ("-l", location, "-p", str(port), "-a", "on" if on else "off")
+        try:
+            self.run(*args)
+        except (TimeoutError_, HubError):
+            if not on:
+                self._restore(location, port)
+            raise
+
+    def _restore(self, location: str, port: int) -> None:
+        try:
+            self.run("-l", location, "-p", str(port), "-a", "on", timeout=self.timeout)
+        except TransportError:
+            return
+
+
+def wait_for(predicate: Callable[[], bool], clock: Clock, timeout: float, interval: float = 0.25) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes."""
+    deadline = Deadline(clock, timeout)
+    while True:
+        if predicate():
+            return True
+        if deadline.expired():
+            return False
+        clock.sleep(min(interval, max(deadline.remaining(), 0.001)))
+
+
+def power_cycle(
+    hub: Uhubctl,
+    location: str,
+    port: int,
+    clock: Clock,
+    present: Callable[[], bool],
+    off_seconds: float = 2.0,
+    timeout: float = 15.0,
+) -> None:
+    """Power a port off and on again, verifying both; the port is on again whatever happens."""
+    try:
+        hub.set_power(location, port, on=False)
+        if not wait_for(lambda: not present(), clock, timeout):
+            raise PortNotCutError(
+                f"Hub {location} port {port} did not cut power: check that the hub supports per-port power switching."
+            )
+        clock.sleep(off_seconds)
+    finally:
+        hub.set_power(location, port, on=True)
+    if not wait_for(present, clock, timeout):
+        raise BoardNotBackError(
+            f"The board on hub {location} port {port} did not come back on USB within {timeout:g} s after power on."
+        )

@@ -1,0 +1,98 @@
+"""Finding Particle boards on USB with pyusb (python-stack §1, §5).
+
+Boards are found by device id (the USB serial number, compared case-insensitively) or by port
+path, and found again after every reset: pyusb Device objects are never kept across a
+re-enumeration.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import Any
+
+import usb.core
+import usb.util
+
+from rig import platforms
+from rig.transport.errors import BoardGoneError, UsbAccessError
+
+PARTICLE_VIDS = {p.usb_vid for p in platforms.PLATFORMS if p.flashable}
+
+
+@dataclass(frozen=True)
+class UsbBoard:
+    """A Particle board seen on USB now."""
+
+    device: Any  # usb.core.Device
+    device_id: str
+    platform: platforms.Platform
+    dfu: bool
+    location: str  # e.g. "1-1.3", as uhubctl and sysfs spell it
+
+    @property
+    def hub_location(self) -> str:
+        """The hub part of the location (uhubctl -l)."""
+        return self.location.rsplit(".", 1)[0] if "." in self.location else self.location.split("-")[0]
+
+    @property
+    def hub_port(self) -> int:
+        """The port number on that hub (uhubctl -p)."""
+        return int(self.location.replace("-", ".").rsplit(".", 1)[1])
+
+
+def _location(dev: Any) -> str:
+    ports = getattr(dev, "port_numbers", None) or ()
+    return f"{dev.bus}-{'.'.join(str(p) for p in ports)}" if ports else str(dev.bus)
+
+
+def _serial(dev: Any) -> str:
+    try:
+        value = usb.util.get_string(dev, dev.iSerialNumber)
+    except ValueError:
+        raise UsbAccessError(
+            f"No permission to use the USB device {dev.idVendor:04x}:{dev.idProduct:04x} at {_location(dev)}: "
+            "install Particle's udev rules (or run as root)."
+        ) from None
+    except usb.core.USBError as exc:
+        if exc.errno == errno.EACCES:
+            raise UsbAccessError(
+                f"No permission to use the USB device at {_location(dev)}: install Particle's udev rules "
+                "(or run as root)."
+            ) from None
+        raise BoardGoneError(f"The USB device at {_location(dev)} went away while being read ({exc}).") from None
+    return str(value or "").strip().lower()
+
+
+def scan() -> list[UsbBoard]:
+    """Every Particle board on USB now (normal or DFU mode)."""
+    try:
+        found = list(usb.core.find(find_all=True, custom_match=lambda d: d.idVendor in PARTICLE_VIDS))
+    except usb.core.NoBackendError:
+        raise UsbAccessError("libusb is not installed: install it (apt-get install libusb-1.0-0).") from None
+    boards = []
+    for dev in found:
+        try:
+            plat, dfu = platforms.by_usb_id(dev.idVendor, dev.idProduct)
+        except platforms.UnknownPlatformError:
+            continue
+        try:
+            device_id = _serial(dev)
+        except BoardGoneError:
+            continue
+        boards.append(UsbBoard(dev, device_id, plat, dfu, _location(dev)))
+    return sorted(boards, key=lambda b: b.location)
+
+
+def find(device_id: str | None = None, location: str | None = None) -> UsbBoard | None:
+    """The board with this device id and/or at this USB location, if it is on USB now."""
+    want = device_id.lower() if device_id else None
+    for board in scan():
+        if (want is None or board.device_id == want) and (location is None or board.location == location):
+            return board
+    return None
+
+
+def release(board: UsbBoard) -> None:
+    """Let pyusb forget a Device (after a reset it is stale)."""
+    usb.util.dispose_resources(board.device)
