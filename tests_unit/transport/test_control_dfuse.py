@@ -1,0 +1,114 @@
+"""rig.transport.control and rig.transport.dfuse against simulated boards."""
+
+from __future__ import annotations
+
+import pytest
+
+from rig.firmware.format import ModuleFunction as F
+from rig.proto import control as pb
+from rig.sim import installed as inst
+from rig.sim.board import Mode
+from rig.sim.lab import Lab
+from rig.transport import usb as tusb
+from rig.transport.control import ControlChannel
+from rig.transport.dfuse import DfuSe
+from rig.transport.errors import BoardGoneError, DfuError, TimeoutError_
+from rig.transport.results import DependencyCheckFailedError, NotSupportedError
+
+
+def channel(lab: Lab, device_id: str) -> ControlChannel:
+    found = tusb.find(device_id)
+    assert found is not None and not found.dfu
+    return ControlChannel(found.device, lab.clock)
+
+
+def test_scan_finds_boards_with_location_and_mode(lab: Lab) -> None:
+    b = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=3)
+    found = tusb.scan()
+    assert [(x.device_id, x.platform.name, x.dfu, x.location, x.hub_location, x.hub_port) for x in found] == [
+        (b.device_id, "boron", False, "1-1.3", "1-1", 3)
+    ]
+
+
+def test_typed_requests_and_named_errors(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "4.0.1")
+    ctl = channel(lab, board.device_id)
+    ctl.reset_all()
+    assert ctl.call(pb.SYSTEM_VERSION, None, "GetSystemVersionReply").version == "4.0.1"
+    assert ctl.raw_in(20).decode() == board.device_id.upper()
+    with pytest.raises(NotSupportedError, match="refused SetDeviceSetupDoneRequest: not supported \\(-120\\)"):
+        ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=False)
+    modules = ctl.call(pb.GET_MODULE_INFO, None, "GetModuleInfoReply").modules
+    assert {(m.type, m.version) for m in modules} >= {(2, 4005), (1, 1101)}
+
+
+def test_update_rejection_is_a_named_error(real_lab: Lab, real_store) -> None:
+    board = real_lab.add_board("b", "boron", "2.2.0")
+    ctl = channel(real_lab, board.device_id)
+    part1 = real_store.get("boron", "4.0.1").system_parts[0].module.data
+    ctl.call(pb.START_FIRMWARE_UPDATE, "StartFirmwareUpdateRequest", "StartFirmwareUpdateReply", size=len(part1))
+    for off in range(0, len(part1), 1024):
+        ctl.call(pb.FIRMWARE_UPDATE_DATA, "FirmwareUpdateDataRequest", None, data=part1[off : off + 1024])
+    with pytest.raises(DependencyCheckFailedError) as info:
+        ctl.call(pb.FINISH_FIRMWARE_UPDATE, "FinishFirmwareUpdateRequest", None)
+    assert info.value.code == -1340 and "dependency check failed" in str(info.value)
+
+
+def test_busy_board_is_waited_for_and_gone_board_is_named(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    found = tusb.find(board.device_id)
+    for _ in range(4):  # four requests left pending by another host
+        found.device.ctrl_transfer(0xC0, 1, 100, 1, 64)
+    ctl = ControlChannel(found.device, lab.clock, timeout=2)
+    with pytest.raises(Exception, match="busy"):
+        ctl.request(pb.ECHO, b"x")
+    ctl.reset_all()
+    assert ctl.request(pb.ECHO, b"hello") == b"hello"
+    board.power_off()
+    with pytest.raises(BoardGoneError):
+        ctl.request(pb.ECHO, b"x")
+
+
+def test_timeout_when_the_board_never_finishes(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    ctl = channel(lab, board.device_id)
+    start = lab.clock.now()
+    with pytest.raises(TimeoutError_, match="did not finish"):
+        ctl.request(pb.START_FIRMWARE_UPDATE, pb.encode("StartFirmwareUpdateRequest", size=1_400_000), timeout=1.0)
+    assert lab.clock.now() - start < 3
+
+
+def test_dfuse_write_verify_read_and_leave(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    ctl = channel(lab, board.device_id)
+    ctl.request(pb.DFU_MODE)
+    lab.settle(3)
+    found = tusb.find(board.device_id)
+    assert found is not None and found.dfu
+    dfu = DfuSe(found.device, lab.clock)
+    app = lab.release_modules("boron", "2.3.1")[-1]
+    address, data = inst.flash_image(app)
+    report = dfu.write(0, address, data, verify=True)
+    assert report.erased == list(range(0xD4000, 0xD4000 + len(data) + 4095 & ~0xFFF, 4096))
+    assert dfu.read(0, address, 64) == data[:64]
+    report = dfu.write(1, 8134, b"\x01")  # DCT: not erasable, so nothing is erased
+    assert report.erased == []
+    with pytest.raises(DfuError, match="not writable over DFU alt 0"):
+        dfu.write(0, 0xF9000, b"\x00" * 16)  # upper bootloader: read-only
+    dfu.leave()
+    lab.settle(5)
+    assert board.mode == Mode.NORMAL
+    assert inst.find(board.installed(), F.USER_PART, 1) is not None
+
+
+def test_dfuse_error_status_is_cleared_and_reported(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.backup_request = "dfu"
+    board.reset("test")
+    lab.settle(3)
+    dfu = DfuSe(tusb.find(board.device_id).device, lab.clock)
+    board.faults.dfu_error_status = 3
+    with pytest.raises(DfuError, match="errWRITE") as info:
+        dfu.write(0, 0x080A0000, b"\x00" * 100)
+    assert info.value.status == 3
+    dfu.write(0, 0x080A0000, b"\x00" * 100)  # dfuERROR cleared first

@@ -1,0 +1,144 @@
+"""rig.transport.hub (parser, real and fake uhubctl, verified power changes) and rig.transport.cloud."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from rig.firmware.build import build
+from rig.firmware.synthetic import user_app
+from rig.sim.board import BoardSettings, Mode
+from rig.sim.lab import Lab
+from rig.transport import usb as tusb
+from rig.transport.cloud import CloudAuthError, CloudClient, CloudError, CloudNotFoundError, CloudOfflineError
+from rig.transport.errors import TimeoutError_, ToolError
+from rig.transport.hub import (
+    BoardNotBackError,
+    HubNotFoundError,
+    HubPermissionError,
+    PortNotCutError,
+    Uhubctl,
+    parse,
+    power_cycle,
+)
+
+SAMPLES = """Current status for hub 1-1 [14b0:013f StarTech.com USB 2.0 HUB, USB 2.10, 5 ports, ppps]
+  Port 1: 0000 off
+  Port 2: 0100 power
+  Port 3: 0103 power enable connect [2581:3b7c Ledger Ledger Wallet 0000]
+  Port 4: 0503 power highspeed enable connect [0bda:5411 Generic 4-Port USB 2.0 Hub]
+  Port 5: 0101 power connect []
+Current status for hub 3-4 [1a40:0101 USB 2.0 Hub, USB 2.00, 4 ports, ganged]
+Current status for hub 2-2 [0bda:0411 Generic USB3.2 Hub, USB 3.20, 4 ports, ppps]
+  Port 1: 02a0 power 5gbps Rx.Detect
+  Port 2: 00a0 off
+  Port 4: 0203 power 5gbps U0 enable connect [0bda:9210 ULT-Best Best USB Device 012938000FA5]
+Current status for hub 1 [1d6b:0002 Linux 5.4.79-v7+ dwc_otg_hcd DWC OTG Controller 3f980000.usb, USB 2.00, 1 ports, ppps]
+Sent power off request
+New status for hub 1-1 [0424:9514, USB 2.00, 5 ports, ppps]
+  Port 2: 0000 off
+  Port 4: 0507 power highspeed suspend enable connect [2109:2822 VIA Labs, Inc. USB2.0 Hub, USB 2.10, 4 ports, ppps]
+"""
+
+
+def test_parser_reads_every_real_sample() -> None:
+    hubs = parse(SAMPLES)
+    assert [(h.location, h.vid_pid, h.usb, h.ports, h.mode) for h in hubs] == [
+        ("1-1", "14b0:013f", "2.10", 5, "ppps"),
+        ("3-4", "1a40:0101", "2.00", 4, "ganged"),
+        ("2-2", "0bda:0411", "3.20", 4, "ppps"),
+        ("1", "1d6b:0002", "2.00", 1, "ppps"),
+        ("1-1", "0424:9514", "2.00", 5, "ppps"),
+    ]
+    first = hubs[0].port_lines
+    assert [(p.number, p.powered, p.connected) for p in first] == [
+        (1, False, False),
+        (2, True, False),
+        (3, True, True),
+        (4, True, True),
+        (5, True, True),
+    ]
+    assert first[2].description == "2581:3b7c Ledger Ledger Wallet 0000" and first[4].description == ""
+    usb3 = hubs[2].port_lines
+    assert [(p.powered, p.words[-1]) for p in usb3] == [(True, "Rx.Detect"), (False, "off"), (True, "connect")]
+    assert hubs[4].port_lines[1].description.startswith("2109:2822 VIA Labs, Inc.")
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/uhubctl"), reason="uhubctl is not installed")
+def test_real_uhubctl_without_a_hub_is_one_sentence() -> None:
+    with pytest.raises(HubNotFoundError) as info:
+        Uhubctl("/usr/sbin/uhubctl").status("1-1")
+    assert str(info.value) == (
+        "No USB hub with per-port power switching at location 1-1: check the hub location in "
+        "devices.yaml against `uhubctl` output."
+    )
+
+
+def test_missing_uhubctl_names_the_package() -> None:
+    with pytest.raises(ToolError, match=r"not installed: install it \(apt-get install uhubctl\)"):
+        Uhubctl("uhubctl-that-does-not-exist").status()
+
+
+def test_verified_cycle_and_faults(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+    hub = Uhubctl()
+    present = lambda: tusb.find(board.device_id) is not None  # noqa: E731
+    power_cycle(hub, "1-1", 2, lab.clock, present)
+    assert board.mode == Mode.NORMAL and board.boots == 2  # the lab start, then the power cycle
+    board.faults.port_keeps_power = True
+    with pytest.raises(PortNotCutError, match="Hub 1-1 port 2 did not cut power"):
+        power_cycle(hub, "1-1", 2, lab.clock, present)
+    board.faults.port_keeps_power = False
+    board.faults.stuck = True
+    with pytest.raises(BoardNotBackError, match="did not come back on USB"):
+        power_cycle(hub, "1-1", 2, lab.clock, present, timeout=10)
+    assert lab.hubs.hub("1-1").is_on(2)  # power restored
+    lab.hubs.permission = False
+    with pytest.raises(HubPermissionError, match="run as root"):
+        hub.status("1-1")
+
+
+def test_hanging_uhubctl_times_out_and_power_comes_back(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+    lab.hubs.hub("1-1").hang = True
+    hub = Uhubctl(timeout=1.0)
+    with pytest.raises(TimeoutError_, match="did not finish within 1 s"):
+        hub.set_power("1-1", 2, on=False)
+    # uhubctl switched the port off and hung; the rig then sent an explicit `-a on`
+    assert lab.hubs.hub("1-1").is_on(2) and board.powered
+    lab.hubs.hub("1-1").hang = False
+    lab.settle(3)
+    assert board.mode == Mode.NORMAL
+
+
+def test_cloud_client(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1", settings=BoardSettings(online=True))
+    lab.settle(5)
+    cloud = CloudClient()
+    assert cloud.device(board.device_id)["system_firmware_version"] == "2.3.1"
+    events = cloud.events(board.device_id)
+    cloud.flash(board.device_id, build(user_app("boron", 2302, seed=4)))
+    lab.settle(30)
+    cloud.wait_online(board.device_id, lab.clock)
+    names = [f"{e.name}={e.data}" for e in events.drain()]
+    events.close()
+    assert names[:2] == ["spark/flash/status=started", "spark/flash/status=success"]
+    with pytest.raises(CloudNotFoundError):
+        cloud.device("0" * 24)
+    offline = lab.add_board("o", "boron", "2.3.1")
+    with pytest.raises(CloudOfflineError, match="is not connected to the cloud"):
+        cloud.flash(offline.device_id, build(user_app("boron", 2302)))
+    with pytest.raises(CloudAuthError, match="rejected the access token"):
+        CloudClient(token="wrong").device(board.device_id)
+    lab.cloud.reachable = False
+    with pytest.raises(CloudError, match="Cannot reach the cloud"):
+        cloud.device(board.device_id)
+
+
+def test_cloud_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RIG_CLOUD_TOKEN", raising=False)
+    with pytest.raises(CloudAuthError, match="set RIG_CLOUD_TOKEN"):
+        CloudClient()
+    assert shutil.which("python3")

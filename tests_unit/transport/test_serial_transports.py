@@ -1,0 +1,117 @@
+"""rig.transport.console and rig.transport.ymodem: against simulated boards and against lrzsz `rb`."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+import tty
+from pathlib import Path
+
+import pytest
+
+from rig.clock import SystemClock
+from rig.sim.board import BoardSettings, Mode
+from rig.sim.lab import Lab
+from rig.transport.console import LISTEN_BAUD, Console, open_port
+from rig.transport.errors import BoardGoneError, TimeoutError_
+from rig.transport.results import DependencyCheckFailedError
+from rig.transport.ymodem import YmodemSender
+
+
+def console(lab: Lab, board, baud: int = LISTEN_BAUD) -> Console:
+    return Console(open_port(f"sim://{board.device_id}", baud), lab.clock)
+
+
+def test_identify_version_mac_modules(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1", settings=BoardSettings(imei="352753090000001", iccid="89340765"))
+    con = console(lab, board)
+    assert board.mode == Mode.LISTENING
+    ident = con.identify()
+    assert (ident.device_id, ident.imei, ident.iccid) == (board.device_id, "352753090000001", "89340765")
+    assert con.version() == "2.3.1"
+    assert len(con.mac().split(":")) == 6
+    mods = {(m.function, m.index, m.version, m.passed) for m in con.modules()}
+    assert {(2, 0, 1006, 30), (4, 1, 2302, 30), (8, 0, 202, 30), (5, 1, 6, 30)} <= mods
+    assert b"system firmware version" in con.log
+
+
+def test_console_not_listening_times_out_with_a_sentence(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    con = console(lab, board, 9600)
+    with pytest.raises(TimeoutError_, match="did not answer 'v' within 2 s; is it in listening mode"):
+        con.version()
+
+
+def test_ymodem_to_particle_receiver_and_refusal(real_lab: Lab, real_store) -> None:
+    board = real_lab.add_board("p", "photon", "2.3.1")
+    con = console(real_lab, board)
+    part1 = real_store.get("photon", "1.5.2").system_parts[0].module.data
+    con.command("f", until=b"\r\n")
+    with pytest.raises(DependencyCheckFailedError):
+        YmodemSender(con.port, real_lab.clock).send("part1.bin", part1, wait_for_c=False)
+    part2 = real_store.get("photon", "1.5.2").system_parts[1].module.data
+    con.command("f", until=b"\r\n")
+    report = YmodemSender(con.port, real_lab.clock).send("part2.bin", part2, wait_for_c=False)
+    assert report.blocks == (len(part2) + 1023) // 1024 and b"Downloaded file successfully!" in report.tail
+
+
+def test_ymodem_nak_storm_is_retried(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.faults.ymodem_nak_packets = 3
+    con = console(lab, board)
+    con.command("f", until=b"\r\n")
+    from rig.firmware.build import build
+    from rig.firmware.synthetic import user_app
+
+    report = YmodemSender(con.port, lab.clock).send("app.bin", build(user_app("photon", 2302)), wait_for_c=False)
+    assert report.retries == 3
+
+
+def test_ymodem_disconnect_is_board_gone(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    con = console(lab, board)
+    con.command("f", until=b"\r\n")
+    board.faults.disconnect_after_bytes = board.bytes_received + 4000
+    with pytest.raises(BoardGoneError):
+        YmodemSender(con.port, lab.clock).send("app.bin", os.urandom(20000), wait_for_c=False)
+
+
+class FdPort:
+    """A pty master as a minimal serial port (for a standard receiver on the slave)."""
+
+    baudrate = 115200
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read(self, size: int = 1) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], 0.1)
+        return os.read(self.fd, size) if ready else b""
+
+    def write(self, data: bytes) -> int:
+        return os.write(self.fd, data)
+
+    def reset_input_buffer(self) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@pytest.mark.skipif(shutil.which("rb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
+def test_ymodem_to_lrzsz_rb(tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen(["rb"], stdin=slave, stdout=slave, stderr=subprocess.PIPE, cwd=tmp_path)
+    data = os.urandom(70_000)
+    try:
+        report = YmodemSender(FdPort(master), SystemClock()).send("image.bin", data, start_timeout=20)
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        os.close(slave)
+    assert proc.returncode == 0 and report.blocks == 69
+    assert (tmp_path / "image.bin").read_bytes() == data  # rb checked our CRC-16 on every block
