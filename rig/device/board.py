@@ -1,0 +1,184 @@
+"""One board: find it on USB (again after every reset), know its mode, identify it.
+
+The mode comes from the USB ids (DFU or not) and control request 72; safe mode from the module
+validity the board reports. Identity and modules come over control requests when the firmware
+runs, over the listening console for old firmware, and from flash reads in DFU mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import serial.tools.list_ports
+
+from rig import platforms
+from rig.clock import Clock
+from rig.firmware import versions
+from rig.firmware.format import ModuleFunction
+from rig.proto import control as pb
+from rig.transport import usb as tusb
+from rig.transport.cloud import CloudClient
+from rig.transport.control import ControlChannel
+from rig.transport.errors import BoardNotFoundError, TimeoutError_, TransportError
+from rig.transport.hub import Uhubctl, wait_for
+
+
+class Mode(StrEnum):
+    """What the board is doing."""
+
+    OFF = "off"
+    NORMAL = "normal"
+    LISTENING = "listening"
+    DFU = "dfu"
+    SAFE = "safe"
+
+
+@dataclass(frozen=True)
+class ModuleRecord:
+    """An installed module as the board reports it."""
+
+    function: int
+    index: int
+    version: int
+    size: int
+    valid: bool
+    dependencies: tuple[tuple[int, int, int], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """e.g. 'system part 1 v2302'."""
+        return f"{ModuleFunction(self.function).label} {self.index} v{self.version}"
+
+
+@dataclass
+class Identity:
+    """What identify() learns."""
+
+    device_id: str
+    platform: str
+    device_os: str
+    mode: Mode
+    imei: str | None = None
+    iccid: str | None = None
+    modules: list[ModuleRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HubPort:
+    """Where the board is plugged in (uhubctl -l/-p)."""
+
+    location: str
+    port: int
+
+
+@dataclass
+class Device:
+    """A board of the bench, driven through the real protocols."""
+
+    device_id: str
+    platform: platforms.Platform
+    clock: Clock
+    hub: HubPort | None = None
+    serial_url: str | None = None
+    uhubctl: Uhubctl = field(default_factory=Uhubctl)
+    cloud: CloudClient | None = None
+    name: str = ""
+    log: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.device_id = self.device_id.lower()
+        self.name = self.name or self.device_id
+
+    def note(self, text: str) -> None:
+        """Record a step (kept for reports)."""
+        self.log.append(f"{self.clock.now():9.2f}s {text}")
+
+    # ---- finding ---------------------------------------------------------------------
+
+    def usb(self) -> tusb.UsbBoard | None:
+        """The board on USB now (a fresh pyusb Device every time), or None."""
+        return tusb.find(self.device_id)
+
+    def present(self) -> bool:
+        """True when the board is on USB."""
+        return self.usb() is not None
+
+    def wait_usb(self, dfu: bool | None = None, timeout: float = 30.0) -> tusb.UsbBoard:
+        """Wait until the board enumerates (in DFU mode or not, when given)."""
+        found: list[tusb.UsbBoard] = []
+
+        def ready() -> bool:
+            board = self.usb()
+            if board is not None and (dfu is None or board.dfu == dfu):
+                found.append(board)
+                return True
+            return False
+
+        if not wait_for(ready, self.clock, timeout, interval=0.5):
+            want = {True: " in DFU mode", False: " in normal mode", None: ""}[dfu]
+            raise TimeoutError_(f"{self.name} did not appear on USB{want} within {timeout:g} s.")
+        return found[-1]
+
+    def require_usb(self) -> tusb.UsbBoard:
+        """The board on USB, or a one-sentence error."""
+        board = self.usb()
+        if board is None:
+            where = f" (hub {self.hub.location} port {self.hub.port})" if self.hub else ""
+            raise BoardNotFoundError(
+                f"{self.name} ({self.device_id}) is not on USB{where}: check the cable and "
+                "hub power (rig power NAME on)."
+            )
+        return board
+
+    def port_url(self) -> str:
+        """The board's serial port: from devices.yaml, else found by its USB serial number."""
+        if self.serial_url:
+            return self.serial_url
+        for info in serial.tools.list_ports.comports():
+            if (info.serial_number or "").lower() == self.device_id:
+                return str(info.device)
+        raise BoardNotFoundError(f"{self.name} has no serial port (is it in DFU mode or off?).")
+
+    def control(self, timeout: float = 60.0) -> ControlChannel:
+        """Control requests to the running firmware."""
+        board = self.require_usb()
+        if board.dfu:
+            raise TransportError(f"{self.name} is in DFU mode: control requests need the firmware running.")
+        return ControlChannel(board.device, self.clock, timeout)
+
+    # ---- state -----------------------------------------------------------------------
+
+    def mode(self) -> Mode:
+        """Off / normal / listening / DFU / safe mode (§4.3 request 72; safe from module validity)."""
+        board = self.usb()
+        if board is None:
+            return Mode.OFF
+        if board.dfu:
+            return Mode.DFU
+        ctl = ControlChannel(board.device, self.clock, timeout=10)
+        reply = ctl.call(pb.GET_DEVICE_MODE, None, "GetDeviceModeReply")
+        if reply.mode == 1:
+            return Mode.LISTENING
+        return Mode.SAFE if any(not m.valid for m in self.modules_usb(ctl)) else Mode.NORMAL
+
+    def modules_usb(self, ctl: ControlChannel | None = None) -> list[ModuleRecord]:
+        """Installed modules from control request 90."""
+        ctl = ctl or self.control()
+        reply = ctl.call(pb.GET_MODULE_INFO, None, "GetModuleInfoReply", timeout=10)
+        out = []
+        for m in reply.modules:
+            deps = tuple((pb.FUNCTION_OF_MODULE_TYPE.get(d.type, 0), d.index, d.version) for d in m.dependencies)
+            out.append(
+                ModuleRecord(
+                    pb.FUNCTION_OF_MODULE_TYPE.get(m.type, 0), m.index, m.version, m.size, m.validity == 0, deps
+                )
+            )
+        return out
+
+    def device_os(self, modules: list[ModuleRecord]) -> str:
+        """Device OS version from system part 1's module version."""
+        part1 = next((m for m in modules if m.function == 4 and m.index == 1), None)
+        if part1 is None:
+            return "unknown"
+        return versions.device_os_or_none(part1.version) or f"module version {part1.version}"

@@ -1,0 +1,185 @@
+"""flash(module, via=...): one module over one path, as the real tools do it.
+
+dfu: raw DfuSe writes at the module's address — SoftDevice without its Particle prefix, the
+  bootloader through the OTA region + OTA flag (§5.6), the 128 KB user-part invalidation before
+  a ≥ 3.1.0 Gen 3 app (§7.4); the next boot decides.
+usb: control requests 250/253/251 (§4.4), validated by the board.
+serial: `f` + YMODEM in listening mode (§3.3–§3.4); gone in Device OS 6.
+ota: through the cloud API (§6.6: the cloud never downgrades).
+Each returns what it did and how long it took (wall, and on the rig's clock, which in the
+simulated lab is the modelled hardware time).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rig.device.board import Device, Mode
+from rig.device.modes import enter
+from rig.firmware.format import PREFIX_SIZE, ModuleFlag
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.module import Module
+from rig.firmware.parse import parse_modules
+from rig.platforms import GEN3_USER_PART_MOVE
+from rig.proto import control as pb
+from rig.transport.console import Console, open_port
+from rig.transport.dfuse import DfuSe
+from rig.transport.errors import TimeoutError_, TransportError
+from rig.transport.hub import wait_for
+from rig.transport.ymodem import YmodemSender
+
+PATHS = ("dfu", "usb", "serial", "ota")
+REBOOT_TIMEOUT = 120.0
+FORMER_USER_PART = 0xD4000  # DC `formerUserPart` (§2.3)
+
+
+class FlashRefused(TransportError):
+    """The module cannot go over this path to this board; nothing was written."""
+
+
+@dataclass
+class FlashResult:
+    """What one flash did."""
+
+    via: str
+    module: str
+    bytes_sent: int
+    wall_seconds: float
+    clock_seconds: float
+    final_mode: Mode
+
+
+def _check(dev: Device, data: bytes, name: str) -> list[Module]:
+    modules = parse_modules(data, name)
+    for m in modules:
+        if m.platform_id != dev.platform.id:
+            raise FlashRefused(
+                f"{name} is built for the {m.platform.display_name}; {dev.name} is a {dev.platform.display_name}."
+            )
+    return modules
+
+
+def flash(dev: Device, data: bytes, via: str, name: str = "firmware.bin") -> FlashResult:
+    """Flash one module file over one path and wait until the board runs again."""
+    if via not in PATHS:
+        raise FlashRefused(f"Unknown flashing path '{via}': use one of {', '.join(PATHS)}.")
+    modules = _check(dev, data, name)
+    wall0, clock0 = time.perf_counter(), dev.clock.now()
+    dev.note(f"flash {name} via {via}")
+    {"dfu": _dfu, "usb": _usb, "serial": _serial, "ota": _ota}[via](dev, modules, data, name)
+    final = _wait_running(dev)
+    return FlashResult(
+        via, modules[0].image.describe(), len(data), time.perf_counter() - wall0, dev.clock.now() - clock0, final
+    )
+
+
+def _wait_running(dev: Device) -> Mode:
+    modes: list[Mode] = []
+
+    def running() -> bool:
+        try:
+            mode = dev.mode()
+        except TransportError:
+            return False
+        modes.append(mode)
+        return mode in (Mode.NORMAL, Mode.SAFE, Mode.LISTENING)
+
+    if not wait_for(running, dev.clock, REBOOT_TIMEOUT, interval=0.5):
+        raise TimeoutError_(f"{dev.name} did not come back after flashing within {REBOOT_TIMEOUT:g} s.")
+    return modes[-1]
+
+
+def _dfu_writes(dev: Device, module: Module) -> list[tuple[int, int, bytes]]:
+    """(alt, address, bytes) DFU writes for one module."""
+    image = module.image
+    plat = dev.platform
+    if module.inner is not None:
+        raise FlashRefused(f"{image.describe()} is compressed; only the board can inflate it (use usb or serial).")
+    if image.function == F.NCP_FIRMWARE:
+        raise FlashRefused("NCP firmware cannot be written over DFU; use the usb or serial path (§6.9).")
+    if image.function == F.BOOTLOADER:
+        region = plat.ota_region
+        if region is None or plat.dct_alt is None or plat.ota_flag_offset is None:
+            raise FlashRefused(f"The {plat.display_name}'s bootloader cannot be written in DFU mode by the rig.")
+        return [(region.dfu_alt, region.dfu_address, module.data), (plat.dct_alt, plat.ota_flag_offset, b"\xa5")]
+    writes = []
+    if (
+        image.function == F.USER_PART
+        and plat.family == "nrf52840"
+        and any(s.start == FORMER_USER_PART and s.until for s in plat.slots_for(F.USER_PART, 1))
+    ):
+        needs = max((d.version for d in image.real_dependencies if d.function == F.SYSTEM_PART), default=0)
+        if needs >= GEN3_USER_PART_MOVE:
+            writes.append((0, FORMER_USER_PART, b"\xff" * 4096))  # invalidate the 128 KB app (§7.4)
+    data = image.data[PREFIX_SIZE:] if image.flags & ModuleFlag.DROP_MODULE_INFO else image.data
+    writes.append((0, image.start, data))
+    return writes
+
+
+def _dfu(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    writes = [w for m in modules for w in _dfu_writes(dev, m)]
+    if dev.mode() != Mode.DFU:
+        enter(dev, Mode.DFU)
+    dfu = DfuSe(dev.require_usb().device, dev.clock)
+    for alt, address, chunk in writes:
+        dfu.write(alt, address, chunk, erase=alt != dev.platform.dct_alt)
+        dev.note(f"DFU alt {alt} 0x{address:x}: {len(chunk)} bytes")
+    dfu.leave()
+    wait_for(lambda: _left_dfu(dev), dev.clock, 10.0)
+
+
+def _left_dfu(dev: Device) -> bool:
+    board = dev.usb()
+    return board is None or not board.dfu
+
+
+def _usb(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    if dev.mode() not in (Mode.NORMAL, Mode.LISTENING, Mode.SAFE):
+        enter(dev, Mode.NORMAL)
+    ctl = dev.control(timeout=240)  # particle-cli allows 4 min for an update (§7.2)
+    reply = ctl.call(pb.START_FIRMWARE_UPDATE, "StartFirmwareUpdateRequest", "StartFirmwareUpdateReply", size=len(data))
+    chunk = reply.chunk_size or 1024
+    for off in range(0, len(data), chunk):
+        ctl.call(pb.FIRMWARE_UPDATE_DATA, "FirmwareUpdateDataRequest", None, data=data[off : off + chunk])
+    ctl.call(pb.FINISH_FIRMWARE_UPDATE, "FinishFirmwareUpdateRequest", None, validate_only=False)
+    dev.note(f"control-request update of {name} accepted; the board resets")
+    wait_for(lambda: not dev.present(), dev.clock, 10.0)
+
+
+def _serial(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    sysver = next((m.version for m in dev.modules_usb() if m.function == 4 and m.index == 1), 0)
+    if sysver >= 6000:
+        raise FlashRefused(
+            f"{dev.name} runs Device OS 6 or later, which removed serial (YMODEM) flashing; use dfu or usb."
+        )
+    if dev.mode() != Mode.LISTENING:
+        enter(dev, Mode.LISTENING)
+    con = Console(open_port(dev.port_url(), timeout=0.2), dev.clock)
+    con.command("f", until=b"(press 'a' to abort)\r\n", timeout=10)  # as particle-cli: 10 s (§3.4)
+    YmodemSender(con.port, dev.clock).send(name, data, wait_for_c=False)
+    dev.note(f"YMODEM transfer of {name} accepted; the board resets")
+    wait_for(lambda: not dev.present(), dev.clock, 10.0)
+
+
+def _ota(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    if dev.cloud is None:
+        raise FlashRefused("No cloud is configured: set RIG_CLOUD_URL and RIG_CLOUD_TOKEN.")
+    events = dev.cloud.events(dev.device_id)
+    try:
+        dev.cloud.flash(dev.device_id, data, name)
+        outcome: list[str] = []
+
+        def finished() -> bool:
+            for ev in events.drain():
+                if ev.name == "spark/flash/status" and ev.data.strip() in ("success", "failed"):
+                    outcome.append(ev.data.strip())
+            return bool(outcome)
+
+        if not wait_for(finished, dev.clock, REBOOT_TIMEOUT, interval=1.0):
+            raise TimeoutError_(f"The cloud did not report the end of the OTA update of {dev.name} in time.")
+        if outcome[0] != "success":
+            raise FlashRefused(f"The OTA update of {name} to {dev.name} failed on the board.")
+        wait_for(lambda: not dev.present(), dev.clock, 10.0)
+    finally:
+        events.close()

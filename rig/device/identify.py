@@ -1,0 +1,128 @@
+"""identify(): device id, platform, Device OS, IMEI/ICCID, modules — over the best channel the
+board offers in its current mode (particle-protocols §3.2, §4.3, §4.6, §7.5).
+
+Normal, listening or safe mode: control requests (ICCID/IMEI by request 554 on Device OS ≥ 6,
+else from the listening console's `i`). DFU mode: module headers read back from flash with
+DfuSe UPLOAD and parsed (the firmware is not running to ask).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from rig.device.board import Device, Identity, Mode, ModuleRecord
+from rig.device.modes import enter
+from rig.firmware.format import PREFIX_SIZE
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.module import ModuleError
+from rig.firmware.parse import problems, read_modules
+from rig.proto import control as pb
+from rig.transport.console import Console, open_port
+from rig.transport.dfuse import DfuSe
+from rig.transport.errors import TransportError
+
+DOS_6 = 6000
+
+
+def identify(dev: Device, cellular_details: bool = True) -> Identity:
+    """Everything the rig can learn about the board without changing what is installed."""
+    mode = dev.mode()
+    if mode == Mode.OFF:
+        dev.require_usb()
+    if mode == Mode.DFU:
+        modules = modules_from_flash(dev)
+        return Identity(dev.device_id, dev.platform.name, dev.device_os(modules), mode, modules=modules)
+    modules = dev.modules_usb()
+    ident = Identity(dev.device_id, dev.platform.name, dev.device_os(modules), mode, modules=modules)
+    if cellular_details and _cellular(dev):
+        part1 = next((m.version for m in modules if m.function == F.SYSTEM_PART and m.index == 1), 0)
+        if part1 >= DOS_6:
+            reply = dev.control().call(pb.CELLULAR_GET_ICCID, None, "GetIccidReply")
+            ident.iccid, ident.imei = reply.iccid or None, reply.imei or None
+        else:
+            ident.imei, ident.iccid = _from_console(dev, mode)
+    return ident
+
+
+def _cellular(dev: Device) -> bool:
+    return dev.platform.name in {
+        "electron",
+        "boron",
+        "bsom",
+        "b5som",
+        "tracker",
+        "esomx",
+        "electron2",
+        "msom",
+        "trackerm",
+    }
+
+
+def _from_console(dev: Device, mode: Mode) -> tuple[str | None, str | None]:
+    """IMEI and ICCID from `i` in listening mode; the previous mode is restored."""
+    if mode != Mode.LISTENING:
+        enter(dev, Mode.LISTENING)
+    try:
+        ident = Console(open_port(dev.port_url()), dev.clock).identify()
+        return ident.imei, ident.iccid
+    finally:
+        if mode == Mode.SAFE:
+            _leave_listening(dev)  # back to safe mode ('x' returns to where it was)
+        elif mode != Mode.LISTENING:
+            enter(dev, mode)
+
+
+def _leave_listening(dev: Device) -> None:
+    try:
+        Console(open_port(dev.port_url()), dev.clock).leave_listening()
+    except TransportError:
+        return
+
+
+def modules_from_flash(dev: Device) -> list[ModuleRecord]:
+    """Modules found by reading each slot's header back over DfuSe (board in DFU mode)."""
+    board = dev.require_usb()
+    dfu = DfuSe(board.device, dev.clock)
+    plat = dev.platform
+    out: list[ModuleRecord] = []
+    seen: set[int] = set()
+    for slot in plat.slots:
+        if slot.storage != "internal" or slot.start in seen or slot.grows_left:
+            continue
+        seen.add(slot.start)
+        if slot.function == F.RADIO_STACK:
+            continue  # the SoftDevice carries no Particle header in flash
+        try:
+            head = dfu.read(0, slot.start + slot.prefix_offset, PREFIX_SIZE)
+        except TransportError:
+            continue
+        start, end = struct.unpack_from("<II", head)
+        if start != slot.start or not slot.start < end <= slot.end:
+            continue
+        try:
+            module = read_modules(dfu.read(0, slot.start, end - start + 4), "flash")[0]
+        except (ModuleError, TransportError):
+            continue
+        deps = tuple((int(d.function), d.index, d.version) for d in module.real_dependencies)
+        out.append(
+            ModuleRecord(
+                int(module.function),
+                module.index,
+                module.version,
+                module.size,
+                module.crc_ok and not problems(module),
+                deps,
+            )
+        )
+    return out
+
+
+def console_identity(dev: Device) -> Identity:
+    """Identity from the listening console alone (firmware without control requests)."""
+    con = Console(open_port(dev.port_url()), dev.clock)
+    ident = con.identify()
+    modules = [
+        ModuleRecord(m.function, m.index, m.version, m.size, m.passed == m.checked, m.dependencies)
+        for m in con.modules()
+    ]
+    return Identity(ident.device_id, dev.platform.name, con.version(), Mode.LISTENING, ident.imei, ident.iccid, modules)

@@ -1,0 +1,177 @@
+"""Moving a board between modes with a fallback ladder (particle-protocols §3.1, §3.5, §4.3, §5.3).
+
+Each target is tried by control request first, then by the serial baud trigger, then after a hub
+power cycle; every step has a timeout and the final mode is verified. A power-off is always
+followed by a power-on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rig.device.board import Device, Mode
+from rig.proto import control as pb
+from rig.transport.console import DFU_BAUD, LISTEN_BAUD, Console, open_port
+from rig.transport.dfuse import DfuSe
+from rig.transport.errors import TransportError
+from rig.transport.hub import power_cycle, wait_for
+
+STEP_TIMEOUT = 30.0
+
+
+class ModeChangeError(TransportError):
+    """Every way to reach a mode failed."""
+
+
+def power_on(dev: Device) -> None:
+    """Switch the board's hub port on and wait for it."""
+    if dev.hub is None:
+        raise ModeChangeError(f"{dev.name} is off and has no hub port in devices.yaml to power it on.")
+    dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
+    dev.wait_usb(timeout=STEP_TIMEOUT)
+
+
+def power_off(dev: Device) -> None:
+    """Switch the board's hub port off (and verify it is gone from USB)."""
+    if dev.hub is None:
+        raise ModeChangeError(f"{dev.name} has no hub port in devices.yaml.")
+    dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=False)
+    if not wait_for(lambda: not dev.present(), dev.clock, STEP_TIMEOUT):
+        dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
+        raise ModeChangeError(
+            f"Hub {dev.hub.location} port {dev.hub.port} did not cut power: check that the hub "
+            "supports per-port power switching."
+        )
+
+
+def cycle(dev: Device) -> None:
+    """Power-cycle the board through its hub port, verified."""
+    if dev.hub is None:
+        raise ModeChangeError(f"{dev.name} has no hub port in devices.yaml, so it cannot be power-cycled.")
+    dev.note("power cycle")
+    power_cycle(dev.uhubctl, dev.hub.location, dev.hub.port, dev.clock, dev.present, timeout=STEP_TIMEOUT)
+
+
+def _request(dev: Device, req_type: int) -> None:
+    dev.control(timeout=10).call(req_type, None, None)
+
+
+def _baud(dev: Device, baud: int) -> None:
+    port = open_port(dev.port_url(), baud)
+    port.close()
+
+
+def _leave_dfu(dev: Device) -> None:
+    board = dev.require_usb()
+    DfuSe(board.device, dev.clock).leave()
+
+
+def _listen(dev: Device, start: bool) -> None:
+    _request(dev, pb.START_LISTENING if start else pb.STOP_LISTENING)
+
+
+def _console_exit(dev: Device) -> None:
+    Console(open_port(dev.port_url()), dev.clock).leave_listening()
+
+
+def enter(dev: Device, target: Mode) -> list[str]:
+    """Put the board in `target` mode; returns the steps that were tried. Raises ModeChangeError."""
+    tried: list[str] = []
+    current = dev.mode()
+    if current == target:
+        return tried
+    if target == Mode.OFF:
+        power_off(dev)
+        return ["hub power off"]
+    if current == Mode.OFF:
+        tried.append("hub power on")
+        power_on(dev)
+        current = dev.mode()
+        if current == target:
+            return tried
+    if current == Mode.DFU and target != Mode.DFU:
+        tried.append("DFU leave")
+        _try(dev, "DFU leave", lambda: _leave_dfu(dev), Mode.NORMAL, {Mode.NORMAL, Mode.SAFE, Mode.LISTENING})
+        current = dev.mode()
+        if current == target:
+            return tried
+    ladder = _ladder(dev, target, current)
+    # A requested safe mode cannot be told from normal mode over USB (request 72 does not report
+    # it, and the modules are valid): the proof is that the board reset and runs again.
+    accept = {Mode.SAFE, Mode.NORMAL} if target == Mode.SAFE else {target}
+    for step, action in ladder:
+        tried.append(step)
+        before = _address(dev)
+        must_reset = target == Mode.SAFE
+        if _try(dev, step, action, target, accept, lambda: not must_reset or _address(dev) not in (None, before)):
+            return tried
+    raise ModeChangeError(
+        f"{dev.name} could not be put in {target} mode (tried: {', '.join(tried)}); it is in {dev.mode()} mode."
+    )
+
+
+def _ladder(dev: Device, target: Mode, current: Mode) -> list[tuple[str, Callable[[], None]]]:
+    def then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+        def both() -> None:
+            first()
+            second()
+
+        return both
+
+    if target == Mode.DFU:
+        return [
+            ("control request 50 (DFU)", lambda: _request(dev, pb.DFU_MODE)),
+            ("14400 baud", lambda: _baud(dev, DFU_BAUD)),
+            ("power cycle, then control request 50", then(lambda: cycle(dev), lambda: _request(dev, pb.DFU_MODE))),
+        ]
+    if target == Mode.LISTENING:
+        return [
+            ("control request 70 (listen)", lambda: _listen(dev, True)),
+            ("28800 baud", lambda: _baud(dev, LISTEN_BAUD)),
+            ("power cycle, then control request 70", then(lambda: cycle(dev), lambda: _listen(dev, True))),
+        ]
+    if target == Mode.SAFE:
+        if current == Mode.DFU:
+            return [("DfuSe 0xFA (safe mode)", lambda: DfuSe(dev.require_usb().device, dev.clock).enter_safe_mode())]
+        return [
+            ("control request 60 (safe mode)", lambda: _request(dev, pb.SAFE_MODE)),
+            ("power cycle, then control request 60", then(lambda: cycle(dev), lambda: _request(dev, pb.SAFE_MODE))),
+        ]
+    # normal
+    if current == Mode.LISTENING:
+        return [
+            ("control request 71 (stop listening)", lambda: _listen(dev, False)),
+            ("console 'x'", lambda: _console_exit(dev)),
+            ("control request 40 (reset)", lambda: _request(dev, pb.RESET)),
+        ]
+    return [("control request 40 (reset)", lambda: _request(dev, pb.RESET)), ("power cycle", lambda: cycle(dev))]
+
+
+def _address(dev: Device) -> int | None:
+    board = dev.usb()
+    return int(board.device.address) if board is not None else None
+
+
+def _try(
+    dev: Device,
+    step: str,
+    action: Callable[[], None],
+    target: Mode,
+    accept: set[Mode],
+    also: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Run one step and wait (bounded) until the board shows an accepted mode."""
+    dev.note(f"{step} -> {target}")
+    try:
+        action()
+    except TransportError as exc:
+        dev.note(f"{step} failed: {exc}")
+        return False
+
+    def arrived() -> bool:
+        try:
+            return also() and dev.mode() in accept
+        except TransportError:
+            return False  # re-enumerating
+
+    return wait_for(arrived, dev.clock, STEP_TIMEOUT, interval=0.5)

@@ -1,0 +1,167 @@
+"""rig.device on simulated Photon, Electron, Boron and Tracker boards: every mode change and every
+flash path, with the result checked from the board's own flash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rig.device import Device, HubPort, Mode
+from rig.device.flash import FlashRefused, flash
+from rig.device.identify import identify
+from rig.device.modes import enter
+from rig.firmware.build import build
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.synthetic import user_app
+from rig.platforms import by_name
+from rig.sim.board import Board, BoardSettings
+from rig.sim.board import Mode as SimMode
+from rig.sim.lab import Lab
+from rig.transport.cloud import CloudClient
+from rig.transport.results import DependencyCheckFailedError
+
+PLATFORMS = ["photon", "electron", "boron", "tracker"]
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with Lab(time_scale=0) as sim:
+        yield sim
+
+
+def device(lab: Lab, board: Board, name: str) -> Device:
+    slot = lab.slots[name]
+    return Device(board.device_id, board.platform, lab.clock, HubPort(slot.hub, slot.port), name=name)
+
+
+def on_flash(board: Board) -> dict[tuple[F, int], int]:
+    return {(m.function, m.index): m.version for m in board.installed() if m.integrity_ok}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_every_mode_change(lab: Lab, platform: str) -> None:
+    board = lab.add_board(platform, platform, "2.2.0")
+    dev = device(lab, board, platform)
+    assert dev.mode() == Mode.NORMAL
+    for target, sim_mode in [
+        (Mode.LISTENING, SimMode.LISTENING),
+        (Mode.NORMAL, SimMode.NORMAL),
+        (Mode.DFU, SimMode.DFU),
+        (Mode.LISTENING, SimMode.LISTENING),
+        (Mode.SAFE, SimMode.SAFE),
+        (Mode.DFU, SimMode.DFU),
+        (Mode.SAFE, SimMode.SAFE),
+        (Mode.OFF, SimMode.OFF),
+        (Mode.NORMAL, SimMode.NORMAL),
+    ]:
+        enter(dev, target)
+        assert board.mode == sim_mode, f"{platform} -> {target}"
+        # a requested safe mode looks like normal mode over USB (modules are valid)
+        assert dev.mode() == (Mode.NORMAL if target == Mode.SAFE else target)
+
+
+def test_ladder_falls_back_to_the_baud_trigger_and_power_cycle(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    dev = device(lab, board, "p")
+    from rig.sim import control as simcontrol
+
+    original = simcontrol.handle
+    simcontrol.handle = lambda b, t, p: (-130, b"") if t == 50 else original(b, t, p)  # DFU request refused
+    try:
+        steps = enter(dev, Mode.DFU)
+    finally:
+        simcontrol.handle = original
+    assert steps == ["control request 50 (DFU)", "14400 baud"] and board.mode == SimMode.DFU
+
+
+def test_mode_change_failure_is_one_sentence(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.faults.stuck = True
+    dev = device(lab, board, "p")
+    with pytest.raises(Exception, match="did not come back on USB|could not be put in dfu mode"):
+        enter(dev, Mode.DFU)
+    assert lab.hubs.hub("1-1").is_on(1)  # power restored whatever happened
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_identify(lab: Lab, platform: str) -> None:
+    settings = BoardSettings(imei="352753090000001", iccid="8934") if platform != "photon" else BoardSettings()
+    board = lab.add_board(
+        platform, platform, "2.3.1" if platform in ("photon", "electron") else "4.0.1", settings=settings
+    )
+    dev = device(lab, board, platform)
+    ident = identify(dev)
+    assert ident.device_id == board.device_id and ident.device_os == board.system_version()
+    assert {(m.function, m.index, m.version) for m in ident.modules} >= {
+        (int(f), i, v) for (f, i), v in on_flash(board).items() if f != F.NCP_FIRMWARE
+    }
+    if platform != "photon":
+        assert (ident.imei, ident.iccid) == ("352753090000001", "8934")
+        assert board.mode == SimMode.NORMAL  # listening mode was left again
+    enter(dev, Mode.DFU)
+    in_dfu = identify(dev)
+    assert in_dfu.mode == Mode.DFU and in_dfu.device_os == board.system_version()
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("via", ["dfu", "usb", "serial", "ota"])
+def test_flash_a_user_app_over_every_path(lab: Lab, platform: str, via: str) -> None:
+    board = lab.add_board(platform, platform, "2.2.0", settings=BoardSettings(online=True))
+    lab.settle(5)
+    dev = device(lab, board, platform)
+    dev.cloud = CloudClient()
+    app = build(user_app(platform, 2202, seed=7))
+    result = flash(dev, app, via, "app.bin")
+    assert result.final_mode == Mode.NORMAL and board.mode == SimMode.NORMAL
+    running = board.running_user_app(board.installed())
+    assert running is not None and running.module is not None and running.module.data == app
+    assert result.clock_seconds > 0
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_flash_bootloader_by_dfu_uses_the_ota_region(lab: Lab, platform: str) -> None:
+    board = lab.add_board(platform, platform, "2.2.0")
+    dev = device(lab, board, platform)
+    boot = next(m for m in lab.release_modules(platform, "2.3.1") if m.function == F.BOOTLOADER)
+    flash(dev, boot.data, "dfu", "bootloader.bin")
+    assert on_flash(board)[(F.BOOTLOADER, 0)] == boot.version
+    assert board.dct_read(1753, 1) == b"\xff"  # the flag was consumed
+
+
+def test_gen3_full_upgrade_over_usb_needs_the_bootloader_first(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.2.0")
+    dev = device(lab, board, "b")
+    release = {m.function: m for m in lab.release_modules("boron", "4.0.1")}
+    with pytest.raises(DependencyCheckFailedError):
+        flash(dev, release[F.SYSTEM_PART].data, "usb", "part1.bin")
+    assert on_flash(board)[(F.SYSTEM_PART, 1)] == 2202  # nothing written
+    for fn in (F.BOOTLOADER, F.SYSTEM_PART):
+        flash(dev, release[fn].data, "usb", f"{fn.name}.bin")
+    assert board.system_version() == "4.0.1"
+
+
+def test_softdevice_and_system_part_by_dfu_with_user_part_move(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    dev = device(lab, board, "b")
+    release = {m.function: m for m in lab.release_modules("boron", "4.0.1")}
+    for fn in (F.BOOTLOADER, F.RADIO_STACK, F.SYSTEM_PART, F.USER_PART):
+        flash(dev, release[fn].data, "dfu", f"{fn.name}.bin")
+    assert board.system_version() == "4.0.1" and board.mode == SimMode.NORMAL
+    assert board.mem.read(0xD4000, 4096) == b"\xff" * 4096  # the stale 128 KB app was invalidated (§7.4)
+    assert board.running_user_app(board.installed()).index == 2  # type: ignore[union-attr]
+
+
+def test_refusals_write_nothing(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "6.1.1")
+    dev = device(lab, board, "b")
+    before = bytes(board.mem.internal.data)
+    with pytest.raises(FlashRefused, match="is built for the Photon; b is a Boron"):
+        flash(dev, build(user_app("photon", 2302)), "dfu", "photon-app.bin")
+    with pytest.raises(FlashRefused, match="removed serial \\(YMODEM\\) flashing"):
+        flash(dev, build(user_app("boron", 6101)), "serial", "app.bin")
+    with pytest.raises(FlashRefused, match="No cloud is configured"):
+        flash(dev, build(user_app("boron", 6101)), "ota", "app.bin")
+    with pytest.raises(FlashRefused, match="Unknown flashing path 'jtag'"):
+        flash(dev, build(user_app("boron", 6101)), "jtag", "app.bin")
+    assert bytes(board.mem.internal.data) == before and by_name("boron").id == 13
