@@ -79,7 +79,7 @@ def test_mode_change_failure_is_one_sentence(lab: Lab) -> None:
     board = lab.add_board("p", "photon", "2.3.1")
     board.faults.stuck = True
     dev = device(lab, board, "p")
-    with pytest.raises(Exception, match="did not come back on USB|could not be put in dfu mode"):
+    with pytest.raises(Exception, match=r"did not come back on USB|could not be put in dfu mode"):
         enter(dev, Mode.DFU)
     assert lab.hubs.hub("1-1").is_on(1)  # power restored whatever happened
 

@@ -98,12 +98,10 @@ def enter(dev: Device, target: Mode) -> list[str]:
     ladder = _ladder(dev, target, current)
     # A requested safe mode cannot be told from normal mode over USB (request 72 does not report
     # it, and the modules are valid): the proof is that the board reset and runs again.
-    accept = {Mode.SAFE, Mode.NORMAL} if target == Mode.SAFE else {target}
+    accept: set[Mode] = {Mode.SAFE, Mode.NORMAL} if target == Mode.SAFE else {target}
     for step, action in ladder:
         tried.append(step)
-        before = _address(dev)
-        must_reset = target == Mode.SAFE
-        if _try(dev, step, action, target, accept, lambda: not must_reset or _address(dev) not in (None, before)):
+        if _try(dev, step, action, target, accept, _reset_seen(dev) if target == Mode.SAFE else None):
             return tried
     raise ModeChangeError(
         f"{dev.name} could not be put in {target} mode (tried: {', '.join(tried)}); it is in {dev.mode()} mode."
@@ -147,6 +145,12 @@ def _ladder(dev: Device, target: Mode, current: Mode) -> list[tuple[str, Callabl
     return [("control request 40 (reset)", lambda: _request(dev, pb.RESET)), ("power cycle", lambda: cycle(dev))]
 
 
+def _reset_seen(dev: Device) -> Callable[[], bool]:
+    """A check that the board re-enumerated (new USB address) since now."""
+    before = _address(dev)
+    return lambda: _address(dev) not in (None, before)
+
+
 def _address(dev: Device) -> int | None:
     board = dev.usb()
     return int(board.device.address) if board is not None else None
@@ -158,7 +162,7 @@ def _try(
     action: Callable[[], None],
     target: Mode,
     accept: set[Mode],
-    also: Callable[[], bool] = lambda: True,
+    also: Callable[[], bool] | None = None,
 ) -> bool:
     """Run one step and wait (bounded) until the board shows an accepted mode."""
     dev.note(f"{step} -> {target}")
@@ -170,7 +174,7 @@ def _try(
 
     def arrived() -> bool:
         try:
-            return also() and dev.mode() in accept
+            return (also is None or also()) and dev.mode() in accept
         except TransportError:
             return False  # re-enumerating
 
