@@ -39,6 +39,24 @@ class SimSettings(_Strict):
     imei: str | None = None
     iccid: str | None = None
     ncp_version: int | None = None
+    faults: dict[str, int | bool] = Field(default_factory=dict)  # injected faults (see rig.sim.board.Faults)
+
+    @field_validator("faults")
+    @classmethod
+    def _known_faults(cls, value: dict[str, int | bool]) -> dict[str, int | bool]:
+        known = {
+            "disconnect_after_bytes",
+            "dfu_error_status",
+            "ymodem_nak_packets",
+            "ymodem_silent",
+            "early_reboot_after_bytes",
+            "stuck",
+            "port_keeps_power",
+        }
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return value
 
     @field_validator("device_os")
     @classmethod

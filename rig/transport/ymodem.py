@@ -94,7 +94,7 @@ class YmodemSender:
         m = _VALIDATION.search(tail)
         if m:
             raise_for(int(m.group(1)), "the YMODEM image")
-        text = tail.replace(bytes([CAN]), b"").decode(errors="replace").strip()
+        text = tail.replace(bytes([CAN]), b"").decode(errors="replace").strip().rstrip("!.")
         raise YmodemError(f"The receiver cancelled the transfer at {what}" + (f": {text}." if text else "."))
 
     def send(self, name: str, data: bytes, wait_for_c: bool = True, start_timeout: float = 60.0) -> SendReport:

@@ -17,6 +17,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from rig import __version__, platforms
+from rig.cli.bench import simulated_lab
+from rig.cli.devices import add_device_commands
 from rig.errors import ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.fetch import fetch_release
@@ -24,9 +26,6 @@ from rig.firmware.hexfile import release_image, write_image
 from rig.firmware.inspect import as_json, as_text, inspect_file
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseError, ReleaseStore
-from rig.inventory import load_inventory
-from rig.sim.board import BoardSettings
-from rig.sim.lab import Lab
 from rig.sim.serve import serve_forever
 
 RELEASES_ENV = "RIG_RELEASES"
@@ -159,36 +158,6 @@ def cmd_versions(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
-def simulated_lab(devices: str | None, time_scale: float, releases: str | None) -> Lab:
-    """A simulated lab with the boards of devices.yaml (or a small default bench)."""
-    store = ReleaseStore.scan(Path(releases)) if releases else None
-    lab = Lab(time_scale=time_scale, releases=store)
-    if devices:
-        for d in load_inventory(Path(devices)).devices:
-            s = d.sim
-            settings = BoardSettings(
-                online=s.online,
-                heal=s.heal,
-                setup_done=s.setup_done,
-                imei=s.imei,
-                iccid=s.iccid,
-                ncp_version=s.ncp_version,
-            )
-            lab.add_board(
-                d.name,
-                d.platform,
-                s.device_os,
-                d.device_id,
-                hub=d.hub.location if d.hub else "1-1",
-                port=d.hub.port if d.hub else None,
-                settings=settings,
-            )
-    else:
-        lab.add_board("boron-1", "boron", "2.2.0")
-        lab.add_board("photon-1", "photon", "1.5.2")
-    return lab
-
-
 def cmd_sim_serve(args: argparse.Namespace, out: Console) -> int:
     """`rig sim serve [devices.yaml]`."""
     if args.time_scale <= 0:
@@ -242,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--releases", help="a release directory to provision boards from (default: synthetic)")
     p.set_defaults(func=cmd_sim_serve)
 
+    add_device_commands(sub)
     sub.add_parser("platforms", help="show the platform table").set_defaults(func=cmd_platforms)
     sub.add_parser("versions", help="show the Device OS version table").set_defaults(func=cmd_versions)
     return parser

@@ -1,0 +1,5 @@
+"""The `rig` command."""
+
+from rig.cli.app import build_parser, main
+
+__all__ = ["build_parser", "main"]

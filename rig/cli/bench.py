@@ -1,0 +1,102 @@
+"""The bench a CLI command works on: real boards from devices.yaml, or the same boards simulated."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig import platforms
+from rig.clock import Clock, SystemClock
+from rig.device import Device, HubPort
+from rig.errors import ConfigError
+from rig.firmware.release import ReleaseStore
+from rig.inventory import DeviceSpec, load_inventory
+from rig.sim.board import BoardSettings
+from rig.sim.lab import Lab
+from rig.transport.cloud import TOKEN_ENV, CloudClient
+
+DEVICES_ENV = "RIG_DEVICES"
+
+
+def add_board_from_spec(lab: Lab, d: DeviceSpec) -> None:
+    """Plug a devices.yaml entry into a simulated lab."""
+    s = d.sim
+    settings = BoardSettings(
+        online=s.online, heal=s.heal, setup_done=s.setup_done, imei=s.imei, iccid=s.iccid, ncp_version=s.ncp_version
+    )
+    board = lab.add_board(
+        d.name,
+        d.platform,
+        s.device_os,
+        d.device_id,
+        hub=d.hub.location if d.hub else "1-1",
+        port=d.hub.port if d.hub else None,
+        settings=settings,
+    )
+    for fault, value in s.faults.items():
+        setattr(board.faults, fault, value)
+
+
+def simulated_lab(devices: str | None, time_scale: float, releases: str | None) -> Lab:
+    """A simulated lab with the boards of devices.yaml (or a small default bench)."""
+    store = ReleaseStore.scan(Path(releases)) if releases else None
+    lab = Lab(time_scale=time_scale, releases=store)
+    if devices:
+        for d in load_inventory(Path(devices)).devices:
+            add_board_from_spec(lab, d)
+    else:
+        lab.add_board("boron-1", "boron", "2.2.0")
+        lab.add_board("photon-1", "photon", "1.5.2")
+    return lab
+
+
+@dataclass
+class Bench:
+    """Devices to drive, the clock to wait with, and the lab when simulated."""
+
+    devices: dict[str, Device]
+    clock: Clock
+    lab: Lab | None = None
+    specs: dict[str, DeviceSpec] = field(default_factory=dict)
+
+    def device(self, name: str) -> Device:
+        """A board by name or device id."""
+        for key, dev in self.devices.items():
+            if name in (key, dev.device_id) or name.lower() == dev.device_id:
+                return dev
+        known = ", ".join(sorted(self.devices)) or "none"
+        raise ConfigError(f"No board named '{name}' in devices.yaml (boards: {known}).")
+
+    def close(self) -> None:
+        """Remove the simulated lab's seams."""
+        if self.lab is not None:
+            self.lab.uninstall()
+
+
+def devices_file(given: str | None) -> Path:
+    """--devices, $RIG_DEVICES or ./devices.yaml."""
+    return Path(given or os.environ.get(DEVICES_ENV) or "devices.yaml")
+
+
+def open_bench(devices: str | None, sim: bool, time_scale: float = 0.0, releases: str | None = None) -> Bench:
+    """The bench of a command: with `sim`, a simulated lab of the same devices.yaml."""
+    path = devices_file(devices)
+    inventory = load_inventory(path)
+    lab = None
+    clock: Clock = SystemClock()
+    if sim:
+        store = ReleaseStore.scan(Path(releases)) if releases else None
+        lab = Lab(time_scale=time_scale, releases=store)
+        for spec in inventory.devices:
+            add_board_from_spec(lab, spec)
+        lab.install()
+        clock = lab.clock
+    cloud = CloudClient() if os.environ.get(TOKEN_ENV) else None
+    out = {}
+    for spec in inventory.devices:
+        hub = HubPort(spec.hub.location, spec.hub.port) if spec.hub else None
+        out[spec.name] = Device(
+            spec.device_id, platforms.by_name(spec.platform), clock, hub, spec.serial, cloud=cloud, name=spec.name
+        )
+    return Bench(out, clock, lab, {s.name: s for s in inventory.devices})

@@ -1,0 +1,170 @@
+"""Board commands: devices, identify, modules, mode, power, flash, setup-done (real or --sim)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rig.cli.bench import Bench, open_bench
+from rig.device import Device, Mode
+from rig.device.flash import PATHS, flash
+from rig.device.identify import identify
+from rig.device.modes import cycle, enter, power_off, power_on
+from rig.errors import RigError
+from rig.firmware.format import ModuleFunction
+from rig.firmware.parse import read_file
+from rig.proto import control as pb
+from rig.transport.errors import TransportError
+
+Command = Callable[[argparse.Namespace, Bench, Console], int]
+
+
+def _run(handler: Command) -> Callable[[argparse.Namespace, Console], int]:
+    """Open the bench, run the command, always remove the simulated lab's seams."""
+
+    def run(args: argparse.Namespace, out: Console) -> int:
+        bench = open_bench(args.devices, args.sim, args.time_scale, args.releases)
+        try:
+            return handler(args, bench, out)
+        finally:
+            bench.close()
+
+    return run
+
+
+def cmd_devices(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig devices`: one row per board of devices.yaml."""
+    table = Table(title="Boards" + (" (simulated)" if bench.lab else ""))
+    for col in ("name", "platform", "device id", "mode", "Device OS", "hub port", "online"):
+        table.add_column(col)
+    for name, dev in sorted(bench.devices.items()):
+        mode, version, online = "off", "-", "-"
+        try:
+            m = dev.mode()
+            mode = str(m)
+            if m not in (Mode.OFF, Mode.DFU):
+                version = dev.device_os(dev.modules_usb())
+            if dev.cloud is not None:
+                online = "yes" if dev.cloud.device(dev.device_id).get("online") else "no"
+        except RigError as exc:
+            mode = f"error: {exc}"
+        hub = f"{dev.hub.location} port {dev.hub.port}" if dev.hub else "-"
+        table.add_row(name, dev.platform.name, dev.device_id, mode, version, hub, online)
+    out.print(table)
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig identify NAME`."""
+    ident = identify(bench.device(args.name))
+    out.print(f"Your device id is {ident.device_id}")
+    if ident.imei:
+        out.print(f"Your IMEI is {ident.imei}")
+    if ident.iccid:
+        out.print(f"Your ICCID is {ident.iccid}")
+    out.print(f"Your system firmware version is {ident.device_os}")
+    out.print(f"Platform: {ident.platform}, mode: {ident.mode}")
+    return 0
+
+
+def cmd_modules(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig modules NAME`."""
+    ident = identify(bench.device(args.name), cellular_details=False)
+    table = Table(title=f"Modules of {args.name} (Device OS {ident.device_os}, {ident.mode} mode)")
+    for col in ("module", "size", "valid", "depends on"):
+        table.add_column(col)
+    for m in ident.modules:
+        deps = ", ".join(f"{ModuleFunction(f).label} {i} >= {v}" for f, i, v in m.dependencies) or "-"
+        table.add_row(m.label, str(m.size), "yes" if m.valid else "NO", deps)
+    out.print(table)
+    return 0
+
+
+def cmd_mode(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig mode NAME MODE`."""
+    dev = bench.device(args.name)
+    steps = enter(dev, Mode(args.mode))
+    out.print(f"{args.name} is in {args.mode} mode" + (f" (via {', '.join(steps)})" if steps else " (already)"))
+    return 0
+
+
+def cmd_power(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig power NAME on|off|cycle`."""
+    dev = bench.device(args.name)
+    {"on": power_on, "off": power_off, "cycle": cycle}[args.action](dev)
+    out.print(f"{args.name}: power {args.action} done")
+    return 0
+
+
+def cmd_flash(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig flash NAME FILE --via PATH`."""
+    dev: Device = bench.device(args.name)
+    data = read_file(Path(args.file))
+    result = flash(dev, data, args.via, Path(args.file).name)
+    out.print(
+        f"{args.name}: flashed {result.module} ({result.bytes_sent} bytes) via {result.via} in "
+        f"{result.wall_seconds:.1f} s wall, {result.clock_seconds:.1f} s on the bench clock; "
+        f"now in {result.final_mode} mode"
+    )
+    return 0
+
+
+def cmd_setup_done(args: argparse.Namespace, bench: Bench, out: Console) -> int:
+    """`rig setup-done NAME [--reset]`: Gen 3 below 4.0.0 (§6.10); then leave listening mode."""
+    dev = bench.device(args.name)
+    if dev.platform.setup_done_offset is None:
+        raise TransportError(f"{args.name} is a {dev.platform.display_name}: setup done exists on Gen 3 only.")
+    if dev.mode() not in (Mode.NORMAL, Mode.LISTENING, Mode.SAFE):
+        enter(dev, Mode.NORMAL)
+    ctl = dev.control()
+    ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=not args.reset)
+    ctl.call(pb.START_LISTENING if args.reset else pb.STOP_LISTENING, None, None)
+    out.print("Done.")
+    return 0
+
+
+def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the board commands on the `rig` parser."""
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--devices", help="devices.yaml (default $RIG_DEVICES or ./devices.yaml)")
+        p.add_argument("--sim", action="store_true", help="run on a simulated bench of the same devices.yaml")
+        p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0: instant)")
+        p.add_argument("--releases", help="with --sim: provision boards from this release directory")
+
+    p = sub.add_parser("devices", help="list the boards of devices.yaml with their mode and Device OS")
+    common(p)
+    p.set_defaults(func=_run(cmd_devices))
+    for name, func, text in (
+        ("identify", cmd_identify, "device id, Device OS, IMEI/ICCID"),
+        ("modules", cmd_modules, "installed modules and their validity"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("name")
+        common(p)
+        p.set_defaults(func=_run(func))
+    p = sub.add_parser("mode", help="move a board to a mode")
+    p.add_argument("name")
+    p.add_argument("mode", choices=[m.value for m in Mode])
+    common(p)
+    p.set_defaults(func=_run(cmd_mode))
+    p = sub.add_parser("power", help="switch a board's hub port")
+    p.add_argument("name")
+    p.add_argument("action", choices=["on", "off", "cycle"])
+    common(p)
+    p.set_defaults(func=_run(cmd_power))
+    p = sub.add_parser("flash", help="flash one module file over one path")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.add_argument("--via", required=True, choices=PATHS)
+    common(p)
+    p.set_defaults(func=_run(cmd_flash))
+    p = sub.add_parser("setup-done", help="mark setup done (Gen 3, Device OS < 4.0.0)")
+    p.add_argument("name")
+    p.add_argument("--reset", action="store_true", help="mark setup as not done and enter listening mode")
+    common(p)
+    p.set_defaults(func=_run(cmd_setup_done))
