@@ -32,7 +32,14 @@ def lab() -> Iterator[Lab]:
 
 def device(lab: Lab, board: Board, name: str) -> Device:
     slot = lab.slots[name]
-    return Device(board.device_id, board.platform, lab.clock, HubPort(slot.hub, slot.port), name=name)
+    return Device(
+        board.device_id,
+        board.platform,
+        lab.clock,
+        HubPort(slot.hub, slot.port),
+        name=name,
+        swd_probe=board.settings.swd_probe,
+    )
 
 
 def on_flash(board: Board) -> dict[tuple[F, int], int]:
@@ -105,9 +112,12 @@ def test_identify(lab: Lab, platform: str) -> None:
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-@pytest.mark.parametrize("via", ["dfu", "usb", "serial", "ota"])
-def test_flash_a_user_app_over_every_path(lab: Lab, platform: str, via: str) -> None:
-    board = lab.add_board(platform, platform, "2.2.0", settings=BoardSettings(online=True))
+@pytest.mark.parametrize("via", ["dfu", "usb", "serial", "ota", "dfu-util", "particle-cli", "swd"])
+def test_flash_a_user_app_over_every_path(lab: Lab, platform: str, via: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIG_PYOCD_PACK", "/packs/Keil.STM32F2xx_DFP.2.9.0.pack")
+    board = lab.add_board(
+        platform, platform, "2.2.0", settings=BoardSettings(online=True, swd_probe=f"probe-{platform}")
+    )
     lab.settle(5)
     dev = device(lab, board, platform)
     dev.cloud = CloudClient()
@@ -165,3 +175,31 @@ def test_refusals_write_nothing(lab: Lab) -> None:
     with pytest.raises(FlashRefused, match="Unknown flashing path 'jtag'"):
         flash(dev, build(user_app("boron", 6101)), "jtag", "app.bin")
     assert bytes(board.mem.internal.data) == before and by_name("boron").id == 13
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_whole_release_over_dfu_util_and_swd(lab: Lab, platform: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIG_PYOCD_PACK", "/packs/Keil.STM32F2xx_DFP.2.9.0.pack")
+    board = lab.add_board(platform, platform, "2.2.0", settings=BoardSettings(swd_probe="p1"))
+    dev = device(lab, board, platform)
+    release = lab.release_modules(platform, "2.3.1")
+    for m in release:
+        flash(dev, m.data, "dfu-util", "module.bin")
+    assert board.system_version() == "2.3.1" and board.mode == SimMode.NORMAL
+    assert on_flash(board)[(F.BOOTLOADER, 0)] == next(m.version for m in release if m.function == F.BOOTLOADER)
+    older = [m for m in lab.release_modules(platform, "2.2.0") if m.function in (F.SYSTEM_PART, F.USER_PART)]
+    for m in older:  # SWD writes anything, in any order: a downgrade in one go
+        flash(dev, m.data, "swd", "module.bin")
+    assert board.system_version() == "2.2.0"
+
+
+def test_swd_needs_a_probe_and_a_pack(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    board = lab.add_board("p", "photon", "2.2.0")
+    dev = device(lab, board, "p")
+    app = build(user_app("photon", 2202))
+    with pytest.raises(FlashRefused, match="has no swd_probe in devices.yaml"):
+        flash(dev, app, "swd", "app.bin")
+    board.settings.swd_probe = dev.swd_probe = "p9"
+    monkeypatch.delenv("RIG_PYOCD_PACK", raising=False)
+    with pytest.raises(Exception, match="Target type stm32f205rg not recognized"):
+        flash(dev, app, "swd", "app.bin")

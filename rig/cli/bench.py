@@ -23,7 +23,13 @@ def add_board_from_spec(lab: Lab, d: DeviceSpec) -> None:
     """Plug a devices.yaml entry into a simulated lab."""
     s = d.sim
     settings = BoardSettings(
-        online=s.online, heal=s.heal, setup_done=s.setup_done, imei=s.imei, iccid=s.iccid, ncp_version=s.ncp_version
+        online=s.online,
+        heal=s.heal,
+        setup_done=s.setup_done,
+        imei=s.imei,
+        iccid=s.iccid,
+        ncp_version=s.ncp_version,
+        swd_probe=d.swd_probe,
     )
     board = lab.add_board(
         d.name,
@@ -97,6 +103,13 @@ def open_bench(devices: str | None, sim: bool, time_scale: float = 0.0, releases
     for spec in inventory.devices:
         hub = HubPort(spec.hub.location, spec.hub.port) if spec.hub else None
         out[spec.name] = Device(
-            spec.device_id, platforms.by_name(spec.platform), clock, hub, spec.serial, cloud=cloud, name=spec.name
+            spec.device_id,
+            platforms.by_name(spec.platform),
+            clock,
+            hub,
+            spec.serial,
+            cloud=cloud,
+            name=spec.name,
+            swd_probe=spec.swd_probe,
         )
     return Bench(out, clock, lab, {s.name: s for s in inventory.devices})

@@ -84,6 +84,7 @@ class Device:
     uhubctl: Uhubctl = field(default_factory=Uhubctl)
     cloud: CloudClient | None = None
     name: str = ""
+    swd_probe: str | None = None
     log: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -12,13 +12,17 @@ simulated lab is the modelled hardware time).
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from rig.device.board import Device, Mode
 from rig.device.modes import enter
 from rig.firmware.format import PREFIX_SIZE, ModuleFlag
 from rig.firmware.format import ModuleFunction as F
+from rig.firmware.hexfile import build_image, write_image
 from rig.firmware.module import Module
 from rig.firmware.parse import parse_modules
 from rig.platforms import GEN3_USER_PART_MOVE
@@ -27,9 +31,13 @@ from rig.transport.console import Console, open_port
 from rig.transport.dfuse import DfuSe
 from rig.transport.errors import TimeoutError_, TransportError
 from rig.transport.hub import wait_for
+from rig.transport.tools import DfuUtil, ParticleCli, PyOcd
 from rig.transport.ymodem import YmodemSender
 
-PATHS = ("dfu", "usb", "serial", "ota")
+PATHS = ("dfu", "usb", "serial", "ota", "dfu-util", "particle-cli", "swd")
+PYOCD_TARGETS = {"nrf52840": "nrf52840", "stm32f2": "stm32f205rg"}
+CLI_SOURCE_ENV = "RIG_PARTICLE_CLI_SOURCE"  # a particle-cli source folder to run with `npm start`
+PACK_ENV = "RIG_PYOCD_PACK"  # the Keil STM32F2xx_DFP pack pyocd needs for Gen 2 boards
 REBOOT_TIMEOUT = 120.0
 FORMER_USER_PART = 0xD4000  # DC `formerUserPart` (§2.3)
 
@@ -67,7 +75,16 @@ def flash(dev: Device, data: bytes, via: str, name: str = "firmware.bin") -> Fla
     modules = _check(dev, data, name)
     wall0, clock0 = time.perf_counter(), dev.clock.now()
     dev.note(f"flash {name} via {via}")
-    {"dfu": _dfu, "usb": _usb, "serial": _serial, "ota": _ota}[via](dev, modules, data, name)
+    paths = {
+        "dfu": _dfu,
+        "usb": _usb,
+        "serial": _serial,
+        "ota": _ota,
+        "dfu-util": _dfu_util,
+        "particle-cli": _particle_cli,
+        "swd": _swd,
+    }
+    paths[via](dev, modules, data, name)
     final = _wait_running(dev)
     return FlashResult(
         via, modules[0].image.describe(), len(data), time.perf_counter() - wall0, dev.clock.now() - clock0, final
@@ -183,3 +200,51 @@ def _ota(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
         wait_for(lambda: not dev.present(), dev.clock, 10.0)
     finally:
         events.close()
+
+
+def _dfu_util(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    """The same DFU writes through dfu-util, as particle-cli 2.x does (§5.5): one call per write,
+    :leave on the last, -S with the device id.
+    """
+    writes = [w for m in modules for w in _dfu_writes(dev, m)]
+    if dev.mode() != Mode.DFU:
+        enter(dev, Mode.DFU)
+    tool = DfuUtil()
+    vid_pid = f"{dev.platform.usb_vid:04x}:{dev.platform.dfu_pid:04x}"
+    with tempfile.TemporaryDirectory(prefix="rig-dfu-") as tmp:
+        for i, (alt, address, chunk) in enumerate(writes):
+            path = Path(tmp) / f"write{i}.bin"
+            path.write_bytes(chunk)
+            tool.download(vid_pid, alt, address, str(path), leave=i == len(writes) - 1, serial=dev.device_id)
+            dev.note(f"dfu-util alt {alt} 0x{address:x}: {len(chunk)} bytes")
+    wait_for(lambda: _left_dfu(dev), dev.clock, 10.0)
+
+
+def _swd(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    """An Intel HEX image of the module(s) programmed by pyocd through the board's debug probe."""
+    if not dev.swd_probe:
+        raise FlashRefused(f"{dev.name} has no swd_probe in devices.yaml; the SWD path needs a debug probe.")
+    target = PYOCD_TARGETS.get(dev.platform.family)
+    if target is None:
+        raise FlashRefused(f"The rig has no SWD target for the {dev.platform.display_name}.")
+    image = build_image(dev.platform, [(name, m) for m in modules])
+    with tempfile.TemporaryDirectory(prefix="rig-swd-") as tmp:
+        path = Path(tmp) / "image.hex"
+        write_image(image, path)
+        PyOcd().flash(str(path), target, dev.swd_probe, os.environ.get(PACK_ENV))
+    dev.note(f"pyocd programmed {len(image)} bytes through probe {dev.swd_probe}")
+    wait_for(lambda: not dev.present(), dev.clock, 5.0)
+
+
+def _particle_cli(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
+    """`particle flash --usb FILE` with the board in DFU mode (CLI 2.x–3.x; it refuses bootloaders)."""
+    if any(m.image.function == F.BOOTLOADER for m in modules):
+        raise FlashRefused("particle flash --usb refuses bootloaders; use the dfu or usb path.")
+    if dev.mode() != Mode.DFU:
+        enter(dev, Mode.DFU)
+    with tempfile.TemporaryDirectory(prefix="rig-cli-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        ParticleCli(source_dir=os.environ.get(CLI_SOURCE_ENV)).flash_usb(str(path))
+    dev.note(f"particle flash --usb {name}")
+    wait_for(lambda: _left_dfu(dev), dev.clock, 10.0)

@@ -67,6 +67,7 @@ class BoardSettings:
     iccid: str | None = None
     ncp_version: int | None = None
     serial_number: str | None = None
+    swd_probe: str | None = None  # unique id of the debug probe wired to this board
 
 
 @dataclass

@@ -67,6 +67,17 @@ class DfuSe:
     def _fail(self, status: int) -> None:
         self.state, self.status = ERROR, status
 
+    def erasable_sectors(self, address: int, length: int) -> list[int]:
+        """Start addresses of the erasable sectors a write of `length` bytes at `address` touches."""
+        _bank, segments = self._bank()
+        out = []
+        for seg in segments:
+            for i in range(seg.count):
+                start = seg.start + i * seg.sector_size
+                if seg.erasable and start < address + length and address < start + seg.sector_size:
+                    out.append(start)
+        return out
+
     def _segment(self, address: int) -> Segment | None:
         _bank, segments = self._bank()
         for seg in segments:

@@ -34,6 +34,7 @@ from rig.sim.board import Board, BoardSettings, Faults, Mode
 from rig.sim.clock import SimClock
 from rig.sim.cloud import Cloud
 from rig.sim.console import SerialPort
+from rig.sim.fake_tools import FakeTools
 from rig.sim.hub import HubBank
 from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
@@ -115,6 +116,9 @@ class Lab:
                 if m.function == function and m.index == index and m.version >= min_version:
                     return m
         return None
+
+    def _probes(self) -> dict[str, Board]:
+        return {s.board.settings.swd_probe: s.board for s in self.slots.values() if s.board.settings.swd_probe}
 
     def _board_on_port(self, hub: str, port: int) -> Board | None:
         for slot in self.slots.values():
@@ -217,7 +221,10 @@ class Lab:
             serial.protocol_handler_packages.append("rig.sim")
         for slot in self.slots.values():
             registry.register(slot.board, slot.serial)
-        self.tools = ToolServer({"uhubctl": self.hubs.run})
+        fakes = FakeTools(lambda: [s.board for s in self.slots.values()], self.clock.lock, self._probes)
+        self.tools = ToolServer(
+            {"uhubctl": self.hubs.run, "dfu-util": fakes.dfu_util, "pyocd": fakes.pyocd, "particle": fakes.particle}
+        )
         self.tools.start()
         self.cloud_url = self.cloud.serve()
         env = {**self.tools.environment(), CLOUD_URL_ENV: self.cloud_url, CLOUD_TOKEN_ENV: self.cloud.token}

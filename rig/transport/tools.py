@@ -1,0 +1,132 @@
+"""External programs through `sh`: dfu-util with particle-cli's command lines (§5.5) and pyocd
+for Intel HEX images (python-stack §7). Resolved on PATH when called, always with a timeout; a
+missing program is one sentence naming the package to install.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sh
+
+from rig.transport.errors import TimeoutError_, ToolError
+
+_FOUND = re.compile(r'Found DFU: \[([0-9a-f]{4}:[0-9a-f]{4})\].*?alt=(\d+), name="([^"]*)", serial="([^"]*)"')
+
+
+def command(program: str, install_hint: str) -> sh.Command:
+    """The program on PATH, or a ToolError saying how to install it."""
+    try:
+        return sh.Command(program)
+    except sh.CommandNotFound:
+        raise ToolError(f"{program} is not installed: {install_hint}.") from None
+
+
+def run(
+    program: str, install_hint: str, args: list[str], timeout: float, ok_text: str | None = None, cwd: str | None = None
+) -> str:
+    """Run a program; stdout on success (or when `ok_text` appears), else a one-sentence ToolError."""
+    cmd = command(program, install_hint)
+    try:
+        return str(cmd(*args, _timeout=timeout, _tty_out=False, _cwd=cwd))
+    except sh.TimeoutException:
+        raise TimeoutError_(f"{program} did not finish within {timeout:g} s.") from None
+    except sh.ErrorReturnCode as exc:
+        out = exc.stdout.decode(errors="replace")
+        if ok_text and ok_text in out:
+            return out  # particle-cli treats this text as success even on a non-zero exit (§5.5)
+        err = exc.stderr.decode(errors="replace").strip().splitlines()
+        reason = err[-1] if err else f"exit code {exc.exit_code}"
+        raise ToolError(f"{program} failed: {reason.removeprefix(program + ': ')}") from None
+
+
+@dataclass(frozen=True)
+class DfuListing:
+    """One `Found DFU:` line of `dfu-util -l`."""
+
+    vid_pid: str
+    alt: int
+    name: str
+    serial: str
+
+
+class DfuUtil:
+    """dfu-util as particle-cli 2.x/3.x calls it."""
+
+    HINT = "install it (apt-get install dfu-util)"
+
+    def __init__(self, program: str = "dfu-util", timeout: float = 300.0) -> None:
+        self.program = program
+        self.timeout = timeout
+
+    def list(self) -> list[DfuListing]:
+        """`dfu-util -l` (6 s timeout, as particle-cli)."""
+        out = run(self.program, self.HINT, ["-l"], 6.0)
+        return [DfuListing(m.group(1), int(m.group(2)), m.group(3), m.group(4).lower()) for m in _FOUND.finditer(out)]
+
+    def download(
+        self, vid_pid: str, alt: int, address: int, path: str, leave: bool = False, serial: str | None = None
+    ) -> str:
+        """`dfu-util -d VID:PID -a ALT -i 0 -s ADDR[:leave] -D FILE [-S SERIAL]`."""
+        args = [
+            "-d",
+            vid_pid,
+            "-a",
+            str(alt),
+            "-i",
+            "0",
+            "-s",
+            f"0x{address:08X}{':leave' if leave else ''}",
+            "-D",
+            path,
+        ]
+        if serial:
+            args += ["-S", serial]
+        return run(self.program, self.HINT, args, self.timeout, ok_text="File downloaded successfully")
+
+
+class PyOcd:
+    """pyocd flashing an Intel HEX image through a debug probe."""
+
+    HINT = "install the swd extra (pip install 'particle-rig[swd]')"
+
+    def __init__(self, program: str = "pyocd", timeout: float = 600.0) -> None:
+        self.program = program
+        self.timeout = timeout
+
+    def flash(self, hex_path: str, target: str, probe: str, pack: str | None = None) -> str:
+        """`pyocd flash -t TARGET -u PROBE [--pack PACK] IMAGE.hex`."""
+        args = ["flash", "-t", target, "-u", probe] + (["--pack", pack] if pack else []) + [hex_path]
+        return run(self.program, self.HINT, args, self.timeout)
+
+
+class ParticleCli:
+    """The Particle CLI: the installed `particle`, or a CLI source folder run with `npm start`."""
+
+    HINT = "install it (npm install -g particle-cli) or pass a CLI source folder"
+
+    def __init__(self, program: str = "particle", source_dir: str | None = None, timeout: float = 300.0) -> None:
+        self.program = program
+        self.source_dir = source_dir
+        self.timeout = timeout
+
+    def _run(self, args: list[str], ok_text: str | None = None) -> str:
+        if self.source_dir:
+            return run(
+                "npm",
+                "install Node.js and npm (apt-get install npm)",
+                ["start", "--silent", "--", *args],
+                self.timeout,
+                ok_text,
+                cwd=self.source_dir,
+            )
+        return run(self.program, self.HINT, args, self.timeout, ok_text)
+
+    def version(self) -> str:
+        """`particle --version`."""
+        return self._run(["--version"]).strip()
+
+    def flash_usb(self, path: str) -> str:
+        """`particle flash --usb FILE` (the board in DFU mode)."""
+        return self._run(["flash", "--usb", path], ok_text="Flash success!")
