@@ -197,7 +197,7 @@ def test_swd_needs_a_probe_and_a_pack(lab: Lab, monkeypatch: pytest.MonkeyPatch)
     board = lab.add_board("p", "photon", "2.2.0")
     dev = device(lab, board, "p")
     app = build(user_app("photon", 2202))
-    with pytest.raises(FlashRefused, match="has no swd_probe in devices.yaml"):
+    with pytest.raises(FlashRefused, match=r"has no swd_probe in devices\.yaml"):
         flash(dev, app, "swd", "app.bin")
     board.settings.swd_probe = dev.swd_probe = "p9"
     monkeypatch.delenv("RIG_PYOCD_PACK", raising=False)
