@@ -52,6 +52,8 @@ class SimSettings(_Strict):
             "early_reboot_after_bytes",
             "stuck",
             "port_keeps_power",
+            "uhubctl_hangs",
+            "cloud_offline",
         }
         unknown = sorted(set(value) - known)
         if unknown:

@@ -97,6 +97,16 @@ def test_faults_end_in_one_sentence(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_hanging_uhubctl_ends_in_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RIG_UHUBCTL_TIMEOUT", "0.5")
+    code, _, err = run(
+        capsys, "power", "boron-1", "cycle", "--devices", bench(tmp_path, "uhubctl_hangs: true"), "--sim"
+    )
+    assert code == 2 and err == "rig: error: uhubctl -l 1-1 -p 2 -a off did not finish within 0.5 s.\n"
+
+
 def test_unknown_fault_in_devices_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "devices", "--devices", bench(tmp_path, "gremlins: 1"), "--sim")
     assert code == 2 and "field 'sim.faults': unknown fault 'gremlins'" in err

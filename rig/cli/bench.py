@@ -41,7 +41,12 @@ def add_board_from_spec(lab: Lab, d: DeviceSpec) -> None:
         settings=settings,
     )
     for fault, value in s.faults.items():
-        setattr(board.faults, fault, value)
+        if fault == "uhubctl_hangs":
+            lab.hubs.hub(d.hub.location if d.hub else "1-1").hang = bool(value)
+        elif fault == "cloud_offline":
+            lab.cloud.reachable = not value
+        else:
+            setattr(board.faults, fault, value)
 
 
 def simulated_lab(devices: str | None, time_scale: float, releases: str | None) -> Lab:

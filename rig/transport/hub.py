@@ -9,6 +9,7 @@ on it must re-enumerate.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ HEADER = re.compile(
     r"(?:, USB (\d+\.\d\d), (\d+) ports(?:, (ppps|ganged|nops))?)?\]$"
 )
 PORT = re.compile(r"^  Port (\d+): ([0-9a-f]{4})((?: [A-Za-z0-9.]+)*?)(?: \[(.*)\])?$")
-DEFAULT_TIMEOUT = 20.0
+DEFAULT_TIMEOUT = 20.0  # seconds per uhubctl call; RIG_UHUBCTL_TIMEOUT overrides
+TIMEOUT_ENV = "RIG_UHUBCTL_TIMEOUT"
 
 
 class HubError(TransportError):
@@ -108,9 +110,9 @@ def parse(text: str) -> list[HubStatus]:
 class Uhubctl:
     """uhubctl invocations with timeouts and one-sentence errors."""
 
-    def __init__(self, program: str = "uhubctl", timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, program: str = "uhubctl", timeout: float | None = None) -> None:
         self.program = program
-        self.timeout = timeout
+        self.timeout = timeout or float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
 
     def _command(self) -> sh.Command:
         try:
@@ -191,8 +193,8 @@ def power_cycle(
     timeout: float = 15.0,
 ) -> None:
     """Power a port off and on again, verifying both; the port is on again whatever happens."""
+    hub.set_power(location, port, on=False)  # on failure it sends `-a on` itself
     try:
-        hub.set_power(location, port, on=False)
         if not wait_for(lambda: not present(), clock, timeout):
             raise PortNotCutError(
                 f"Hub {location} port {port} did not cut power: check that the hub supports per-port power switching."
