@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rig import platforms
+from rig import platforms, timing
 from rig.firmware import versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
 from rig.sim import installed as inst
-from rig.sim import ota, timing
+from rig.sim import ota
 from rig.sim.clock import SimClock, Timer
 from rig.sim.memory import Memory, memory_for
 from rig.sim.ota import UpdateSession

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
+from rig import timing
 from rig.firmware.format import ModuleFunction as F
 from rig.proto import control as pb
 from rig.sim import installed as inst
-from rig.sim import ota, timing
+from rig.sim import ota
 from rig.sim.board import DOS_4_0_0, Mode
 
 if TYPE_CHECKING:

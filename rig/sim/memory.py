@@ -2,15 +2,14 @@
 
 NOR-flash semantics: erased bytes are 0xFF, a write can only clear bits (new = old & data), so a
 host that forgets to erase corrupts what it writes, as on real hardware. Layouts come from
-rig.platforms (§2.2–§2.6); erase and write times from rig.sim.timing.
+rig.platforms (§2.2–§2.6); erase and write times from rig.timing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rig import platforms
-from rig.sim import timing
+from rig import platforms, timing
 
 
 class FlashFault(Exception):

@@ -17,7 +17,7 @@ from typing import Any
 import usb.backend
 import usb.core
 
-from rig.sim import timing
+from rig import timing
 from rig.sim.board import Board, Mode
 from rig.sim.clock import SimClock
 from rig.sim.control import ControlChannel, Stall

@@ -1,4 +1,5 @@
-"""Hardware time of simulated boards, from cited figures (see docs/timing.md for sources).
+"""Hardware time of Particle boards, from cited figures (see docs/timing.md for sources): used by
+the simulated lab to model time and by the planner to estimate it.
 
 Everything a board does takes modelled time on the lab clock: USB transfers, flash erases and
 writes, reboots, enumeration, modem start-up. At time scale 0 this costs no wall time but still
