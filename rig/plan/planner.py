@@ -1,0 +1,186 @@
+"""plan(installed, target release, method, user binary, device mode) -> ordered steps. Pure: no I/O.
+
+Orders follow the real tools and Device OS's rules (particle-protocols §6.1, §6.5, §7.1–§7.4):
+dfu as particle-cli 3.x (normal-mode steps then DFU steps, or the reverse when the board starts in
+DFU); serial and usb validated on the board, so the bootloader and SoftDevice go first and system
+parts forward for upgrades, the user app first and system parts in reverse for downgrades;
+restore and dfu-util as Device Restore / particle-cli 2.x (bootloader through the OTA region and
+flag); ota never downgrades; swd writes one HEX image.
+"""
+
+from __future__ import annotations
+
+from rig import platforms
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.release import Release
+from rig.plan import cli_update
+from rig.plan.estimate import estimate
+from rig.plan.model import METHODS, InstalledModule, Plan, PlanRefused, Step, Target
+from rig.plan.steps import DOS_4_0_0, asset_number, dfu_plan, restore_plan
+
+DOS_6_0_0 = 6000
+
+
+def _targets(release: Release, user: Target | None) -> list[Target]:
+    out = [Target(s.name, s.module) for s in release.modules(include_user=user is None)]
+    if user is not None:
+        out.append(user)
+    return out
+
+
+def _check(plat: platforms.Platform, method: str, release: Release, targets: list[Target]) -> None:
+    base = method.split("@", maxsplit=1)[0]
+    if base not in METHODS and base != "particle-update":
+        raise PlanRefused(f"Unknown method '{method}': use one of {', '.join(METHODS)} or particle-update@VERSION.")
+    if base in METHODS and base not in plat.methods:
+        raise PlanRefused(f"The {plat.display_name} has no {base} path in the rig.")
+    release.require_complete()
+    for t in targets:
+        if t.module.platform_id != plat.id:
+            raise PlanRefused(
+                f"{t.name} is built for the {t.module.platform.display_name}, not the {plat.display_name}."
+            )
+        if not (t.module.crc_ok and t.image.crc_ok):
+            raise PlanRefused(f"{t.name} has a wrong CRC-32: download it again.")
+
+
+def _installed_version(installed: list[InstalledModule], key: tuple[int, int]) -> InstalledModule | None:
+    return next((m for m in installed if (m.function, m.index) == key), None)
+
+
+def _skip(installed: list[InstalledModule], targets: list[Target], plan: Plan) -> list[Target]:
+    """Drop modules already installed (function, index, version and, when known, hash) and NCP downgrades."""
+    keep = []
+    for t in targets:
+        have = _installed_version(installed, t.key())
+        if have is not None and have.version == t.image.version:
+            same_hash = have.sha256 is None or have.sha256 == t.image.sha256.hex()
+            if same_hash and (t.image.function != F.USER_PART or have.sha256 is not None):
+                plan.skipped.append((t.name, f"already installed ({t.image.describe()})"))
+                continue
+        if t.image.function == F.NCP_FIRMWARE and have is not None and have.version > t.image.version:
+            plan.skipped.append((t.name, "NCP firmware is never downgraded (§6.9)"))
+            continue
+        keep.append(t)
+    return keep
+
+
+def _is_downgrade(installed: list[InstalledModule], release: Release) -> bool:
+    part1 = _installed_version(installed, (int(F.SYSTEM_PART), 1))
+    return part1 is not None and part1.version > release.system_version
+
+
+def _by_kind(plat: platforms.Platform, targets: list[Target], downgrade: bool) -> list[Target]:
+    """Validated paths: bootloader, SoftDevice, NCP, system parts forward, user app — reversed parts
+    and the user app first for downgrades (§6.5).
+    """
+    rank = {F.BOOTLOADER: 0, F.RADIO_STACK: 1, F.NCP_FIRMWARE: 2, F.SYSTEM_PART: 3, F.USER_PART: 4}
+    parts = sorted(
+        (t for t in targets if t.image.function == F.SYSTEM_PART),
+        key=lambda t: asset_number(plat, t),
+        reverse=downgrade,
+    )
+    others = sorted((t for t in targets if t.image.function != F.SYSTEM_PART), key=lambda t: rank[t.image.function])
+    if not downgrade:
+        return (
+            [t for t in others if rank[t.image.function] < 3]
+            + parts
+            + [t for t in others if t.image.function == F.USER_PART]
+        )
+    users = [t for t in others if t.image.function == F.USER_PART]
+    return users + parts + [t for t in others if t.image.function != F.USER_PART][::-1]
+
+
+def _setup_done(plat: platforms.Platform, release: Release) -> list[Step]:
+    if plat.setup_done_offset is not None and release.system_version < DOS_4_0_0:
+        return [Step("setup-done")]
+    return []
+
+
+def _validated(plat: platforms.Platform, targets: list[Target], downgrade: bool, via: str) -> list[Step]:
+    mode = "listening" if via == "serial" else "normal"
+    steps: list[Step] = []
+    for t in _by_kind(plat, targets, downgrade):
+        steps += [Step("enter-mode", mode), Step("flash", "normal", via, t), Step("wait-reboot")]
+        if via == "ota":
+            steps.append(Step("wait-cloud"))
+    return steps
+
+
+def plan(
+    installed: list[InstalledModule],
+    release: Release,
+    method: str,
+    user: Target | None = None,
+    device_mode: str = "normal",
+    order: str | None = None,
+) -> Plan:
+    """The steps that bring a board from `installed` to `release` over `method`.
+
+    `order` ("forward"/"reverse") overrides the system-part order of validated paths, for tests
+    that show why the right order matters.
+    """
+    plat = release.platform
+    targets = _targets(release, user)
+    _check(plat, method, release, targets)
+    result = Plan(method, plat.name, release.version)
+    downgrade = _is_downgrade(installed, release)
+    if order is not None:
+        downgrade = order == "reverse"
+    base = method.split("@", maxsplit=1)[0]
+    if base == "particle-update":
+        steps, skipped = cli_update.plan_update(method, plat, release, installed, device_mode)
+        result.steps, result.skipped = steps, skipped
+        result.modelled_seconds = estimate(plat, result.steps)
+        return result
+    ncp = [t for t in targets if t.image.function == F.NCP_FIRMWARE]
+    if ncp and base in ("dfu-util", "restore", "swd"):
+        result.skipped += [(t.name, "NCP firmware cannot be written over DFU or SWD (§6.9)") for t in ncp]
+        targets = [t for t in targets if t not in ncp]
+    if base == "ota":
+        _refuse_ota_downgrade(installed, targets, release)
+    if base == "serial" and (_sys(installed) >= DOS_6_0_0 or release.system_version >= DOS_6_0_0):
+        raise PlanRefused("Serial (YMODEM) flashing was removed in Device OS 6.0.0: use dfu, usb or restore.")
+    todo = _skip(installed, targets, result)
+    if base in ("serial", "usb", "ota"):
+        steps = _validated(plat, todo, downgrade, base)
+    elif base == "dfu":
+        steps = dfu_plan(plat, todo, device_mode)
+    elif base == "particle-cli":
+        boot = [t for t in todo if t.image.function == F.BOOTLOADER]
+        rest = [t for t in todo if t not in boot]
+        steps = dfu_plan(plat, boot, device_mode) + [
+            s
+            for t in rest
+            for s in (
+                Step("enter-mode", "dfu"),
+                Step("flash", "dfu", "particle-cli", t, t.image.start, 0),
+                Step("wait-reboot"),
+            )
+        ]
+    elif base in ("restore", "dfu-util"):
+        steps = restore_plan(plat, todo, release, base) if todo else []
+    else:  # swd
+        steps = [Step("flash", "swd", "swd", t, t.image.start) for t in todo]
+        steps += [Step("wait-reboot")] if steps else []
+    if todo and base not in ("restore", "dfu-util"):
+        steps += _setup_done(plat, release)
+    result.steps = steps
+    result.modelled_seconds = estimate(plat, steps)
+    return result
+
+
+def _sys(installed: list[InstalledModule]) -> int:
+    part1 = _installed_version(installed, (int(F.SYSTEM_PART), 1))
+    return part1.version if part1 else 0
+
+
+def _refuse_ota_downgrade(installed: list[InstalledModule], targets: list[Target], release: Release) -> None:
+    for t in targets:
+        have = _installed_version(installed, t.key())
+        if t.image.function != F.USER_PART and have is not None and have.version > t.image.version:
+            raise PlanRefused(
+                f"OTA never downgrades Device OS (§6.6): {t.image.describe()} is older than the "
+                f"installed v{have.version}; use dfu, serial, usb or restore to reach "
+                f"{release.version}."
+            )

@@ -1,0 +1,16 @@
+"""Executing plans on boards: timing, OTA-fallback detection, verification, recovery."""
+
+from rig.runner.run import FAIL, OVER_THE_AIR, PASS, REFUSED, Runner, RunResult, installed, refused, run_plan, verify
+
+__all__ = [
+    "FAIL",
+    "OVER_THE_AIR",
+    "PASS",
+    "REFUSED",
+    "RunResult",
+    "Runner",
+    "installed",
+    "refused",
+    "run_plan",
+    "verify",
+]

@@ -1,0 +1,171 @@
+"""run(plan, device): execute a plan on a board, time every step (wall and bench clock), notice
+changes the rig did not make (the cloud finishing an upgrade, §6.4), verify the result from the
+board itself, and classify the outcome: pass, completed-over-the-air, fail, refused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rig.device import Device, Mode
+from rig.device.identify import modules_from_flash
+from rig.errors import RigError
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.release import Release
+from rig.plan.model import InstalledModule, Plan, PlanRefused, Step
+from rig.runner.steps import execute
+from rig.transport.cloud import EventStream
+
+PASS, OVER_THE_AIR, FAIL, REFUSED = "pass", "completed-over-the-air", "fail", "refused"
+
+
+@dataclass
+class StepResult:
+    """One executed step."""
+
+    step: str
+    wall_seconds: float
+    clock_seconds: float
+    ok: bool
+    note: str = ""
+
+
+@dataclass
+class RunResult:
+    """How a path went."""
+
+    outcome: str
+    method: str
+    error: str | None = None
+    error_type: str | None = None
+    last_good_step: str | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    final_modules: list[InstalledModule] = field(default_factory=list)
+    foreign_changes: list[str] = field(default_factory=list)
+    cloud_events: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def wall_seconds(self) -> float:
+        """Sum over steps."""
+        return sum(s.wall_seconds for s in self.steps)
+
+    @property
+    def clock_seconds(self) -> float:
+        """Sum over steps, on the bench clock (modelled hardware time in the simulated lab)."""
+        return sum(s.clock_seconds for s in self.steps)
+
+
+def installed(dev: Device) -> list[InstalledModule]:
+    """What is on the board now (control request 90; user-part hash from the describe when needed)."""
+    records = modules_from_flash(dev) if dev.mode() == Mode.DFU else dev.modules_usb()
+    return [InstalledModule(m.function, m.index, m.version) for m in records if m.valid]
+
+
+def _versions(mods: list[InstalledModule]) -> dict[tuple[int, int], int]:
+    return {(m.function, m.index): m.version for m in mods}
+
+
+def verify(dev: Device, release: Release, user_version: int | None = None) -> list[str]:
+    """What differs between the board and the target release (empty when the board matches)."""
+    problems = []
+    mode = dev.mode()
+    if mode != Mode.NORMAL:
+        problems.append(f"board is in {mode} mode, not normal")
+    have = _versions(installed(dev))
+    for stored in release.modules(include_user=user_version is None):
+        m = stored.module.image
+        if m.function == F.NCP_FIRMWARE and have.get((int(m.function), m.index), -1) >= m.version:
+            continue
+        got = have.get((int(m.function), m.index))
+        if got != m.version:
+            problems.append(f"{m.function.label} {m.index} is v{got}, expected v{m.version}")
+    if user_version is not None and have.get((int(F.USER_PART), 1), have.get((int(F.USER_PART), 2))) != user_version:
+        problems.append("the user app is not the one flashed")
+    return problems
+
+
+class Runner:
+    """Runs plans on one device."""
+
+    def __init__(self, dev: Device) -> None:
+        self.dev = dev
+
+    def run(self, plan: Plan, release: Release, user_version: int | None = None) -> RunResult:
+        """Execute `plan`, then verify against `release` from the board side."""
+        dev = self.dev
+        result = RunResult(PASS, plan.method)
+        events: EventStream | None = dev.cloud.events(dev.device_id) if dev.cloud is not None else None
+        expected = _versions(installed(dev))
+        try:
+            for i, step in enumerate(plan.steps):
+                wall0, clock0 = time.perf_counter(), dev.clock.now()
+                note = self._step(step, plan.steps[i + 1 :], expected, result)
+                result.steps.append(
+                    StepResult(step.describe(), time.perf_counter() - wall0, dev.clock.now() - clock0, True, note)
+                )
+                result.last_good_step = step.describe()
+                if step.kind == "wait-reboot":
+                    self._compare(expected, result)
+            problems = verify(dev, release, user_version)
+            if problems:
+                raise _VerifyError(
+                    f"after {plan.method} the board does not match {release.platform.name} "
+                    f"{release.version}: {'; '.join(problems)}."
+                )
+        except RigError as exc:
+            result.outcome, result.error, result.error_type = FAIL, str(exc), type(exc).__name__
+            result.steps.append(StepResult(f"failed: {exc}", 0.0, 0.0, False))
+        finally:
+            if events is not None:
+                result.cloud_events = [f"{e.name}={e.data}" for e in events.drain()]
+                events.close()
+        if result.outcome == PASS:
+            ota_events = [e for e in result.cloud_events if e.startswith("spark/flash/status")]
+            if result.foreign_changes or (ota_events and plan.method != "ota"):
+                result.outcome = OVER_THE_AIR
+        try:
+            result.final_modules = installed(dev)
+        except RigError:
+            result.final_modules = []
+        result.log = list(dev.log)
+        return result
+
+    def _step(self, step: Step, rest: list[Step], expected: dict[tuple[int, int], int], result: RunResult) -> str:
+        dev = self.dev
+        if step.kind == "flash" and step.target is not None and step.mode == "normal":
+            have = _versions(installed(dev)).get(step.target.key())
+            if have == step.target.image.version and step.target.image.function != F.USER_PART:
+                result.foreign_changes.append(f"{step.target.image.describe()} was installed before the rig sent it")
+                expected[step.target.key()] = have
+                return "skipped: already installed by someone else"
+        note = execute(dev, step, rest)
+        if step.kind == "flash" and step.target is not None:
+            expected[step.target.key()] = step.target.image.version
+        return note
+
+    def _compare(self, expected: dict[tuple[int, int], int], result: RunResult) -> None:
+        """Modules that changed without the rig writing them (the safe-mode healer, §6.4)."""
+        try:
+            now = _versions(installed(self.dev))
+        except RigError:
+            return
+        for key, version in now.items():
+            if key in expected and expected[key] != version:
+                result.foreign_changes.append(f"{F(key[0]).label} {key[1]} changed to v{version} without the rig")
+                expected[key] = version
+
+
+class _VerifyError(RigError):
+    """The board does not match the target after the plan."""
+
+
+def run_plan(dev: Device, plan: Plan, release: Release, user_version: int | None = None) -> RunResult:
+    """Convenience: Runner(dev).run(...)."""
+    return Runner(dev).run(plan, release, user_version)
+
+
+def refused(method: str, exc: PlanRefused) -> RunResult:
+    """The result of a plan the planner refused."""
+    return RunResult(REFUSED, method, str(exc), type(exc).__name__)
