@@ -26,6 +26,7 @@ from rig.firmware.hexfile import release_image, write_image
 from rig.firmware.inspect import as_json, as_text, inspect_file
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseError, ReleaseStore
+from rig.plan import METHODS, InstalledModule, Target, plan
 from rig.sim.serve import serve_forever
 
 RELEASES_ENV = "RIG_RELEASES"
@@ -167,6 +168,36 @@ def cmd_sim_serve(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace, out: Console) -> int:
+    """`rig plan --releases DIR --platform P [--from V] --to V --method M [--user app.bin]`."""
+    store = ReleaseStore.scan(_releases_dir(args.releases))
+    target = store.get(args.platform, args.to)
+    installed: list[InstalledModule] = []
+    if args.from_version:
+        source = store.get(args.platform, args.from_version)
+        installed = [
+            InstalledModule(int(s.module.function), s.module.index, s.module.version, s.module.sha256.hex())
+            for s in source.modules()
+        ]
+    user = None
+    if args.user:
+        modules = parse_file(Path(args.user))
+        user = Target(Path(args.user).name, modules[0])
+    result = plan(installed, target, args.method, user, args.device_mode)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    out.print(
+        f"{args.method}: {args.platform} {args.from_version or '(empty)'} -> {target.version}, "
+        f"{len(result.flash_steps())} writes, about {result.modelled_seconds:.0f} s of hardware time"
+    )
+    for i, step in enumerate(result.steps, 1):
+        out.print(f"  {i:2}. {step.describe()}")
+    for name, why in result.skipped:
+        out.print(f"  skip {name}: {why}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `rig` command."""
     parser = argparse.ArgumentParser(prog="rig", description="Hardware-in-the-loop rig for Particle devices.")
@@ -210,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-scale", type=float, default=1.0, help="wall seconds per modelled second (default 1)")
     p.add_argument("--releases", help="a release directory to provision boards from (default: synthetic)")
     p.set_defaults(func=cmd_sim_serve)
+
+    p = sub.add_parser("plan", help="show the steps of an upgrade or downgrade path")
+    p.add_argument("--releases", help=f"release directory (default ${RELEASES_ENV} or ./releases)")
+    p.add_argument("--platform", required=True)
+    p.add_argument("--from", dest="from_version", help="Device OS on the board now (default: an empty board)")
+    p.add_argument("--to", required=True)
+    p.add_argument("--method", required=True, help=f"{', '.join(METHODS)} or particle-update@CLI_VERSION")
+    p.add_argument("--user", help="user firmware to install instead of the default app")
+    p.add_argument("--device-mode", choices=["normal", "dfu"], default="normal")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
 
     add_device_commands(sub)
     sub.add_parser("platforms", help="show the platform table").set_defaults(func=cmd_platforms)

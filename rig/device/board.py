@@ -44,6 +44,7 @@ class ModuleRecord:
     size: int
     valid: bool
     dependencies: tuple[tuple[int, int, int], ...] = ()
+    sha256: str | None = None  # known for user parts (describe `u`) and for modules read from flash
 
     @property
     def label(self) -> str:

@@ -188,7 +188,7 @@ def _ota(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
         outcome: list[str] = []
 
         def finished() -> bool:
-            for ev in events.drain():
+            for ev in events.poll():
                 if ev.name == "spark/flash/status" and ev.data.strip() in ("success", "failed"):
                     outcome.append(ev.data.strip())
             return bool(outcome)

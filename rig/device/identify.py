@@ -126,3 +126,22 @@ def console_identity(dev: Device) -> Identity:
         for m in con.modules()
     ]
     return Identity(ident.device_id, dev.platform.name, con.version(), Mode.LISTENING, ident.imei, ident.iccid, modules)
+
+
+def user_part_hashes(dev: Device) -> dict[tuple[int, int], str]:
+    """SHA-256 of the installed user parts, from the listening console's describe (`u`, §3.2);
+    the board is put back in its mode afterwards.
+    """
+    mode = dev.mode()
+    if mode not in (Mode.NORMAL, Mode.LISTENING, Mode.SAFE):
+        return {}
+    if mode != Mode.LISTENING:
+        enter(dev, Mode.LISTENING)
+    try:
+        con = Console(open_port(dev.port_url()), dev.clock)
+        return {(m.function, m.index): m.hash.lower() for m in con.modules() if m.function == 5 and m.hash}
+    finally:
+        if mode == Mode.SAFE:
+            _leave_listening(dev)
+        elif mode != Mode.LISTENING:
+            enter(dev, mode)

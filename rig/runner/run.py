@@ -9,15 +9,17 @@ import time
 from dataclasses import dataclass, field
 
 from rig.device import Device, Mode
-from rig.device.identify import modules_from_flash
+from rig.device.identify import modules_from_flash, user_part_hashes
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.plan.model import InstalledModule, Plan, PlanRefused, Step
 from rig.runner.steps import execute
 from rig.transport.cloud import EventStream
+from rig.transport.hub import wait_for
 
 PASS, OVER_THE_AIR, FAIL, REFUSED = "pass", "completed-over-the-air", "fail", "refused"
+SAFE_MODE_GRACE = 120.0  # modelled seconds an online board in safe mode is given to be healed
 
 
 @dataclass
@@ -57,10 +59,19 @@ class RunResult:
         return sum(s.clock_seconds for s in self.steps)
 
 
-def installed(dev: Device) -> list[InstalledModule]:
-    """What is on the board now (control request 90; user-part hash from the describe when needed)."""
+def installed(dev: Device, hashes: bool = False) -> list[InstalledModule]:
+    """What is on the board now (control request 90, or flash reads in DFU mode); with `hashes`,
+    the user parts' SHA-256 too (from the listening console), so an installed app can be skipped.
+    """
     records = modules_from_flash(dev) if dev.mode() == Mode.DFU else dev.modules_usb()
-    return [InstalledModule(m.function, m.index, m.version) for m in records if m.valid]
+    user = {}
+    if hashes and any(m.function == F.USER_PART and m.sha256 is None for m in records):
+        user = user_part_hashes(dev)
+    return [
+        InstalledModule(m.function, m.index, m.version, m.sha256 or user.get((m.function, m.index)))
+        for m in records
+        if m.valid
+    ]
 
 
 def _versions(mods: list[InstalledModule]) -> dict[tuple[int, int], int]:
@@ -122,8 +133,8 @@ class Runner:
                 result.cloud_events = [f"{e.name}={e.data}" for e in events.drain()]
                 events.close()
         if result.outcome == PASS:
-            ota_events = [e for e in result.cloud_events if e.startswith("spark/flash/status")]
-            if result.foreign_changes or (ota_events and plan.method != "ota"):
+            cloud_wrote = any(e.startswith("spark/flash/status=success") for e in result.cloud_events)
+            if result.foreign_changes or (cloud_wrote and plan.method != "ota"):
                 result.outcome = OVER_THE_AIR
         try:
             result.final_modules = installed(dev)
@@ -143,6 +154,12 @@ class Runner:
         note = execute(dev, step, rest)
         if step.kind == "flash" and step.target is not None:
             expected[step.target.key()] = step.target.image.version
+        if step.kind == "wait-reboot" and dev.cloud is not None and dev.mode() == Mode.SAFE:
+            # An intermediate boot failed its dependency check; an online board now gets the missing
+            # parts from the cloud's safe-mode healer (§6.3, §6.4). Give it the time to, and notice.
+            dev.note(f"came back in safe mode; waiting up to {SAFE_MODE_GRACE:g} s for the cloud")
+            wait_for(lambda: _normal(dev), dev.clock, SAFE_MODE_GRACE, interval=1.0)
+            note = f"safe mode after reboot; {dev.mode()} after waiting for the cloud"
         return note
 
     def _compare(self, expected: dict[tuple[int, int], int], result: RunResult) -> None:
@@ -155,6 +172,13 @@ class Runner:
             if key in expected and expected[key] != version:
                 result.foreign_changes.append(f"{F(key[0]).label} {key[1]} changed to v{version} without the rig")
                 expected[key] = version
+
+
+def _normal(dev: Device) -> bool:
+    try:
+        return dev.mode() == Mode.NORMAL
+    except RigError:
+        return False
 
 
 class _VerifyError(RigError):

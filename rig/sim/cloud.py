@@ -313,12 +313,12 @@ class _CloudHandler(BaseHTTPRequestHandler):
             self._json(200, {"id": dev.board.device_id, "status": "Update started"})
 
     def _stream(self, device_id: str | None) -> None:
+        cloud = self.owner
+        sent = len(cloud.events)  # counted before the client can see the stream open
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
-        cloud = self.owner
-        sent = len(cloud.events)
         try:
             self.wfile.write(b":ok\n\n")
             self.wfile.flush()

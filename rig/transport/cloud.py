@@ -22,6 +22,7 @@ from rig.transport.errors import TimeoutError_, TransportError
 DEFAULT_URL = "https://api.particle.io"
 URL_ENV = "RIG_CLOUD_URL"
 TOKEN_ENV = "RIG_CLOUD_TOKEN"
+CONNECT_WAIT = 10.0  # wall seconds to wait for the event stream to open (a network wait)
 
 
 class CloudError(TransportError):
@@ -58,8 +59,10 @@ class EventStream:
         self._path = path
         self._stop = threading.Event()
         self.error: str | None = None
+        self.ready = threading.Event()  # set once the server has accepted the stream
         self._thread = threading.Thread(target=self._read, daemon=True, name="cloud-events")
         self._thread.start()
+        self.ready.wait(CONNECT_WAIT)
 
     def _read(self) -> None:
         name = ""
@@ -68,6 +71,7 @@ class EventStream:
                 if response.status_code != 200:
                     self.error = f"HTTP {response.status_code}"
                     return
+                self.ready.set()
                 for line in response.iter_lines():
                     if self._stop.is_set():
                         return
@@ -78,6 +82,18 @@ class EventStream:
                         self.queue.put(CloudEvent(name, str(body.get("data", "")), str(body.get("coreid", ""))))
         except (httpx.HTTPError, json.JSONDecodeError, ValueError) as exc:
             self.error = str(exc)
+        finally:
+            self.ready.set()
+
+    def poll(self, wall_timeout: float = 0.05) -> list[CloudEvent]:
+        """Events received so far, waiting up to `wall_timeout` real seconds for the first one (the
+        network delivers in wall time even when the bench clock is simulated).
+        """
+        try:
+            first = [self.queue.get(timeout=wall_timeout)]
+        except queue.Empty:
+            return []
+        return first + self.drain()
 
     def drain(self) -> list[CloudEvent]:
         """Every event received so far and not yet drained."""
