@@ -87,6 +87,7 @@ class Device:
     name: str = ""
     swd_probe: str | None = None
     log: list[str] = field(default_factory=list)
+    serial_log: bytearray = field(default_factory=bytearray)  # what the board printed on its console
 
     def __post_init__(self) -> None:
         self.device_id = self.device_id.lower()

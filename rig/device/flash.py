@@ -172,9 +172,10 @@ def _serial(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
         )
     if dev.mode() != Mode.LISTENING:
         enter(dev, Mode.LISTENING)
-    con = Console(open_port(dev.port_url(), timeout=0.2), dev.clock)
+    con = Console(open_port(dev.port_url(), timeout=0.2), dev.clock, dev.serial_log)
     con.command("f", until=b"(press 'a' to abort)\r\n", timeout=10)  # as particle-cli: 10 s (§3.4)
-    YmodemSender(con.port, dev.clock).send(name, data, wait_for_c=False)
+    report = YmodemSender(con.port, dev.clock).send(name, data, wait_for_c=False)
+    dev.serial_log += report.tail
     dev.note(f"YMODEM transfer of {name} accepted; the board resets")
     wait_for(lambda: not dev.present(), dev.clock, 10.0)
 

@@ -63,7 +63,7 @@ def _from_console(dev: Device, mode: Mode) -> tuple[str | None, str | None]:
     if mode != Mode.LISTENING:
         enter(dev, Mode.LISTENING)
     try:
-        ident = Console(open_port(dev.port_url()), dev.clock).identify()
+        ident = Console(open_port(dev.port_url()), dev.clock, dev.serial_log).identify()
         return ident.imei, ident.iccid
     finally:
         if mode == Mode.SAFE:
@@ -74,7 +74,7 @@ def _from_console(dev: Device, mode: Mode) -> tuple[str | None, str | None]:
 
 def _leave_listening(dev: Device) -> None:
     try:
-        Console(open_port(dev.port_url()), dev.clock).leave_listening()
+        Console(open_port(dev.port_url()), dev.clock, dev.serial_log).leave_listening()
     except TransportError:
         return
 
@@ -119,7 +119,7 @@ def modules_from_flash(dev: Device) -> list[ModuleRecord]:
 
 def console_identity(dev: Device) -> Identity:
     """Identity from the listening console alone (firmware without control requests)."""
-    con = Console(open_port(dev.port_url()), dev.clock)
+    con = Console(open_port(dev.port_url()), dev.clock, dev.serial_log)
     ident = con.identify()
     modules = [
         ModuleRecord(m.function, m.index, m.version, m.size, m.passed == m.checked, m.dependencies)
@@ -138,7 +138,7 @@ def user_part_hashes(dev: Device) -> dict[tuple[int, int], str]:
     if mode != Mode.LISTENING:
         enter(dev, Mode.LISTENING)
     try:
-        con = Console(open_port(dev.port_url()), dev.clock)
+        con = Console(open_port(dev.port_url()), dev.clock, dev.serial_log)
         return {(m.function, m.index): m.hash.lower() for m in con.modules() if m.function == 5 and m.hash}
     finally:
         if mode == Mode.SAFE:

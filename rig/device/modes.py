@@ -71,7 +71,7 @@ def _listen(dev: Device, start: bool) -> None:
 
 
 def _console_exit(dev: Device) -> None:
-    Console(open_port(dev.port_url()), dev.clock).leave_listening()
+    Console(open_port(dev.port_url()), dev.clock, dev.serial_log).leave_listening()
 
 
 def enter(dev: Device, target: Mode) -> list[str]:

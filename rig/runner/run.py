@@ -47,6 +47,7 @@ class RunResult:
     foreign_changes: list[str] = field(default_factory=list)
     cloud_events: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    serial_log: str = ""
 
     @property
     def wall_seconds(self) -> float:
@@ -107,6 +108,7 @@ class Runner:
         """Execute `plan`, then verify against `release` from the board side."""
         dev = self.dev
         result = RunResult(PASS, plan.method)
+        serial_start, log_start = len(dev.serial_log), len(dev.log)
         events: EventStream | None = dev.cloud.events(dev.device_id) if dev.cloud is not None else None
         expected = _versions(installed(dev))
         try:
@@ -140,7 +142,8 @@ class Runner:
             result.final_modules = installed(dev)
         except RigError:
             result.final_modules = []
-        result.log = list(dev.log)
+        result.log = dev.log[log_start:]
+        result.serial_log = bytes(dev.serial_log[serial_start:]).decode(errors="replace")
         return result
 
     def _step(self, step: Step, rest: list[Step], expected: dict[tuple[int, int], int], result: RunResult) -> str:

@@ -82,10 +82,10 @@ def open_port(url: str, baud: int = 9600, timeout: float = 0.1) -> SerialLike:
 class Console:
     """Commands of the listening-mode console on an open port."""
 
-    def __init__(self, port: SerialLike, clock: Clock) -> None:
+    def __init__(self, port: SerialLike, clock: Clock, log: bytearray | None = None) -> None:
         self.port = port
         self.clock = clock
-        self.log = bytearray()
+        self.log = log if log is not None else bytearray()  # everything the board printed
 
     def _read(self, size: int = 4096) -> bytes:
         try:
