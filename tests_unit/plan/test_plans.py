@@ -113,8 +113,10 @@ def test_serial_downgrade_goes_in_reverse_and_forward_order_fails(real_store: Re
         assert result.outcome == PASS
         assert result.serial_log.count("Downloaded file successfully!") == 3
         assert [s.step.split(" via")[0] for s in result.steps if s.step.startswith("flash")] == [
-            "flash photon-system-part2@1.5.2.bin", "flash photon-system-part1@1.5.2.bin",
-            "flash photon-bootloader@1.5.2+lto.bin"]
+            "flash photon-system-part2@1.5.2.bin",
+            "flash photon-system-part1@1.5.2.bin",
+            "flash photon-bootloader@1.5.2+lto.bin",
+        ]
         assert all(s.clock_seconds >= 0 for s in result.steps) and result.clock_seconds > 10
     with Lab(releases=real_store) as lab:
         board, dev = board_and_device(lab, "photon", "2.3.1")
