@@ -1,39 +1,356 @@
-"""particle-rig's pytest plugin (entry point `pytest11`): markers and clean skips without boards.
+"""particle-rig's pytest plugin (entry point `pytest11`): options, fixtures, markers, the matrix.
 
-Options, fixtures and the matrix parametrisation arrive with the plugin issue; today the plugin
-registers the rig's markers (so `--strict-markers` accepts them) and skips `hil` tests with a
-reason when no bench is given.
+Without boards and without --rig-sim, `hil` tests are skipped with a reason; with --rig-sim each
+xdist worker runs its own simulated bench. The matrix (`rig_path`) comes from options and the
+release store only, sorted, so every worker collects the same tests (python-stack §6b); boards
+are shared safely through file locks, not `--dist loadgroup` (§6c). Results go to JUnit
+properties, pytest-html extras and, from the controller, results.json and the HTML matrix.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from rig import matrix
+from rig.clock import SystemClock
+from rig.device import Device, HubPort
+from rig.firmware.release import ReleaseStore
+from rig.inventory import DeviceSpec, Inventory, SimSettings, load_inventory
+from rig.inventory import HubPort as SpecHub
+from rig.platforms import by_name
+from rig.pool import Pool
+from rig.report import html as report_html
+from rig.report import results as report_results
+from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 MARKERS = (
     "hil: needs a board (real, or simulated with --rig-sim); skipped without one",
     "rig_platform(*names): platforms a HIL test applies to",
     "rig_method(*methods): flashing paths a HIL test exercises",
 )
+NO_BENCH = "no boards: pass --rig-devices FILE, or --rig-sim for the simulated lab"
+RESULT_KEY = "rig_result"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the rig's command-line options."""
-    group = parser.getgroup("rig", "particle-rig")
-    group.addoption("--rig-devices", metavar="FILE", default=None, help="devices.yaml of the bench")
-    group.addoption("--rig-sim", action="store_true", default=False, help="run HIL tests on a simulated bench")
+    """Register the rig's options (and ini equivalents)."""
+    g = parser.getgroup("rig", "particle-rig")
+    g.addoption("--rig-devices", metavar="FILE", help="devices.yaml of the bench")
+    g.addoption("--rig-sim", action="store_true", default=False, help="run HIL tests on a simulated bench")
+    g.addoption("--rig-time-scale", type=float, default=0.0, help="simulated time scale (0: instant)")
+    g.addoption("--rig-platforms", action="append", default=[], help="platforms of the matrix (comma list)")
+    g.addoption("--rig-from", action="append", default=[], help="source Device OS versions (comma list)")
+    g.addoption("--rig-to", action="append", default=[], help="target Device OS versions (comma list)")
+    g.addoption("--rig-methods", action="append", default=[], help="methods (comma list)")
+    g.addoption("--rig-user-binary", metavar="FILE", help="user firmware to check across Device OS versions")
+    g.addoption("--rig-releases", metavar="DIR", help="release store (default with --rig-sim: synthetic)")
+    g.addoption("--rig-report", metavar="DIR", help="write results.json and the HTML matrix here")
+    g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
+    for name in ("rig_devices", "rig_releases", "rig_report", "rig_lock_dir"):
+        parser.addini(name, f"default for --{name.replace('_', '-')}", default=None)
+
+
+def _listed(config: pytest.Config, name: str) -> list[str]:
+    return [v.strip() for item in config.getoption(name) for v in item.split(",") if v.strip()]
+
+
+def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
+    """Two simulated boards per platform: `<platform>-1` offline, `<platform>-ota` online."""
+    from rig.sim.lab import device_id_for
+
+    specs = []
+    for n, (name, suffix) in enumerate((p, s) for p in platform_names for s in ("1", "ota")):
+        board = f"{name}-{suffix}"
+        online = suffix == "ota"
+        specs.append(
+            DeviceSpec(
+                name=board,
+                platform=name,
+                device_id=device_id_for(board),
+                tags=["cloud"] if online else [],
+                hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
+                sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
+            )
+        )
+    return specs
+
+
+class RigSession:
+    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.sim = bool(config.getoption("--rig-sim"))
+        self.devices_file = config.getoption("--rig-devices") or config.getini("rig_devices")
+        self._store: ReleaseStore | None = None
+        self._inventory: Inventory | None = None
+        self._lab: Any = None
+        self._devices: dict[str, Device] | None = None
+        self._tmp: Path | None = None
+
+    @property
+    def has_bench(self) -> bool:
+        """True with devices.yaml or the simulated lab."""
+        return bool(self.devices_file) or self.sim
+
+    def platforms(self) -> list[str]:
+        """Platforms of the matrix."""
+        given = _listed(self.config, "--rig-platforms")
+        if given:
+            return [by_name(p).name for p in given]
+        if self.devices_file:
+            return sorted({d.platform for d in self.inventory().devices})
+        return list(matrix.SIM_PLATFORMS)
+
+    def store(self) -> ReleaseStore | None:
+        """The release store: --rig-releases, or synthetic releases for the simulated lab."""
+        if self._store is None:
+            folder = self.config.getoption("--rig-releases") or self.config.getini("rig_releases")
+            if folder:
+                self._store = ReleaseStore.scan(Path(folder))
+            elif self.sim:
+                self._tmp = Path(tempfile.mkdtemp(prefix="rig-synthetic-"))
+                self._store = matrix.write_synthetic_store(self._tmp, self.platforms())
+        return self._store
+
+    def inventory(self) -> Inventory:
+        """devices.yaml, or with --rig-sim alone a default bench: per platform one offline board and
+        one online board (tag `cloud`) for the OTA paths; offline boards keep the cloud's healer out
+        of the other paths (§6.4).
+        """
+        if self._inventory is None:
+            if self.devices_file:
+                self._inventory = load_inventory(Path(self.devices_file))
+            else:
+                self._inventory = Inventory(devices=default_sim_bench(self.platforms()))
+        return self._inventory
+
+    def wants_cloud(self, name: str) -> bool:
+        """True for boards tagged `cloud` (connected, for OTA paths)."""
+        return any(d.name == name and "cloud" in d.tags for d in self.inventory().devices)
+
+    def devices(self) -> dict[str, Device]:
+        """Devices of the bench, on the lab's clock when simulated."""
+        if self._devices is None:
+            clock: Any = SystemClock()
+            if self.sim:
+                from rig.cli.bench import add_board_from_spec
+                from rig.sim.lab import Lab
+
+                self._lab = Lab(time_scale=self.config.getoption("--rig-time-scale"), releases=self.store())
+                for spec in self.inventory().devices:
+                    add_board_from_spec(self._lab, spec)
+                self._lab.install()
+                clock = self._lab.clock
+            cloud = CloudClient() if os.environ.get(TOKEN_ENV) else None
+            self._devices = {
+                s.name: Device(
+                    s.device_id,
+                    by_name(s.platform),
+                    clock,
+                    HubPort(s.hub.location, s.hub.port) if s.hub else None,
+                    s.serial,
+                    cloud=cloud,
+                    name=s.name,
+                    swd_probe=s.swd_probe,
+                )
+                for s in self.inventory().devices
+            }
+        return self._devices
+
+    def pool(self) -> Pool:
+        """Board locks; simulated boards of different workers are different boards."""
+        folder = self.config.getoption("--rig-lock-dir") or self.config.getini("rig_lock_dir")
+        pool = Pool(list(self.devices()), Path(folder) if folder else None)
+        if self.sim:
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            pool.folder = pool.folder / f"sim-{os.getpid()}-{worker}"
+            pool.folder.mkdir(exist_ok=True)
+        return pool
+
+    def close(self) -> None:
+        """Remove the simulated lab and the synthetic releases."""
+        if self._lab is not None:
+            self._lab.uninstall()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+_SESSION = pytest.StashKey[RigSession]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers."""
+    """Markers, the per-process session, and the controller's result list."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    config.stash[_SESSION] = RigSession(config)
+    config.pluginmanager.register(ResultCollector(config), "rig-results")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Tear the simulated bench down."""
+    if _SESSION in config.stash:
+        config.stash[_SESSION].close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise `rig_path` with the matrix, sorted, from options and releases only."""
+    if "rig_path" not in metafunc.fixturenames:
+        return
+    rs = metafunc.config.stash[_SESSION]
+    store = rs.store() if rs.has_bench else None
+    if store is None:
+        reason = NO_BENCH if not rs.has_bench else "no release store: pass --rig-releases DIR"
+        metafunc.parametrize("rig_path", [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["no-bench"])
+        return
+    methods = _listed(metafunc.config, "--rig-methods") or list(matrix.DEFAULT_METHODS)
+    marker = metafunc.definition.get_closest_marker("rig_method")
+    if marker:
+        methods = [m for m in methods if m in marker.args] or list(marker.args)
+    paths = matrix.paths(
+        store, rs.platforms(), methods, _listed(metafunc.config, "--rig-from"), _listed(metafunc.config, "--rig-to")
+    )
+    metafunc.parametrize("rig_path", paths, ids=[p.id for p in paths])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip `hil` tests with a reason when neither boards nor the simulated bench are given."""
-    if config.getoption("--rig-devices") or config.getoption("--rig-sim"):
+    """Skip `hil` tests with a reason when there is no bench."""
+    if config.stash[_SESSION].has_bench:
         return
-    skip = pytest.mark.skip(reason="no boards: pass --rig-devices FILE, or --rig-sim for the simulated lab")
+    skip = pytest.mark.skip(reason=NO_BENCH)
     for item in items:
         if item.get_closest_marker("hil"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def rig_session(request: pytest.FixtureRequest) -> RigSession:
+    """The rig's per-process session."""
+    rs = request.config.stash[_SESSION]
+    if not rs.has_bench:
+        pytest.skip(NO_BENCH)
+    return rs
+
+
+@pytest.fixture(scope="session")
+def rig_releases(rig_session: RigSession) -> ReleaseStore:
+    """The release store of the run."""
+    store = rig_session.store()
+    if store is None:
+        pytest.skip("no release store: pass --rig-releases DIR")
+    return store
+
+
+@pytest.fixture
+def rig_path(request: pytest.FixtureRequest) -> matrix.MatrixPath:
+    """The matrix cell under test."""
+    path: matrix.MatrixPath = request.param
+    return path
+
+
+@pytest.fixture
+def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[Device]:
+    """A claimed, locked, powered board of the test's platform; released (port powered) afterwards."""
+    path = request.node.callspec.params.get("rig_path") if hasattr(request.node, "callspec") else None
+    marker = request.node.get_closest_marker("rig_platform")
+    wanted = {path.platform} if path else set(marker.args) if marker else None
+    devices = rig_session.devices()
+    candidates = sorted(n for n, d in devices.items() if wanted is None or d.platform.name in wanted)
+    if path is not None:  # OTA paths need a connected board; the others are better off without the cloud
+        preferred = [n for n in candidates if rig_session.wants_cloud(n) == (path.method == "ota")]
+        candidates = preferred or candidates
+    if not candidates:
+        pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")
+    pool = rig_session.pool()
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    with pool.claim(candidates, SystemClock(), start=worker) as name:
+        dev = devices[name]
+        if not dev.present() and dev.hub is not None:  # a crashed worker may have left it off
+            from rig.device.modes import power_on
+
+            power_on(dev)
+        try:
+            yield dev
+        finally:
+            if dev.hub is not None:
+                try:
+                    dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
+                except Exception as exc:
+                    request.node.add_report_section("teardown", "rig", f"could not power the port on: {exc}")
+
+
+@pytest.fixture
+def rig_record(request: pytest.FixtureRequest, record_property: Any) -> Any:
+    """Record a path result: JUnit properties, the serial log on stdout, pytest-html extras."""
+
+    def record(result: report_results.PathResult) -> None:
+        for key in ("platform", "from_version", "to_version", "method", "outcome", "board", "error"):
+            record_property(key, getattr(result, key))
+        record_property("modelled_seconds", round(result.modelled_seconds, 2))
+        record_property("wall_seconds", round(result.wall_seconds, 3))
+        for i, step in enumerate(result.steps):
+            record_property(f"step{i:02}", f"{step['step']} | wall {step['wall']:.3f} s | clock {step['clock']:.2f} s")
+        request.node.user_properties.append((RESULT_KEY, json.dumps(result.__dict__)))
+        request.node.stash[_LOG] = result.log
+        print(result.log)
+
+    return record
+
+
+_LOG = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the path's log to the pytest-html report."""
+    report: Any = yield
+    if report.when == "call" and _LOG in item.stash:
+        try:
+            import pytest_html
+
+            report.extras = [*getattr(report, "extras", []), pytest_html.extras.text(item.stash[_LOG], name="log")]
+        except ImportError:
+            pass
+    return report  # type: ignore[no-any-return]
+
+
+class ResultCollector:
+    """Collects path results and writes the reports (on the controller under xdist)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[report_results.PathResult] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A worker's (or this process's) test report: keep its path result."""
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == RESULT_KEY:
+                self.results.append(report_results.PathResult.from_json(json.loads(str(value))))
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """results.json, the HTML matrix and the trend page."""
+        config = self.config
+        if hasattr(config, "workerinput"):
+            return
+        folder = config.getoption("--rig-report") or config.getini("rig_report")
+        if not folder or not self.results:
+            return
+        report_dir = Path(folder)
+        meta = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "simulated": bool(config.getoption("--rig-sim")),
+            "paths": len(self.results),
+        }
+        report_results.write(report_dir, self.results, meta)
+        report_html.write_pages(report_dir, self.results, meta, report_results.history(report_dir))

@@ -19,6 +19,7 @@ from rich.table import Table
 from rig import __version__, platforms
 from rig.cli.bench import simulated_lab
 from rig.cli.devices import add_device_commands
+from rig.cli.matrix import add_matrix_commands
 from rig.errors import ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.fetch import fetch_release
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     add_device_commands(sub)
+    add_matrix_commands(sub)
     sub.add_parser("platforms", help="show the platform table").set_defaults(func=cmd_platforms)
     sub.add_parser("versions", help="show the Device OS version table").set_defaults(func=cmd_versions)
     return parser

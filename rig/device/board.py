@@ -101,7 +101,15 @@ class Device:
 
     def usb(self) -> tusb.UsbBoard | None:
         """The board on USB now (a fresh pyusb Device every time), or None."""
-        return tusb.find(self.device_id)
+        return tusb.find(self.device_id, expected_location=self.location)
+
+    @property
+    def location(self) -> str | None:
+        """Where the board should be on USB, from its hub port (uhubctl's and sysfs's spelling)."""
+        if self.hub is None:
+            return None
+        joiner = "." if "-" in self.hub.location else "-"
+        return f"{self.hub.location}{joiner}{self.hub.port}"
 
     def present(self) -> bool:
         """True when the board is on USB."""

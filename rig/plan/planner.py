@@ -101,9 +101,8 @@ def _validated(plat: platforms.Platform, targets: list[Target], downgrade: bool,
     mode = "listening" if via == "serial" else "normal"
     steps: list[Step] = []
     for t in _by_kind(plat, targets, downgrade):
-        steps += [Step("enter-mode", mode), Step("flash", "normal", via, t), Step("wait-reboot")]
-        if via == "ota":
-            steps.append(Step("wait-cloud"))
+        online = [Step("wait-cloud")] if via == "ota" else []  # OTA needs the board connected first
+        steps += [Step("enter-mode", mode), *online, Step("flash", "normal", via, t), Step("wait-reboot")]
     return steps
 
 

@@ -89,7 +89,17 @@ def installed_modules(plat: platforms.Platform, memory: Memory, ncp_version: int
             continue
         ok = m.crc_ok and m.platform_id == plat.id and not problems(m)
         out.append(Installed(slot, m.function, m.index, m.version, m.size, m.real_dependencies, ok, m, m.start))
-    return _dedupe(out)
+    return _known_to_running_system(_dedupe(out))
+
+
+def _known_to_running_system(found: list[Installed]) -> list[Installed]:
+    """The running Device OS only knows its own module slots: a Gen 3 256 KB app (index 2) left at
+    0xB4000 is invisible to Device OS < 3.1.0 (§2.3).
+    """
+    part1 = next((m.version for m in found if m.function == F.SYSTEM_PART and m.index == 1 and m.integrity_ok), None)
+    if part1 is None:
+        return found
+    return [m for m in found if m.function != F.USER_PART or m.index == 1 or m.slot.used_with(part1)]
 
 
 def _find_in_slot(memory: Memory, slot: platforms.Slot) -> Module | None:
@@ -175,8 +185,8 @@ def update_error(plat: platforms.Platform, installed: list[Installed], module: M
             if not dependency_met(installed, dep):
                 return DEPENDENCY_CHECK_FAILED
     if image.function == F.SYSTEM_PART:  # DEPENDENCIES_FULL: who depends on the part we replace?
-        for other in installed:
-            if other.function == F.SYSTEM_PART and other.index == image.index:
+        for other in installed:  # other *system parts* only: user-part dependencies are optional
+            if other.function != F.SYSTEM_PART or other.index == image.index:
                 continue
             for dep in other.dependencies:
                 if dep.function == F.SYSTEM_PART and dep.index == image.index and dep.version > image.version:

@@ -48,6 +48,8 @@ class SimUsbDevice:
     port_numbers: tuple[int, ...]
     control: ControlChannel = field(init=False)
     dfu: DfuSe = field(init=False)
+    address: int = 0
+    seen_generation: int = -1
 
     def __post_init__(self) -> None:
         self.control = ControlChannel(self.board)
@@ -91,6 +93,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         self._lock = clock.lock
         self._devices = devices
         self._permitted = permitted
+        self._next_address = 2  # address 1 is the root hub
 
     # ---- enumeration and descriptors --------------------------------------------------
 
@@ -99,6 +102,17 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         with self._lock:
             self._clock.run_due()
             return [d for d in self._devices() if d.board.usb_present]
+
+    def _address(self, dev: SimUsbDevice) -> int:
+        """A bus address unique among enumerated devices, new at every enumeration (USB 2.0 §9.1.2)."""
+        if dev.seen_generation != dev.board.usb_generation:
+            taken = {d.address for d in self._devices() if d is not dev and d.board.usb_present}
+            candidate = self._next_address
+            while candidate in taken:
+                candidate = candidate % 127 + 1
+            dev.address, dev.seen_generation = candidate, dev.board.usb_generation
+            self._next_address = candidate % 127 + 1
+        return dev.address
 
     def get_device_descriptor(self, dev: SimUsbDevice) -> Desc:
         """Device descriptor, with the bus/address/port fields pyusb copies."""
@@ -120,7 +134,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
                 "iProduct": 2,
                 "iSerialNumber": 3,
                 "bNumConfigurations": 1,
-                "address": 1 + (b.usb_generation + 4 * dev.port_numbers[-1]) % 126,
+                "address": self._address(dev),
                 "bus": dev.bus,
                 "port_number": dev.port_numbers[-1],
                 "port_numbers": dev.port_numbers,

@@ -80,12 +80,12 @@ class EventStream:
                     elif line.startswith("data: "):
                         body = json.loads(line[6:])
                         self.queue.put(CloudEvent(name, str(body.get("data", "")), str(body.get("coreid", ""))))
-        except (httpx.HTTPError, json.JSONDecodeError, ValueError) as exc:
-            self.error = str(exc)
+        except (httpx.HTTPError, json.JSONDecodeError, ValueError, RuntimeError) as exc:
+            self.error = str(exc)  # also the normal end: close() shuts the connection under the reader
         finally:
             self.ready.set()
 
-    def poll(self, wall_timeout: float = 0.05) -> list[CloudEvent]:
+    def poll(self, wall_timeout: float = 0.02) -> list[CloudEvent]:
         """Events received so far, waiting up to `wall_timeout` real seconds for the first one (the
         network delivers in wall time even when the bench clock is simulated).
         """
@@ -105,8 +105,9 @@ class EventStream:
                 return out
 
     def close(self) -> None:
-        """Stop reading."""
+        """Stop reading and close the stream's own connection."""
         self._stop.set()
+        self._client.close()
 
 
 class CloudClient:
@@ -158,9 +159,12 @@ class CloudClient:
         return self._call("PUT", f"/v1/devices/{device_id}", device_id, files={"file": (filename, data)})
 
     def events(self, device_id: str | None = None) -> EventStream:
-        """The event stream of a device (or of all devices)."""
+        """The event stream of a device (or of all devices), on a connection of its own (a stream
+        holds its connection until closed; sharing the pool would starve the other calls).
+        """
         path = f"/v1/devices/{device_id}/events" if device_id else "/v1/devices/events"
-        return EventStream(self.client, path)
+        client = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"})
+        return EventStream(client, path)
 
     def wait_online(self, device_id: str, clock: Clock, timeout: float = 120.0, online: bool = True) -> None:
         """Poll device info until the device is (or is no longer) connected."""

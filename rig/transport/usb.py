@@ -50,6 +50,8 @@ def _serial(dev: Any) -> str:
     try:
         value = usb.util.get_string(dev, dev.iSerialNumber)
     except ValueError:
+        if not _still_there(dev):  # it re-enumerated while we read it: not a permission problem
+            raise BoardGoneError(f"The USB device at {_location(dev)} went away while being read.") from None
         raise UsbAccessError(
             f"No permission to use the USB device {dev.idVendor:04x}:{dev.idProduct:04x} at {_location(dev)}: "
             "install Particle's udev rules (or run as root)."
@@ -64,10 +66,25 @@ def _serial(dev: Any) -> str:
     return str(value or "").strip().lower()
 
 
-def scan() -> list[UsbBoard]:
-    """Every Particle board on USB now (normal or DFU mode)."""
+def _still_there(dev: Any) -> bool:
+    """True when a device with the same bus and address is still enumerated."""
     try:
-        found = list(usb.core.find(find_all=True, custom_match=lambda d: d.idVendor in PARTICLE_VIDS))
+        return usb.core.find(bus=dev.bus, address=dev.address) is not None
+    except usb.core.USBError:
+        return False
+
+
+def scan(location: str | None = None) -> list[UsbBoard]:
+    """Every Particle board on USB now (normal or DFU mode); only those at `location` when given
+    (no string descriptors are read from the others).
+    """
+    try:
+        found = list(
+            usb.core.find(
+                find_all=True,
+                custom_match=lambda d: d.idVendor in PARTICLE_VIDS and (location is None or _location(d) == location),
+            )
+        )
     except usb.core.NoBackendError:
         raise UsbAccessError("libusb is not installed: install it (apt-get install libusb-1.0-0).") from None
     boards = []
@@ -84,11 +101,21 @@ def scan() -> list[UsbBoard]:
     return sorted(boards, key=lambda b: b.location)
 
 
-def find(device_id: str | None = None, location: str | None = None) -> UsbBoard | None:
-    """The board with this device id and/or at this USB location, if it is on USB now."""
+def find(
+    device_id: str | None = None, location: str | None = None, expected_location: str | None = None
+) -> UsbBoard | None:
+    """The board with this device id and/or at this USB location, if it is on USB now.
+
+    `expected_location` is a hint (where devices.yaml says the board is): it is looked at first,
+    and the whole bus only when the board is not there.
+    """
     want = device_id.lower() if device_id else None
-    for board in scan():
-        if (want is None or board.device_id == want) and (location is None or board.location == location):
+    if expected_location and location is None:
+        for board in scan(expected_location):
+            if want is None or board.device_id == want:
+                return board
+    for board in scan(location):
+        if want is None or board.device_id == want:
             return board
     return None
 

@@ -1,0 +1,149 @@
+"""`rig matrix`: run the upgrade/downgrade matrix (tests_hil through pytest), show progress and a
+summary, and say where the report is. `rig check-app`: one user binary across Device OS versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rig.errors import ConfigError
+from rig.report import results as report_results
+
+TESTS_HIL = Path(__file__).resolve().parents[2] / "tests_hil"
+
+
+class _ProgressPlugin:
+    """Feeds a rich progress bar from pytest's reports (works under xdist on the controller)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("matrix", total=None)
+        self.counts: dict[str, int] = {}
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Total when collecting in this process."""
+        self.progress.update(self.task, total=len(session.items))
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Total when the workers collect."""
+        self.progress.update(self.task, total=len(ids))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """One more path done."""
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            self.counts[report.outcome] = self.counts.get(report.outcome, 0) + 1
+            self.progress.update(self.task, advance=1, description=f"matrix {report.nodeid.split('[')[-1][:-1]}")
+
+
+def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matrix.py") -> list[str]:
+    """The pytest command line of a matrix run."""
+    if not (TESTS_HIL / tests).exists():
+        raise ConfigError(
+            f"{TESTS_HIL / tests} is missing: rig matrix runs from a particle-rig checkout (pip install -e .)."
+        )
+    out = [
+        str(TESTS_HIL / tests),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rig-report",
+        str(report),
+        f"--junitxml={report / 'junit.xml'}",
+        f"--html={report / 'report.html'}",
+        "--self-contained-html",
+        "-n",
+        str(args.workers),
+        "--rig-time-scale",
+        str(args.time_scale),
+    ]
+    if args.sim:
+        out.append("--rig-sim")
+    for flag, value in (("--rig-devices", args.devices), ("--rig-releases", args.releases)):
+        if value:
+            out += [flag, value]
+    for flag, values in (
+        ("--rig-platforms", args.platforms),
+        ("--rig-from", args.from_versions),
+        ("--rig-to", args.to_versions),
+        ("--rig-methods", args.methods),
+    ):
+        if values:
+            out += [flag, ",".join(values)]
+    return out
+
+
+def summary(results: list[report_results.PathResult]) -> Table:
+    """Outcomes per platform and method."""
+    table = Table(title="Matrix summary")
+    for col in ("platform", "method", "paths", "pass", "over the air", "fail", "refused", "modelled s"):
+        table.add_column(col)
+    groups: dict[tuple[str, str], list[report_results.PathResult]] = {}
+    for r in results:
+        groups.setdefault((r.platform, r.method), []).append(r)
+    for (platform, method), rs in sorted(groups.items()):
+        count = {o: sum(r.outcome == o for r in rs) for o in report_results.OUTCOMES}
+        table.add_row(
+            platform,
+            method,
+            str(len(rs)),
+            str(count["pass"]),
+            str(count["completed-over-the-air"]),
+            str(count["fail"]),
+            str(count["refused"]),
+            f"{sum(r.modelled_seconds for r in rs):.0f}",
+        )
+    return table
+
+
+def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
+    """`rig matrix`."""
+    if not args.sim and not args.devices:
+        raise ConfigError("Say which bench: --sim for the simulated lab, or --devices devices.yaml for real boards.")
+    report = Path(args.report).resolve()
+    report.mkdir(parents=True, exist_ok=True)
+    results_file = report / "results.json"
+    results_file.unlink(missing_ok=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        code = pytest.main(pytest_args(args, report), plugins=[_ProgressPlugin(progress)])
+    if not results_file.exists():
+        raise ConfigError(f"The matrix produced no results (pytest exit code {int(code)}); see the output above.")
+    _meta, results = report_results.read(report)
+    out.print(summary(results))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps([r.public() for r in results], indent=1))
+        out.print(f"JSON: {args.json_out}")
+    out.print(f"Report: {report / 'matrix.html'} (also results.json, junit.xml, report.html, trend.html)")
+    failed = sum(r.outcome == "fail" for r in results)
+    return 1 if failed or int(code) not in (0, 5) else 0
+
+
+def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `rig matrix`."""
+    p = sub.add_parser("matrix", help="run the upgrade/downgrade matrix and write the report")
+    p.add_argument("--sim", action="store_true", help="run on the simulated lab")
+    p.add_argument("--devices", help="devices.yaml of a real bench (or of the simulated one)")
+    p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
+    p.add_argument("--platforms", nargs="+", help="platforms (default: the bench's)")
+    p.add_argument("--from", dest="from_versions", nargs="+", help="source Device OS versions")
+    p.add_argument("--to", dest="to_versions", nargs="+", help="target Device OS versions")
+    p.add_argument("--methods", nargs="+", help="methods (default: dfu serial usb restore ota)")
+    p.add_argument("-n", dest="workers", type=int, default=2, help="pytest-xdist workers (default 2)")
+    p.add_argument("--report", default="report", help="report directory (default ./report)")
+    p.add_argument("--json-out", help="also write one JSON object per path here")
+    p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
+    p.set_defaults(func=cmd_matrix)

@@ -1,0 +1,87 @@
+"""The upgrade/downgrade matrix: which paths (platform, from, to, method) a run covers.
+
+Paths come from options and the release store only — never from what is plugged in — and are
+sorted, so every pytest-xdist worker collects the same tests in the same order (python-stack §6b).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig import platforms
+from rig.firmware import synthetic, versions
+from rig.firmware.release import ReleaseStore
+
+DEFAULT_METHODS = ("dfu", "serial", "usb", "restore", "ota")
+# The simulated lab's default bench and the synthetic releases it runs (Device OS lines each
+# platform really had: Gen 2 ended with 2.3.x; LTS 4.0.1 for Gen 3).
+SIM_PLATFORMS = ("photon", "p1", "electron", "argon", "boron", "bsom", "b5som", "tracker")
+SIM_VERSIONS = {
+    "photon": ("1.5.2", "2.3.1"),
+    "p1": ("1.5.2", "2.3.1"),
+    "electron": ("1.5.2", "2.3.1"),
+    "tracker": ("2.2.0", "4.0.1"),
+}
+SIM_DEFAULT_VERSIONS = ("1.5.2", "2.3.1", "4.0.1")
+
+
+@dataclass(frozen=True, order=True)
+class MatrixPath:
+    """One cell of the matrix."""
+
+    platform: str
+    from_version: str
+    to_version: str
+    method: str
+
+    @property
+    def id(self) -> str:
+        """Readable test id, e.g. boron-2.2.0-to-4.0.1-dfu."""
+        return f"{self.platform}-{self.from_version}-to-{self.to_version}-{self.method}"
+
+    @property
+    def upgrade(self) -> bool:
+        """True when the target is newer."""
+        return versions.semver_key(self.to_version) > versions.semver_key(self.from_version)
+
+
+def sim_versions(platform: str) -> tuple[str, ...]:
+    """Device OS versions of the synthetic releases for a platform."""
+    return SIM_VERSIONS.get(platform, SIM_DEFAULT_VERSIONS)
+
+
+def write_synthetic_store(folder: Path, platform_names: list[str]) -> ReleaseStore:
+    """Synthetic releases for the simulated lab's default matrix, written to `folder`."""
+    for name in platform_names:
+        for version in sim_versions(name):
+            synthetic.write_release(folder, name, version)
+    return ReleaseStore.scan(folder)
+
+
+def release_versions(store: ReleaseStore, platform: str) -> list[str]:
+    """Complete releases of a platform in the store, oldest first."""
+    have = [v for (p, v), r in store.releases.items() if p == platform and r.complete]
+    return sorted(have, key=versions.semver_key)
+
+
+def paths(
+    store: ReleaseStore,
+    platform_names: list[str],
+    methods: list[str],
+    from_versions: list[str] | None = None,
+    to_versions: list[str] | None = None,
+) -> list[MatrixPath]:
+    """Every ordered pair of releases per platform × method, filtered, sorted."""
+    out = []
+    for name in platform_names:
+        plat = platforms.by_name(name)
+        have = release_versions(store, plat.name)
+        for old in have:
+            if from_versions and old not in from_versions:
+                continue
+            for new in have:
+                if new == old or (to_versions and new not in to_versions):
+                    continue
+                out += [MatrixPath(plat.name, old, new, m) for m in methods]
+    return sorted(set(out))

@@ -1,0 +1,83 @@
+"""A pool of boards with one file lock per board in a machine-wide lock directory, so two pytest
+runs or xdist workers never share a board (python-stack §6c). The kernel frees a dead worker's
+lock; the next claimant re-initialises the board.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from rig.clock import Clock, Deadline
+from rig.errors import ConfigError, RigError
+
+LOCK_DIR_ENV = "RIG_LOCK_DIR"
+
+
+class NoBoardError(RigError):
+    """No board of the wanted kind became free in time."""
+
+
+def default_lock_dir() -> Path:
+    """$RIG_LOCK_DIR, else /run/lock/particle-rig when writable, else the temp directory."""
+    given = os.environ.get(LOCK_DIR_ENV)
+    if given:
+        return Path(given)
+    run_lock = Path("/run/lock")
+    if run_lock.is_dir() and os.access(run_lock, os.W_OK):
+        return run_lock / "particle-rig"
+    return Path(tempfile.gettempdir()) / "particle-rig-locks"
+
+
+def lock_dir(path: Path | None) -> Path:
+    """Create the lock directory, or say which one cannot be used."""
+    folder = path or default_lock_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".writable"
+        probe.touch()
+    except OSError as exc:
+        raise ConfigError(
+            f"The lock directory {folder} is not writable ({exc.strerror}); pass --rig-lock-dir or set {LOCK_DIR_ENV}."
+        ) from None
+    return folder
+
+
+class Pool:
+    """Boards (by name) that can be claimed exclusively."""
+
+    def __init__(self, names: list[str], folder: Path | None = None) -> None:
+        self.names = sorted(names)
+        self.folder = lock_dir(folder)
+
+    def lock(self, name: str) -> FileLock:
+        """The lock file of a board."""
+        return FileLock(str(self.folder / f"board-{name}.lock"))
+
+    @contextmanager
+    def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
+        """Hold one free board of `candidates` (trying from `start`) until the block ends."""
+        if not candidates:
+            raise NoBoardError("No board of that kind is in devices.yaml.")
+        order = candidates[start % len(candidates) :] + candidates[: start % len(candidates)]
+        deadline = Deadline(clock, timeout)
+        while True:
+            for name in order:
+                lock = self.lock(name)
+                try:
+                    lock.acquire(timeout=0)
+                except Timeout:
+                    continue
+                try:
+                    yield name
+                finally:
+                    lock.release()
+                return
+            if deadline.expired():
+                raise NoBoardError(f"None of {', '.join(order)} became free within {timeout:g} s.")
+            clock.sleep(1.0)

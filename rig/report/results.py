@@ -1,0 +1,115 @@
+"""Per-path results of a run: results.json, one log file per path, and an appended trend history."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("pass", "completed-over-the-air", "fail", "refused", "skipped")
+
+
+@dataclass
+class PathResult:
+    """One path of the matrix, as reported."""
+
+    id: str
+    platform: str
+    from_version: str
+    to_version: str
+    method: str
+    outcome: str
+    error: str | None = None
+    board: str | None = None
+    final_versions: dict[str, int] = field(default_factory=dict)
+    modelled_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    log: str = ""
+
+    def public(self) -> dict[str, Any]:
+        """The keys of `rig matrix --json-out`."""
+        return {
+            "platform": self.platform,
+            "from": self.from_version,
+            "to": self.to_version,
+            "method": self.method,
+            "outcome": self.outcome,
+            "error": self.error,
+            "final_versions": self.final_versions,
+            "modelled_seconds": round(self.modelled_seconds, 2),
+            "wall_seconds": round(self.wall_seconds, 3),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PathResult:
+        """Inverse of asdict()."""
+        return cls(**data)
+
+
+def write(report_dir: Path, results: list[PathResult], meta: dict[str, Any]) -> Path:
+    """results.json, logs/<id>.txt and a line appended to history.jsonl; returns results.json."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    logs = report_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    ordered = sorted(results, key=lambda r: (r.platform, r.method, r.from_version, r.to_version))
+    for r in ordered:
+        (logs / f"{r.id}.txt").write_text(r.log or "(no log)\n")
+    path = report_dir / "results.json"
+    path.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in ordered]}, indent=1))
+    counts = {o: sum(r.outcome == o for r in ordered) for o in OUTCOMES}
+    entry = {
+        "time": meta.get("time", time.strftime("%Y-%m-%dT%H:%M:%S")),
+        "paths": len(ordered),
+        **counts,
+        "modelled_seconds": round(sum(r.modelled_seconds for r in ordered), 1),
+        "wall_seconds": round(sum(r.wall_seconds for r in ordered), 1),
+        "simulated": meta.get("simulated"),
+    }
+    with (report_dir / "history.jsonl").open("a") as history:
+        history.write(json.dumps(entry) + "\n")
+    return path
+
+
+def read(report_dir: Path) -> tuple[dict[str, Any], list[PathResult]]:
+    """(meta, results) of results.json."""
+    data = json.loads((report_dir / "results.json").read_text())
+    return data["meta"], [PathResult.from_json(r) for r in data["results"]]
+
+
+def history(report_dir: Path) -> list[dict[str, Any]]:
+    """Every run's summary line, oldest first."""
+    path = report_dir / "history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def from_run(
+    path_id: str, platform: str, from_version: str, to_version: str, method: str, board: str | None, run: Any
+) -> PathResult:
+    """A PathResult from a rig.runner RunResult."""
+    finals = {f"{_FUNCTION_NAMES.get(m.function, m.function)} {m.index}": m.version for m in run.final_modules}
+    log = "\n".join(run.log) + ("\n--- console ---\n" + run.serial_log if run.serial_log else "")
+    if run.cloud_events:
+        log += "\n--- cloud events ---\n" + "\n".join(run.cloud_events)
+    return PathResult(
+        path_id,
+        platform,
+        from_version,
+        to_version,
+        method,
+        run.outcome,
+        run.error,
+        board,
+        finals,
+        run.clock_seconds,
+        run.wall_seconds,
+        [{"step": s.step, "wall": s.wall_seconds, "clock": s.clock_seconds} for s in run.steps],
+        log,
+    )
+
+
+_FUNCTION_NAMES = {2: "bootloader", 4: "system part", 5: "user part", 7: "NCP firmware", 8: "radio stack"}

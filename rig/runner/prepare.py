@@ -1,0 +1,34 @@
+"""Bringing a board to a known release before a path is tested (through the rig's own paths)."""
+
+from __future__ import annotations
+
+from rig.device import Device
+from rig.errors import RigError
+from rig.firmware.release import Release
+from rig.plan import plan
+from rig.runner.recovery import Quarantine, recover
+from rig.runner.run import FAIL, Runner, RunResult, installed, verify
+
+
+class PrepareError(RigError):
+    """The board could not be brought to the source release of a path."""
+
+
+def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None = None) -> RunResult | None:
+    """Install `release` (restore over DFU, installed modules skipped) unless the board already runs it;
+    falls back to the recovery ladder once. Returns the run, or None when nothing was needed.
+    """
+    try:
+        if not verify(dev, release):
+            return None
+        method = "restore" if "restore" in dev.platform.methods else "dfu"
+        result = Runner(dev).run(plan(installed(dev, hashes=True), release, method), release)
+    except RigError as exc:
+        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__)
+    if result.outcome == FAIL:
+        result = recover(dev, release, quarantine or Quarantine())
+        if result.outcome == FAIL:
+            raise PrepareError(
+                f"{dev.name} could not be brought to {release.platform.name} {release.version}: {result.error}"
+            )
+    return result
