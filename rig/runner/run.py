@@ -20,6 +20,7 @@ from rig.transport.hub import wait_for
 
 PASS, OVER_THE_AIR, FAIL, REFUSED = "pass", "completed-over-the-air", "fail", "refused"
 SAFE_MODE_GRACE = 120.0  # modelled seconds an online board in safe mode is given to be healed
+CLOUD_CONNECT_GRACE = 10.0  # time a board in safe mode gets to connect to the cloud at all
 
 
 @dataclass
@@ -160,8 +161,9 @@ class Runner:
         if step.kind == "wait-reboot" and dev.cloud is not None and dev.mode() == Mode.SAFE:
             # An intermediate boot failed its dependency check; an online board now gets the missing
             # parts from the cloud's safe-mode healer (§6.3, §6.4). Give it the time to, and notice.
-            dev.note(f"came back in safe mode; waiting up to {SAFE_MODE_GRACE:g} s for the cloud")
-            wait_for(lambda: _normal(dev), dev.clock, SAFE_MODE_GRACE, interval=1.0)
+            dev.note(f"came back in safe mode; waiting for the cloud (up to {SAFE_MODE_GRACE:g} s if it connects)")
+            if not wait_for(lambda: _normal(dev), dev.clock, CLOUD_CONNECT_GRACE, interval=1.0) and _online(dev):
+                wait_for(lambda: _normal(dev), dev.clock, SAFE_MODE_GRACE, interval=1.0)
             note = f"safe mode after reboot; {dev.mode()} after waiting for the cloud"
         return note
 
@@ -175,6 +177,13 @@ class Runner:
             if key in expected and expected[key] != version:
                 result.foreign_changes.append(f"{F(key[0]).label} {key[1]} changed to v{version} without the rig")
                 expected[key] = version
+
+
+def _online(dev: Device) -> bool:
+    try:
+        return dev.cloud is not None and bool(dev.cloud.device(dev.device_id).get("online"))
+    except RigError:
+        return False
 
 
 def _normal(dev: Device) -> bool:
