@@ -29,14 +29,31 @@ def test_without_a_bench_hil_tests_are_skipped_with_a_reason() -> None:
 def test_sim_matrix_with_two_workers(tmp_path: Path) -> None:
     report = tmp_path / "report"
     done = subprocess.run(
-        [*PYTEST, "-n", "2", "--rig-sim", "--rig-platforms", "photon", "--rig-methods", "dfu,ota,serial",
-         "--rig-report", str(report), f"--junitxml={tmp_path / 'junit.xml'}", "-v"],
-        capture_output=True, text=True, timeout=600, check=False)
+        [
+            *PYTEST,
+            "-n",
+            "2",
+            "--rig-sim",
+            "--rig-platforms",
+            "photon",
+            "--rig-methods",
+            "dfu,ota,serial",
+            "--rig-report",
+            str(report),
+            f"--junitxml={tmp_path / 'junit.xml'}",
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "test_path[photon-1.5.2-to-2.3.1-dfu]" in done.stdout and "[gw1]" in done.stdout
     results = json.loads((report / "results.json").read_text())["results"]
     assert sorted(r["id"] for r in results) == sorted(
-        f"photon-{a}-to-{b}-{m}" for a, b in (("1.5.2", "2.3.1"), ("2.3.1", "1.5.2")) for m in ("dfu", "ota", "serial"))
+        f"photon-{a}-to-{b}-{m}" for a, b in (("1.5.2", "2.3.1"), ("2.3.1", "1.5.2")) for m in ("dfu", "ota", "serial")
+    )
     by_id = {r["id"]: r for r in results}
     assert by_id["photon-2.3.1-to-1.5.2-ota"]["outcome"] == "refused"
     assert by_id["photon-1.5.2-to-2.3.1-serial"]["outcome"] == "pass"
@@ -62,9 +79,11 @@ def test_a_claimed_board_is_not_shared_and_a_dead_holder_frees_it(tmp_path: Path
     holder = multiprocessing.Process(target=_hold, args=(str(tmp_path), ready, release))
     holder.start()
     assert ready.wait(10)
-    with pytest.raises(NoBoardError, match="None of b1 became free within 1 s"):
-        with Pool(["b1"], tmp_path).claim(["b1"], SystemClock(), timeout=1):
-            pass
+    with (
+        pytest.raises(NoBoardError, match="None of b1 became free within 1 s"),
+        Pool(["b1"], tmp_path).claim(["b1"], SystemClock(), timeout=1),
+    ):
+        pass
     holder.kill()  # a crashed xdist worker: the kernel frees its lock
     holder.join()
     with Pool(["b1"], tmp_path).claim(["b1"], SystemClock(), timeout=5) as name:
@@ -74,30 +93,73 @@ def test_a_claimed_board_is_not_shared_and_a_dead_holder_frees_it(tmp_path: Path
 def test_unwritable_lock_dir_is_one_sentence(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(Exception, match="The lock directory .* is not writable"):
+    with pytest.raises(Exception, match=r"The lock directory .* is not writable"):
         Pool(["b1"], blocker / "locks")
 
 
 def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
     report, out_json = tmp_path / "report", tmp_path / "paths.json"
     exe = Path(sys.executable).parent / "rig"
-    done = subprocess.run([str(exe), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "restore",
-                           "--from", "2.3.1", "--report", str(report), "--json-out", str(out_json)],
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [
+            str(exe),
+            "matrix",
+            "--sim",
+            "--platforms",
+            "boron",
+            "--methods",
+            "dfu",
+            "restore",
+            "--from",
+            "2.3.1",
+            "--report",
+            str(report),
+            "--json-out",
+            str(out_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "Matrix summary" in done.stdout and f"Report: {report / 'matrix.html'}" in done.stdout
     paths = json.loads(out_json.read_text())
     assert len(paths) == 4 and {p["outcome"] for p in paths} == {"pass"}
-    assert set(paths[0]) == {"platform", "from", "to", "method", "outcome", "error", "final_versions",
-                             "modelled_seconds", "wall_seconds"}
+    assert set(paths[0]) == {
+        "platform",
+        "from",
+        "to",
+        "method",
+        "outcome",
+        "error",
+        "final_versions",
+        "modelled_seconds",
+        "wall_seconds",
+    }
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom",
-                          (report / "matrix.html").as_uri()],
-                         capture_output=True, text=True, timeout=120, check=False).stdout
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--dump-dom",
+            (report / "matrix.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    ).stdout
     assert "4 paths: 4 pass" in dom
     assert dom.count('data-outcome="pass"') == 4
     assert 'id="boron-dfu"' in dom and 'id="boron-restore"' in dom

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from rig import platforms
 from rig.clock import Clock, SystemClock
 from rig.device import Device, HubPort
 from rig.errors import ConfigError
 from rig.firmware.release import ReleaseStore
+from rig.firmware.synthetic import write_release
 from rig.inventory import DeviceSpec, load_inventory
 from rig.sim.board import BoardSettings
-from rig.sim.lab import Lab
+from rig.sim.lab import Lab, device_id_for
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 DEVICES_ENV = "RIG_DEVICES"
@@ -70,6 +74,7 @@ class Bench:
     clock: Clock
     lab: Lab | None = None
     specs: dict[str, DeviceSpec] = field(default_factory=dict)
+    store: ReleaseStore | None = None
 
     def device(self, name: str) -> Device:
         """A board by name or device id."""
@@ -90,14 +95,45 @@ def devices_file(given: str | None) -> Path:
     return Path(given or os.environ.get(DEVICES_ENV) or "devices.yaml")
 
 
-def open_bench(devices: str | None, sim: bool, time_scale: float = 0.0, releases: str | None = None) -> Bench:
-    """The bench of a command: with `sim`, a simulated lab of the same devices.yaml."""
+def open_bench(
+    devices: str | None,
+    sim: bool,
+    time_scale: float = 0.0,
+    releases: str | None = None,
+    platform_names: list[str] | None = None,
+    versions: list[str] | None = None,
+) -> Bench:
+    """The bench of a command: with `sim`, a simulated lab of the same devices.yaml — or, when
+    `platform_names` is given and there is no devices.yaml, one simulated board per platform with
+    synthetic releases of `versions`.
+    """
+    store = ReleaseStore.scan(Path(releases)) if releases else None
+    if sim and platform_names and not devices and not devices_file(None).exists():
+        tmp = Path(tempfile.mkdtemp(prefix="rig-bench-"))
+        if store is None:
+            for name in platform_names:
+                for version in versions or []:
+                    write_release(tmp, name, version)
+            store = ReleaseStore.scan(tmp)
+        spec_text = {
+            "devices": [
+                {
+                    "name": f"{p}-1",
+                    "platform": p,
+                    "device_id": device_id_for(f"{p}-1"),
+                    "hub": {"location": "1-1", "port": i + 1},
+                    "sim": {"device_os": (versions or ["2.3.1"])[0]},
+                }
+                for i, p in enumerate(platform_names)
+            ]
+        }
+        (tmp / "devices.yaml").write_text(yaml.safe_dump(spec_text))
+        devices = str(tmp / "devices.yaml")
     path = devices_file(devices)
     inventory = load_inventory(path)
     lab = None
     clock: Clock = SystemClock()
     if sim:
-        store = ReleaseStore.scan(Path(releases)) if releases else None
         lab = Lab(time_scale=time_scale, releases=store)
         for spec in inventory.devices:
             add_board_from_spec(lab, spec)
@@ -117,4 +153,4 @@ def open_bench(devices: str | None, sim: bool, time_scale: float = 0.0, releases
             name=spec.name,
             swd_probe=spec.swd_probe,
         )
-    return Bench(out, clock, lab, {s.name: s for s in inventory.devices})
+    return Bench(out, clock, lab, {s.name: s for s in inventory.devices}, store)

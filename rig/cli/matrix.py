@@ -147,3 +147,52 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--json-out", help="also write one JSON object per path here")
     p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
     p.set_defaults(func=cmd_matrix)
+
+    p = sub.add_parser("check-app", help="check one user binary across Device OS versions")
+    p.add_argument("app", help="the user firmware .bin")
+    p.add_argument("--versions", required=True, help="comma list, e.g. 1.5.2,2.3.1,4.0.1")
+    p.add_argument("--sim", action="store_true", help="on the simulated lab")
+    p.add_argument("--devices", help="devices.yaml (with --sim optional: a simulated board is made)")
+    p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
+    p.add_argument("--time-scale", type=float, default=0.0)
+    p.set_defaults(func=cmd_check_app)
+
+
+def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
+    """`rig check-app APP.bin --versions 1.5.2,2.3.1,4.0.1 [--sim]`."""
+    from rig.cli.bench import open_bench
+    from rig.firmware.parse import parse_file
+    from rig.matrix import write_synthetic_store
+    from rig.plan import Target
+    from rig.runner.check_app import check_app
+
+    app_path = Path(args.app)
+    modules = parse_file(app_path)
+    app = Target(app_path.name, modules[0])
+    if app.image.function != 5:
+        raise ConfigError(f"{app_path.name} is a {app.image.function.label}, not a user app.")
+    wanted = [v.strip() for v in args.versions.split(",") if v.strip()]
+    bench = open_bench(
+        args.devices,
+        args.sim,
+        args.time_scale,
+        args.releases,
+        platform_names=[app.module.platform.name],
+        versions=wanted,
+    )
+    try:
+        store = bench.store or write_synthetic_store(Path(args.releases or "releases"), [])
+        candidates = [d for d in bench.devices.values() if d.platform.id == app.module.platform_id]
+        if not candidates:
+            raise ConfigError(f"No {app.module.platform.display_name} in devices.yaml to check {app_path.name} on.")
+        dev = candidates[0]
+        table = Table(title=f"{app_path.name} on {dev.name} ({dev.platform.display_name})")
+        for col in ("Device OS", "result", "detail"):
+            table.add_column(col)
+        verdicts = [check_app(dev, store, v, app) for v in wanted]
+        for v in verdicts:
+            table.add_row(v.version, v.outcome, v.detail)
+        out.print(table)
+        return 0 if all(v.outcome == "runs" for v in verdicts) else 1
+    finally:
+        bench.close()
