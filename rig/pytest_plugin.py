@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ import pytest
 from rig import matrix
 from rig.clock import SystemClock
 from rig.device import Device, HubPort
+from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, Inventory, SimSettings, load_inventory
 from rig.inventory import HubPort as SpecHub
+from rig.plan import Target
 from rig.platforms import by_name
 from rig.pool import Pool
 from rig.report import html as report_html
@@ -202,8 +205,44 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.stash[_SESSION].close()
 
 
+@dataclass(frozen=True, order=True)
+class AppCase:
+    """One Device OS version to check a user binary on."""
+
+    platform: str
+    version: str
+    method: str = "dfu"
+
+
+def _user_binary(config: pytest.Config) -> Target | None:
+    given = config.getoption("--rig-user-binary")
+    if not given:
+        return None
+    return Target(Path(given).name, parse_file(Path(given))[0])
+
+
+def _generate_app_cases(metafunc: pytest.Metafunc, rs: RigSession) -> None:
+    app = _user_binary(metafunc.config)
+    store = rs.store() if rs.has_bench else None
+    if app is None or store is None:
+        reason = "pass --rig-user-binary FILE" if app is None else NO_BENCH
+        metafunc.parametrize(
+            "rig_app_case", [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["no-app"]
+        )
+        return
+    wanted = _listed(metafunc.config, "--rig-to")
+    cases = [
+        AppCase(app.module.platform.name, v)
+        for v in matrix.release_versions(store, app.module.platform.name)
+        if not wanted or v in wanted
+    ]
+    metafunc.parametrize("rig_app_case", cases, ids=[f"{c.platform}-{c.version}" for c in cases])
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise `rig_path` with the matrix, sorted, from options and releases only."""
+    if "rig_app_case" in metafunc.fixturenames:
+        _generate_app_cases(metafunc, metafunc.config.stash[_SESSION])
     if "rig_path" not in metafunc.fixturenames:
         return
     rs = metafunc.config.stash[_SESSION]
@@ -258,9 +297,26 @@ def rig_path(request: pytest.FixtureRequest) -> matrix.MatrixPath:
 
 
 @pytest.fixture
+def rig_app_case(request: pytest.FixtureRequest) -> AppCase:
+    """The Device OS version a user binary is checked on."""
+    case: AppCase = request.param
+    return case
+
+
+@pytest.fixture(scope="session")
+def rig_user_binary(request: pytest.FixtureRequest) -> Target:
+    """The user binary of --rig-user-binary."""
+    app = _user_binary(request.config)
+    if app is None:
+        pytest.skip("pass --rig-user-binary FILE")
+    return app
+
+
+@pytest.fixture
 def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[Device]:
     """A claimed, locked, powered board of the test's platform; released (port powered) afterwards."""
-    path = request.node.callspec.params.get("rig_path") if hasattr(request.node, "callspec") else None
+    params = request.node.callspec.params if hasattr(request.node, "callspec") else {}
+    path = params.get("rig_path") or params.get("rig_app_case")
     marker = request.node.get_closest_marker("rig_platform")
     wanted = {path.platform} if path else set(marker.args) if marker else None
     devices = rig_session.devices()
