@@ -172,9 +172,28 @@ def test_user_binary_across_versions(tmp_path: Path) -> None:
 
     app = tmp_path / "app.bin"
     app.write_bytes(build(user_app("boron", 2302, seed=5)))  # needs Device OS 2.3.1
-    done = subprocess.run([*PYTEST, "-n", "0", "--rig-sim", "--rig-platforms", "boron", "--rig-user-binary", str(app),
-                           "-k", "test_user_binary", "-rA"], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [
+            *PYTEST,
+            "-n",
+            "0",
+            "--rig-sim",
+            "--rig-platforms",
+            "boron",
+            "--rig-user-binary",
+            str(app),
+            "-k",
+            "test_user_binary",
+            "-rA",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert "PASSED tests_hil/test_user_binary.py::test_user_binary[boron-2.3.1]" in done.stdout
     assert "PASSED tests_hil/test_user_binary.py::test_user_binary[boron-4.0.1]" in done.stdout
     assert "FAILED tests_hil/test_user_binary.py::test_user_binary[boron-1.5.2]" in done.stdout
-    assert "app.bin on Device OS 1.5.2: the app needs system part version 2302; the board is in safe mode" in done.stdout
+    assert (
+        "app.bin on Device OS 1.5.2: the app needs system part version 2302; the board is in safe mode" in done.stdout
+    )
