@@ -80,6 +80,7 @@ def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
                 platform=name,
                 device_id=device_id_for(board),
                 tags=["cloud"] if online else [],
+                swd_probe=f"probe-{board}",
                 hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
                 sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
             )
@@ -321,8 +322,13 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
     wanted = {path.platform} if path else set(marker.args) if marker else None
     devices = rig_session.devices()
     candidates = sorted(n for n, d in devices.items() if wanted is None or d.platform.name in wanted)
-    if path is not None:  # OTA paths need a connected board; the others are better off without the cloud
-        preferred = [n for n in candidates if rig_session.wants_cloud(n) == (path.method == "ota")]
+    method_marker = request.node.get_closest_marker("rig_method")
+    chosen = _listed(request.config, "--rig-methods")
+    if path is None and method_marker and chosen and not set(method_marker.args) & set(chosen):
+        pytest.skip(f"--rig-methods {','.join(chosen)} leaves out {', '.join(method_marker.args)}")
+    method = path.method if path is not None else (method_marker.args[0] if method_marker else None)
+    if method is not None:  # OTA needs a connected board; the other paths are better off without the cloud
+        preferred = [n for n in candidates if rig_session.wants_cloud(n) == (method == "ota")]
         candidates = preferred or candidates
     if not candidates:
         pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")

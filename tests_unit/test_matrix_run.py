@@ -197,3 +197,24 @@ def test_user_binary_across_versions(tmp_path: Path) -> None:
     assert (
         "app.bin on Device OS 1.5.2: the app needs system part version 2302; the board is in safe mode" in done.stdout
     )
+
+
+def test_scenarios_on_the_simulated_lab() -> None:
+    """Reverse serial downgrades, the cloud finishing an upgrade, `particle update`, SWD restore."""
+    done = subprocess.run(
+        [*PYTEST, "-n", "0", "--rig-sim", "-k", "test_scenarios", "-rA"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:]
+    for name in (
+        "test_serial_downgrade_goes_in_reverse_order",
+        "test_cloud_finishes_a_serial_upgrade",
+        "test_particle_update_of_a_cli_version[3.6.0]",
+        "test_particle_update_of_a_cli_version[3.51.0]",
+        "test_hex_restore_image_over_swd",
+    ):
+        assert f"PASSED tests_hil/test_scenarios.py::{name}" in out, name

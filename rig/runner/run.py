@@ -149,12 +149,12 @@ class Runner:
 
     def _step(self, step: Step, rest: list[Step], expected: dict[tuple[int, int], int], result: RunResult) -> str:
         dev = self.dev
-        if step.kind == "flash" and step.target is not None and step.mode == "normal":
-            have = _versions(installed(dev)).get(step.target.key())
-            if have == step.target.image.version and step.target.image.function != F.USER_PART:
-                result.foreign_changes.append(f"{step.target.image.describe()} was installed before the rig sent it")
-                expected[step.target.key()] = have
-                return "skipped: already installed by someone else"
+        if step.kind == "enter-mode" and self._installed_by_others(next((s for s in rest if s.kind == "flash"), None)):
+            return "skipped: the next write is already installed"  # don't leave the board in listening mode
+        if self._installed_by_others(step) and step.target is not None:
+            result.foreign_changes.append(f"{step.target.image.describe()} was installed before the rig sent it")
+            expected[step.target.key()] = step.target.image.version
+            return "skipped: already installed by someone else"
         note = execute(dev, step, rest)
         if step.kind == "flash" and step.target is not None:
             expected[step.target.key()] = step.target.image.version
@@ -166,6 +166,18 @@ class Runner:
                 wait_for(lambda: _normal(dev), dev.clock, SAFE_MODE_GRACE, interval=1.0)
             note = f"safe mode after reboot; {dev.mode()} after waiting for the cloud"
         return note
+
+    def _installed_by_others(self, step: Step | None) -> bool:
+        """A normal-mode write whose module the board already has (the cloud healed it meanwhile, §6.4)."""
+        if step is None or step.kind != "flash" or step.target is None or step.mode != "normal":
+            return False
+        if step.target.image.function == F.USER_PART:
+            return False
+        try:
+            have = _versions(installed(self.dev)).get(step.target.key())
+        except RigError:  # off or rebooting: the write goes ahead and the mode step brings the board up
+            return False
+        return have == step.target.image.version
 
     def _compare(self, expected: dict[tuple[int, int], int], result: RunResult) -> None:
         """Modules that changed without the rig writing them (the safe-mode healer, §6.4)."""
