@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,8 @@ from rig.inventory import HubPort as SpecHub
 from rig.plan import Target
 from rig.platforms import by_name
 from rig.pool import Pool
-from rig.report import html as report_html
 from rig.report import results as report_results
+from rig.report.collect import RESULT_KEY, ResultCollector
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 MARKERS = (
@@ -41,7 +40,6 @@ MARKERS = (
     "rig_method(*methods): flashing paths a HIL test exercises",
 )
 NO_BENCH = "no boards: pass --rig-devices FILE, or --rig-sim for the simulated lab"
-RESULT_KEY = "rig_result"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -383,36 +381,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except ImportError:
             pass
     return report  # type: ignore[no-any-return]
-
-
-class ResultCollector:
-    """Collects path results and writes the reports (on the controller under xdist)."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.results: list[report_results.PathResult] = []
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A worker's (or this process's) test report: keep its path result."""
-        if report.when != "call":
-            return
-        for key, value in report.user_properties:
-            if key == RESULT_KEY:
-                self.results.append(report_results.PathResult.from_json(json.loads(str(value))))
-
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """results.json, the HTML matrix and the trend page."""
-        config = self.config
-        if hasattr(config, "workerinput"):
-            return
-        folder = config.getoption("--rig-report") or config.getini("rig_report")
-        if not folder or not self.results:
-            return
-        report_dir = Path(folder)
-        meta = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "simulated": bool(config.getoption("--rig-sim")),
-            "paths": len(self.results),
-        }
-        report_results.write(report_dir, self.results, meta)
-        report_html.write_pages(report_dir, self.results, meta, report_results.history(report_dir))

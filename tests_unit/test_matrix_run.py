@@ -63,6 +63,11 @@ def test_sim_matrix_with_two_workers(tmp_path: Path) -> None:
     props = {p.get("name"): p.get("value") for p in cases["test_path[photon-1.5.2-to-2.3.1-dfu]"].iter("property")}
     assert props["outcome"] == "pass" and props["method"] == "dfu" and float(props["modelled_seconds"]) > 0
     assert any(k.startswith("step") for k in props)
+    assert "--- console ---" in (cases["test_path[photon-1.5.2-to-2.3.1-serial]"].findtext("system-out") or "")
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    suite = {p.get("name"): p.get("value") for p in root.iter("property") if (p.get("name") or "").startswith("rig_")}
+    assert suite["rig_simulated"] == "true" and suite["rig_workers"] == "2" and suite["rig_platforms"] == "photon"
+    assert suite["rig_paths"] == "6" and suite["rig_outcome_refused"] == "1"
     history = (report / "history.jsonl").read_text().splitlines()
     assert json.loads(history[-1])["paths"] == 6
 
