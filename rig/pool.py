@@ -80,4 +80,4 @@ class Pool:
                 return
             if deadline.expired():
                 raise NoBoardError(f"None of {', '.join(order)} became free within {timeout:g} s.")
-            clock.sleep(1.0)
+            clock.sleep(0.25)

@@ -257,7 +257,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     paths = matrix.paths(
         store, rs.platforms(), methods, _listed(metafunc.config, "--rig-from"), _listed(metafunc.config, "--rig-to")
     )
+    paths = interleaved(paths)
     metafunc.parametrize("rig_path", paths, ids=[p.id for p in paths])
+
+
+def interleaved(paths: list[matrix.MatrixPath]) -> list[matrix.MatrixPath]:
+    """Paths round-robin over platforms, so xdist's contiguous batches land on different boards."""
+    per_platform: dict[str, int] = {}
+    ranked = []
+    for order, path in enumerate(paths):
+        rank = per_platform.get(path.platform, 0)
+        per_platform[path.platform] = rank + 1
+        ranked.append((rank, order, path))
+    return [path for _, _, path in sorted(ranked, key=lambda t: (t[0], t[1]))]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from rig.clock import SystemClock
+from rig.matrix import MatrixPath
 from rig.pool import NoBoardError, Pool
+from rig.pytest_plugin import interleaved
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", str(ROOT / "tests_hil"), "-p", "no:cacheprovider"]
@@ -223,3 +225,18 @@ def test_scenarios_on_the_simulated_lab() -> None:
         "test_hex_restore_image_over_swd",
     ):
         assert f"PASSED tests_hil/test_scenarios.py::{name}" in out, name
+
+
+def test_paths_are_interleaved_over_platforms_in_their_own_order() -> None:
+    paths = [MatrixPath(p, a, b, "dfu") for p in ("boron", "photon") for a, b in (("1", "2"), ("2", "1"), ("1", "3"))]
+    paths.append(MatrixPath("argon", "1", "2", "dfu"))
+    got = [(p.platform, p.from_version, p.to_version) for p in interleaved(paths)]
+    assert got == [
+        ("boron", "1", "2"),
+        ("photon", "1", "2"),
+        ("argon", "1", "2"),
+        ("boron", "2", "1"),
+        ("photon", "2", "1"),
+        ("boron", "1", "3"),
+        ("photon", "1", "3"),
+    ]
