@@ -252,22 +252,32 @@ class _CloudHandler(BaseHTTPRequestHandler):
             return self.owner.devices.get(parts[2].lower())
         return None
 
-    def do_GET(self) -> None:
-        """Device info and event streams."""
+    def _answerable(self) -> bool:
+        """False (after dropping the connection or answering 401) when the cloud is offline or the token is wrong."""
         if not self.owner.reachable:
             self.close_connection = True
-            return
-        if not self._authorized():
-            return
-        path = self.path.split("?")[0].rstrip("/")
-        if path == "/v1/devices/events":
-            self._stream(None)
-            return
+            return False
+        return self._authorized()
+
+    def _device_or_404(self) -> CloudDevice | None:
+        """The device the path names, or None after answering 404 as the Particle API does."""
         dev = self._device()
         if dev is None:
             self._json(
                 404, {"ok": False, "error": "Permission Denied", "info": "I didn't recognize that device name or ID"}
             )
+        return dev
+
+    def do_GET(self) -> None:
+        """Device info and event streams."""
+        if not self._answerable():
+            return
+        path = self.path.split("?")[0].rstrip("/")
+        if path == "/v1/devices/events":
+            self._stream(None)
+            return
+        dev = self._device_or_404()
+        if dev is None:
             return
         if path.endswith("/events"):
             self._stream(dev.board.device_id)
@@ -279,16 +289,10 @@ class _CloudHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         """Flash a binary over the air."""
-        if not self.owner.reachable:
-            self.close_connection = True
+        if not self._answerable():
             return
-        if not self._authorized():
-            return
-        dev = self._device()
+        dev = self._device_or_404()
         if dev is None:
-            self._json(
-                404, {"ok": False, "error": "Permission Denied", "info": "I didn't recognize that device name or ID"}
-            )
             return
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
