@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE = ROOT.parent / "shared" / "firmware"
+from hil_run import run_hil
+
+FIRMWARE = Path(__file__).resolve().parent.parent.parent / "shared" / "firmware"
 
 
 def main() -> None:
@@ -26,16 +25,8 @@ def main() -> None:
         sys.exit(f"{FIRMWARE} is missing: this benchmark needs the real Device OS binaries.")
     workers = sys.argv[1] if len(sys.argv) > 1 else "2"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable, "-m", "pytest", str(ROOT / "tests_hil"), "-p", "no:cacheprovider", "-q",
-            "-k", "test_path", "--rig-sim", "--rig-releases", str(FIRMWARE), "--rig-methods", "dfu,serial",
-            "--rig-lock-dir", tmp, "--rig-report", tmp, "-n", workers,
-        ]  # fmt: skip
-        start = time.perf_counter()
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
-        wall = time.perf_counter() - start
-        if done.returncode != 0:
-            sys.exit(f"the matrix failed:\n{done.stdout[-3000:]}")
+        args = ["--rig-releases", str(FIRMWARE), "--rig-methods", "dfu,serial", "--rig-report", tmp]
+        wall, _ = run_hil(args, tmp, workers, "the matrix")
         results = json.loads((Path(tmp) / "results.json").read_text())["results"]
     outcomes = Counter(r["outcome"] for r in results)
     modelled = sum(r["modelled_seconds"] for r in results)

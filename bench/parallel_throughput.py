@@ -9,30 +9,20 @@ well the rig keeps boards busy (board locks, xdist scheduling), not how fast Pyt
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from hil_run import run_hil
+
 PLATFORMS = "photon,electron,argon,boron"
 
 
 def run(workers: int, scale: float) -> tuple[float, int]:
     """Wall seconds and passed paths of one pytest run."""
     with tempfile.TemporaryDirectory() as locks:
-        cmd = [
-            sys.executable, "-m", "pytest", str(ROOT / "tests_hil"), "-p", "no:cacheprovider", "-q",
-            "-k", "test_path", "--rig-sim", "--rig-platforms", PLATFORMS, "--rig-methods", "dfu",
-            "--rig-time-scale", str(scale), "--rig-lock-dir", locks, "-n", str(workers),
-        ]  # fmt: skip
-        start = time.perf_counter()
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600, check=False)
-        wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"pytest -n {workers} failed:\n{done.stdout[-2000:]}")
-    passed = int(done.stdout.split(" passed")[0].split()[-1])
+        args = ["--rig-platforms", PLATFORMS, "--rig-methods", "dfu", "--rig-time-scale", str(scale)]
+        wall, stdout = run_hil(args, locks, str(workers), f"pytest -n {workers}")
+    passed = int(stdout.split(" passed")[0].split()[-1])
     return wall, passed
 
 

@@ -9,23 +9,20 @@ every Device OS result code (rig.transport.results).
 from __future__ import annotations
 
 import contextlib
-import errno
 import struct
 from dataclasses import dataclass
 from typing import Any
-
-import usb.core
 
 from rig.clock import Clock, Deadline
 from rig.proto import control as pb
 from rig.transport.errors import BoardGoneError, ControlRequestError, TimeoutError_
 from rig.transport.results import raise_for
+from rig.transport.usb import control_transfer
 
 INIT, CHECK, SEND, RECV, RESET = 1, 2, 3, 4, 5
 ST_OK, ST_ERROR, ST_PENDING, ST_BUSY, ST_NO_MEMORY, ST_NOT_FOUND = 0, 1, 2, 3, 4, 5
 RAW = 0x50
 CHUNK = 4096
-USB_TIMEOUT_MS = 5000  # particle-usb usb-device-node.js
 DEFAULT_TIMEOUT = 60.0  # particle-usb config.requestTimeout
 BACKOFF = (0.05, 0.05, 0.1, 0.1, 0.25, 0.25, 0.5, 0.5, 1.0)
 _STATUS = {ST_ERROR: "error", ST_BUSY: "busy", ST_NO_MEMORY: "out of memory", ST_NOT_FOUND: "unknown request"}
@@ -64,14 +61,13 @@ class ControlChannel:
         self.timeout = timeout
 
     def _xfer(self, request_type: int, request: int, value: int, index: int, data: Any) -> Any:
-        try:
-            return self.device.ctrl_transfer(request_type, request, value, index, data, USB_TIMEOUT_MS)
-        except usb.core.USBTimeoutError:
-            raise TimeoutError_(f"The board did not answer a USB transfer within {USB_TIMEOUT_MS} ms.") from None
-        except usb.core.USBError as exc:
-            if exc.errno in (errno.ENODEV, errno.ENOENT, errno.EIO):
-                raise BoardGoneError("The board left USB in the middle of a control request.") from None
-            raise ControlRequestError(f"The board rejected a control transfer ({exc}).") from None
+        return control_transfer(
+            self.device,
+            (request_type, request, value, index),
+            data,
+            "control request",
+            lambda exc: ControlRequestError(f"The board rejected a control transfer ({exc})."),
+        )
 
     def _service(self, request: int, index: int, value: int = 0) -> Reply:
         return parse_reply(bytes(self._xfer(0xC0, request, value, index, 64)))

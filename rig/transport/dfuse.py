@@ -9,7 +9,6 @@ leave accepts Gen 2's dfuDNLOAD_IDLE quirk.
 
 from __future__ import annotations
 
-import errno
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import usb.util
 from rig.clock import Clock, Deadline
 from rig.dfu_map import Segment, parse_memory_map
 from rig.transport.errors import BoardGoneError, DfuError, TimeoutError_
+from rig.transport.usb import control_transfer
 
 DETACH, DNLOAD, UPLOAD, GETSTATUS, CLRSTATUS, GETSTATE, ABORT = range(7)
 ST_IDLE, ST_DNBUSY, ST_DNLOAD_IDLE, ST_MANIFEST_SYNC, ST_MANIFEST, ST_UPLOAD_IDLE, ST_ERROR = 2, 4, 5, 6, 7, 9, 10
@@ -41,7 +41,6 @@ STATUS_TEXT = {
     14: "errUNKNOWN",
     15: "errSTALLEDPKT",
 }
-USB_TIMEOUT_MS = 5000
 OP_TIMEOUT = 30.0  # one erase or block write
 
 
@@ -72,14 +71,13 @@ class DfuSe:
         self.alt = -1
 
     def _xfer(self, request_type: int, request: int, value: int, data: Any) -> Any:
-        try:
-            return self.device.ctrl_transfer(request_type, request, value, 0, data, USB_TIMEOUT_MS)
-        except usb.core.USBTimeoutError:
-            raise TimeoutError_(f"The board did not answer a DFU request within {USB_TIMEOUT_MS} ms.") from None
-        except usb.core.USBError as exc:
-            if exc.errno in (errno.ENODEV, errno.ENOENT, errno.EIO):
-                raise BoardGoneError("The board left USB in the middle of a DFU transfer.") from None
-            raise DfuError(f"The board stalled a DFU request ({exc}).") from None
+        return control_transfer(
+            self.device,
+            (request_type, request, value, 0),
+            data,
+            "DFU request",
+            lambda exc: DfuError(f"The board stalled a DFU request ({exc})."),
+        )
 
     def get_status(self) -> DfuStatus:
         """GETSTATUS."""

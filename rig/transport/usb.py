@@ -8,6 +8,7 @@ re-enumeration.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,31 @@ import usb.core
 import usb.util
 
 from rig import platforms
-from rig.transport.errors import BoardGoneError, UsbAccessError
+from rig.transport.errors import BoardGoneError, TimeoutError_, TransportError, UsbAccessError
 
 PARTICLE_VIDS = {p.usb_vid for p in platforms.PLATFORMS if p.flashable}
+USB_TIMEOUT_MS = 5000  # every control transfer (particle-usb usb-device-node.js)
+_GONE = (errno.ENODEV, errno.ENOENT, errno.EIO)
+
+
+def control_transfer(
+    device: Any,
+    setup: tuple[int, int, int, int],
+    data: Any,
+    what: str,
+    refused: Callable[[usb.core.USBError], TransportError],
+) -> Any:
+    """One control transfer (bmRequestType, bRequest, wValue, wIndex) with its timeout; USB errors
+    become named errors: no answer, the board gone mid-`what`, or `refused(exc)`.
+    """
+    try:
+        return device.ctrl_transfer(*setup, data, USB_TIMEOUT_MS)
+    except usb.core.USBTimeoutError:
+        raise TimeoutError_(f"The board did not answer a {what} within {USB_TIMEOUT_MS} ms.") from None
+    except usb.core.USBError as exc:
+        if exc.errno in _GONE:
+            raise BoardGoneError(f"The board left USB in the middle of a {what}.") from None
+        raise refused(exc) from None
 
 
 @dataclass(frozen=True)
