@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,3 +24,20 @@ def firmware_dir() -> Path:
     if not (FIRMWARE_DIR / "boron-system-part1@2.2.0.bin").is_file():
         pytest.skip(f"real Particle binaries not found at {FIRMWARE_DIR} (set RIG_FIRMWARE_DIR)")
     return FIRMWARE_DIR
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault matrix (tests_unit/faults) when its cells ran."""
+    rows = []
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for key, value in getattr(report, "user_properties", []):
+            if key == "fault_cell" and report.when == "call":
+                rows.append(json.loads(value))
+    if not rows:
+        return
+    from tests_unit.faults.table import expected_rows, matrix_table
+
+    order = {(r["stage"], r["method"], r["fault"]): i for i, r in enumerate(expected_rows())}
+    rows.sort(key=lambda r: order.get((r["stage"], r["method"], r["fault"]), len(order)))  # as defined
+    terminalreporter.section("fault matrix (outcome, simulated seconds)")
+    terminalreporter.write_line(matrix_table(rows))

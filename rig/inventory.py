@@ -52,6 +52,7 @@ class SimSettings(_Strict):
             "early_reboot_after_bytes",
             "stuck",
             "port_keeps_power",
+            "serial_busy",
             "uhubctl_hangs",
             "cloud_offline",
         }

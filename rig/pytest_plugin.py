@@ -32,6 +32,7 @@ from rig.platforms import by_name
 from rig.pool import Pool
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector
+from rig.runner.prepare import take_over
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 MARKERS = (
@@ -346,10 +347,7 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
     with pool.claim(candidates, SystemClock(), start=worker) as name:
         dev = devices[name]
-        if not dev.present() and dev.hub is not None:  # a crashed worker may have left it off
-            from rig.device.modes import power_on
-
-            power_on(dev)
+        take_over(dev)  # a crashed worker may have left it off
         try:
             yield dev
         finally:
@@ -365,7 +363,7 @@ def rig_record(request: pytest.FixtureRequest, record_property: Any) -> Any:
     """Record a path result: JUnit properties, the serial log on stdout, pytest-html extras."""
 
     def record(result: report_results.PathResult) -> None:
-        for key in ("platform", "from_version", "to_version", "method", "outcome", "board", "error"):
+        for key in ("platform", "from_version", "to_version", "method", "outcome", "board", "error", "board_state"):
             record_property(key, getattr(result, key))
         record_property("modelled_seconds", round(result.modelled_seconds, 2))
         record_property("wall_seconds", round(result.wall_seconds, 3))

@@ -133,6 +133,7 @@ def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
     assert "Matrix summary" in done.stdout and f"Report: {report / 'matrix.html'}" in done.stdout
     paths = json.loads(out_json.read_text())
     assert len(paths) == 4 and {p["outcome"] for p in paths} == {"pass"}
+    assert all(p["board_state"].startswith("normal mode, Device OS ") for p in paths)
     assert set(paths[0]) == {
         "platform",
         "from",
@@ -140,6 +141,7 @@ def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
         "method",
         "outcome",
         "error",
+        "board_state",
         "final_versions",
         "modelled_seconds",
         "wall_seconds",

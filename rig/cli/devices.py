@@ -104,7 +104,7 @@ def cmd_flash(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig flash NAME FILE --via PATH`."""
     dev: Device = bench.device(args.name)
     data = read_file(Path(args.file))
-    result = flash(dev, data, args.via, Path(args.file).name)
+    result = flash(dev, data, args.via, Path(args.file).name, force=args.force)
     out.print(
         f"{args.name}: flashed {result.module} ({result.bytes_sent} bytes) via {result.via} in "
         f"{result.wall_seconds:.1f} s wall, {result.clock_seconds:.1f} s on the bench clock; "
@@ -161,6 +161,7 @@ def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("name")
     p.add_argument("file")
     p.add_argument("--via", required=True, choices=PATHS)
+    p.add_argument("--force", action="store_true", help="flash a user app even if the board's Device OS is too old")
     common(p)
     p.set_defaults(func=_run(cmd_flash))
     p = sub.add_parser("setup-done", help="mark setup done (Gen 3, Device OS < 4.0.0)")

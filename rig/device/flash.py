@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rig.device.board import Device, Mode
 from rig.device.modes import enter
+from rig.firmware import versions
 from rig.firmware.format import PREFIX_SIZE, ModuleFlag
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.hexfile import build_image, write_image
@@ -58,21 +59,71 @@ class FlashResult:
     final_mode: Mode
 
 
-def _check(dev: Device, data: bytes, name: str) -> list[Module]:
+RAW_PATHS = ("dfu", "dfu-util", "particle-cli", "swd")  # write bytes where they go; nothing inflates
+MAX_COMBINED = 2  # modules one validated update can carry (§1.7, MAX_COMBINED_MODULE_COUNT)
+FLAGS_SINCE = 2000  # system part version of Device OS 2.0.0: compressed/combined updates (§1.7)
+
+
+def _check(dev: Device, data: bytes, name: str, via: str) -> list[Module]:
     modules = parse_modules(data, name)
     for m in modules:
         if m.platform_id != dev.platform.id:
             raise FlashRefused(
                 f"{name} is built for the {m.platform.display_name}; {dev.name} is a {dev.platform.display_name}."
             )
+    compressed = any(m.inner is not None for m in modules)
+    if compressed and via in RAW_PATHS:
+        raise FlashRefused(f"{name} is compressed; only the board can inflate it: use the usb, serial or ota path.")
+    if len(modules) > MAX_COMBINED and via not in RAW_PATHS:
+        raise FlashRefused(
+            f"{name} combines {len(modules)} modules; a board takes at most {MAX_COMBINED} in one update: split it."
+        )
     return modules
 
 
-def flash(dev: Device, data: bytes, via: str, name: str = "firmware.bin") -> FlashResult:
-    """Flash one module file over one path and wait until the board runs again."""
+def _installed_system(dev: Device) -> dict[int, int] | None:
+    """System part versions by index, when the board's firmware runs (else None: not checked)."""
+    try:
+        if dev.mode() not in (Mode.NORMAL, Mode.SAFE, Mode.LISTENING):
+            return None
+        return {m.index: m.version for m in dev.modules_usb() if m.function == F.SYSTEM_PART}
+    except TransportError:
+        return None
+
+
+def _check_board(dev: Device, modules: list[Module], name: str, via: str) -> None:
+    """Refuse what the running Device OS cannot take, before anything is written."""
+    system = _installed_system(dev)
+    if system is None:
+        return
+    running = versions.device_os_or_none(system.get(1, 0)) or f"module version {system.get(1, 0)}"
+    packed = len(modules) > 1 or any(m.inner is not None for m in modules)
+    if packed and via not in RAW_PATHS and system.get(1, 0) < FLAGS_SINCE:
+        raise FlashRefused(
+            f"{name} is compressed or combined, which needs Device OS 2.0.0 or later; {dev.name} runs "
+            f"{running}: flash the uncompressed modules one by one."
+        )
+    for m in modules:
+        if m.image.function != F.USER_PART:
+            continue
+        for d in m.image.real_dependencies:
+            if d.function == F.SYSTEM_PART and system.get(d.index, 0) < d.version:
+                needs = versions.device_os_or_none(d.version) or f"system part {d.index} v{d.version}"
+                raise FlashRefused(
+                    f"{name} needs Device OS {needs} or later; {dev.name} runs {running}: upgrade Device OS "
+                    "first (rig plan shows how), or pass --force."
+                )
+
+
+def flash(dev: Device, data: bytes, via: str, name: str = "firmware.bin", force: bool = False) -> FlashResult:
+    """Flash one module file over one path and wait until the board runs again; a user app the
+    board's Device OS cannot run is refused unless `force`.
+    """
     if via not in PATHS:
         raise FlashRefused(f"Unknown flashing path '{via}': use one of {', '.join(PATHS)}.")
-    modules = _check(dev, data, name)
+    modules = _check(dev, data, name, via)
+    if not force:
+        _check_board(dev, modules, name, via)
     wall0, clock0 = time.perf_counter(), dev.clock.now()
     dev.note(f"flash {name} via {via}")
     paths = {

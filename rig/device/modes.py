@@ -24,11 +24,24 @@ class ModeChangeError(TransportError):
 
 
 def power_on(dev: Device) -> None:
-    """Switch the board's hub port on and wait for it."""
+    """Switch the board's hub port on and wait for it; a uhubctl that failed or hung after switching
+    the port still counts when the board shows up.
+    """
     if dev.hub is None:
         raise ModeChangeError(f"{dev.name} is off and has no hub port in devices.yaml to power it on.")
-    dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
-    dev.wait_usb(timeout=STEP_TIMEOUT)
+    dev.note(f"hub {dev.hub.location} port {dev.hub.port} on")
+    failure: TransportError | None = None
+    try:
+        dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
+    except TransportError as exc:
+        dev.note(f"uhubctl failed ({exc}); waiting for the board anyway")
+        failure = exc
+    try:
+        dev.wait_usb(timeout=STEP_TIMEOUT)
+    except TransportError:
+        if failure is not None:
+            raise failure from None
+        raise
 
 
 def power_off(dev: Device) -> None:
@@ -85,7 +98,19 @@ def enter(dev: Device, target: Mode) -> list[str]:
         return ["hub power off"]
     if current == Mode.OFF:
         tried.append("hub power on")
-        power_on(dev)
+        try:
+            power_on(dev)
+        except TransportError as exc:
+            if dev.hub is None:
+                raise
+            dev.note(f"hub power on failed ({exc}); power cycling")
+            tried.append("power cycle")
+            try:
+                cycle(dev)
+            except TransportError as again:
+                raise ModeChangeError(
+                    f"{dev.name} could not be put in {target} mode (tried: {', '.join(tried)}): {again}"
+                ) from None
         current = dev.mode()
         if current == target:
             return tried

@@ -26,7 +26,10 @@ td.cell a{color:#fff;text-decoration:none;font-weight:bold} .legend span{padding
 def _cell(r: PathResult | None) -> str:
     if r is None:
         return "<td></td>"
-    title = escape(r.error or f"{r.modelled_seconds:.1f} s modelled, {r.wall_seconds:.2f} s wall")
+    title = r.error or f"{r.modelled_seconds:.1f} s modelled, {r.wall_seconds:.2f} s wall"
+    if r.error and r.board_state:
+        title += f" Board left in: {r.board_state}."
+    title = escape(title)
     return (
         f'<td class="cell" data-outcome="{r.outcome}" style="background:{COLOURS.get(r.outcome, "#000")}" '
         f'title="{title}"><a href="logs/{escape(r.id)}.txt">{escape(r.outcome)}</a>'

@@ -28,6 +28,7 @@ class PathResult:
     wall_seconds: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
     log: str = ""
+    board_state: str = ""  # what the board was left in after the path
 
     def public(self) -> dict[str, Any]:
         """The keys of `rig matrix --json-out`."""
@@ -38,6 +39,7 @@ class PathResult:
             "method": self.method,
             "outcome": self.outcome,
             "error": self.error,
+            "board_state": self.board_state,
             "final_versions": self.final_versions,
             "modelled_seconds": round(self.modelled_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 3),
@@ -109,6 +111,7 @@ def from_run(
         run.wall_seconds,
         [{"step": s.step, "wall": s.wall_seconds, "clock": s.clock_seconds} for s in run.steps],
         log,
+        getattr(run, "board_state", ""),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rig.device import Device
+from rig.device.modes import power_on
 from rig.errors import RigError
 from rig.firmware.release import Release
 from rig.plan import plan
@@ -32,3 +33,17 @@ def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None 
                 f"{dev.name} could not be brought to {release.platform.name} {release.version}: {result.error}"
             )
     return result
+
+
+def take_over(dev: Device) -> None:
+    """Make a freshly claimed board reachable: a holder that died mid power cycle (a killed xdist
+    worker) may have left its hub port off; switch it on. Failures are noted, not raised: the
+    next step (ensure_release) restores or quarantines the board.
+    """
+    if dev.hub is None or dev.present():
+        return
+    dev.note("not on USB after claiming it: switching its hub port on (a previous holder may have died)")
+    try:
+        power_on(dev)
+    except RigError as exc:
+        dev.note(f"power on after claiming failed: {exc}")

@@ -4,6 +4,9 @@ check; a board that fails its health check N times is quarantined and reported, 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from rig.device import Device, Mode
@@ -11,7 +14,8 @@ from rig.device.modes import cycle, enter
 from rig.errors import RigError
 from rig.firmware.release import Release
 from rig.plan import plan
-from rig.runner.run import FAIL, Runner, RunResult, verify
+from rig.runner.run import FAIL, Runner, RunResult, StepResult, verify
+from rig.runner.state import board_state
 
 MAX_FAILED_HEALTH_CHECKS = 3
 
@@ -58,15 +62,38 @@ def recover(dev: Device, release: Release, quarantine: Quarantine) -> RunResult:
             f"({quarantine.reasons.get(dev.name)}); fix it by hand."
         )
     dev.note("recovery: power cycle, DFU, restore")
+    log_start, done = len(dev.log), list[StepResult]()
     try:
         if dev.hub is not None:
-            cycle(dev)
-        enter(dev, Mode.DFU)
+            with _timed(dev, "recovery: power cycle", done, fatal=False):
+                cycle(dev)  # a port that does not cut power or a hanging uhubctl: go on to DFU anyway
+        with _timed(dev, "recovery: enter DFU mode", done):
+            enter(dev, Mode.DFU)
         result = Runner(dev).run(plan([], release, "restore"), release)
+        result.steps[:0] = done
     except RigError as exc:
-        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__)
+        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__, board_state=board_state(dev))
+        result.steps = [*done, StepResult(f"failed: {exc}", 0.0, 0.0, False)]
+        result.last_good_step = next((s.step for s in reversed(done) if s.ok), None)
+        dev.note(f"board left in: {result.board_state}")
+        result.log = dev.log[log_start:]
     reason = health_check(dev, release) if result.outcome != FAIL else result.error
     quarantine.record(dev.name, reason)
     if reason is not None and quarantine.is_quarantined(dev.name):
         raise QuarantinedError(f"{dev.name} failed {quarantine.limit} health checks ({reason}) and is quarantined.")
     return result
+
+
+@contextmanager
+def _timed(dev: Device, name: str, done: list[StepResult], fatal: bool = True) -> Iterator[None]:
+    """Time one recovery step into `done`; with fatal=False a failure is noted and the ladder goes on."""
+    wall0, clock0 = time.perf_counter(), dev.clock.now()
+    try:
+        yield
+    except RigError as exc:
+        done.append(StepResult(name, time.perf_counter() - wall0, dev.clock.now() - clock0, False, str(exc)))
+        if fatal:
+            raise
+        dev.note(f"{name} failed ({exc}); going on")
+        return
+    done.append(StepResult(name, time.perf_counter() - wall0, dev.clock.now() - clock0, True))

@@ -6,6 +6,7 @@ board itself, and classify the outcome: pass, completed-over-the-air, fail, refu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rig.device import Device, Mode
@@ -14,6 +15,7 @@ from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.plan.model import InstalledModule, Plan, PlanRefused, Step
+from rig.runner.state import board_state
 from rig.runner.steps import execute
 from rig.transport.cloud import EventStream
 from rig.transport.hub import wait_for
@@ -49,6 +51,7 @@ class RunResult:
     cloud_events: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     serial_log: str = ""
+    board_state: str = ""  # what the board was left in (mode, Device OS, hub port power)
 
     @property
     def wall_seconds(self) -> float:
@@ -105,8 +108,16 @@ class Runner:
     def __init__(self, dev: Device) -> None:
         self.dev = dev
 
-    def run(self, plan: Plan, release: Release, user_version: int | None = None) -> RunResult:
-        """Execute `plan`, then verify against `release` from the board side."""
+    def run(
+        self,
+        plan: Plan,
+        release: Release,
+        user_version: int | None = None,
+        on_step: Callable[[int, Step], None] | None = None,
+    ) -> RunResult:
+        """Execute `plan`, then verify against `release` from the board side; `on_step(i, step)` is
+        called before each step (progress reporting).
+        """
         dev = self.dev
         result = RunResult(PASS, plan.method)
         serial_start, log_start = len(dev.serial_log), len(dev.log)
@@ -114,6 +125,8 @@ class Runner:
         expected = _versions(installed(dev))
         try:
             for i, step in enumerate(plan.steps):
+                if on_step is not None:
+                    on_step(i, step)
                 wall0, clock0 = time.perf_counter(), dev.clock.now()
                 note = self._step(step, plan.steps[i + 1 :], expected, result)
                 result.steps.append(
@@ -143,6 +156,9 @@ class Runner:
             result.final_modules = installed(dev)
         except RigError:
             result.final_modules = []
+        result.board_state = board_state(dev)
+        if result.outcome == FAIL:
+            dev.note(f"board left in: {result.board_state}")
         result.log = dev.log[log_start:]
         result.serial_log = bytes(dev.serial_log[serial_start:]).decode(errors="replace")
         return result

@@ -68,7 +68,8 @@ def execute(dev: Device, step: Step, rest: list[Step]) -> str:
             _raw_dfu_write(dev, step, leave)
             return "left DFU" if leave else ""
         assert step.target is not None and step.via is not None
-        result = flash(dev, step.target.module.data, step.via, step.target.name)
+        # the plan decided the order (an app may go before its system parts): no single-file checks
+        result = flash(dev, step.target.module.data, step.via, step.target.name, force=True)
         return f"{result.final_mode} after {result.clock_seconds:.1f} s"
     if step.kind == "reset":
         board = dev.usb()

@@ -54,6 +54,9 @@ class Faults:
     early_reboot_after_bytes: int | None = None  # reboot in the middle of a transfer
     stuck: bool = False  # never comes back after a reset
     port_keeps_power: bool = False  # the hub port does not really cut power
+    serial_busy: bool = False  # another program holds the serial port with an exclusive lock
+    later: dict[str, int | bool] = field(default_factory=dict)  # these settings take effect ...
+    later_after_bytes: int | None = None  # ... once this many bytes were received (a fault mid-transfer)
 
 
 @dataclass
@@ -189,6 +192,12 @@ class Board:
         """
         self.bytes_received += nbytes
         f = self.faults
+        if f.later_after_bytes is not None and self.bytes_received >= f.later_after_bytes:
+            f.later_after_bytes = None
+            for name, value in f.later.items():
+                setattr(f, name, value)
+            self.note(f"fault: {', '.join(sorted(f.later))} from now on")
+            f.later = {}
         if f.disconnect_after_bytes is not None and self.bytes_received >= f.disconnect_after_bytes:
             f.disconnect_after_bytes = None
             self.note("fault: disconnected in the middle of a transfer")

@@ -44,6 +44,11 @@ class Serial(SerialBase):
                 errno.ENOENT,
                 f"could not open port {self.port}: [Errno 2] No such file or directory: '{self.port}'",
             )
+        if entry.board.faults.serial_busy and self.exclusive:  # as pyserial's flock(LOCK_EX | LOCK_NB) fails
+            raise SerialException(
+                errno.EAGAIN,
+                f"Could not exclusively lock port {self.port}: [Errno 11] Resource temporarily unavailable",
+            )
         self._entry = entry
         with entry.board.clock.lock:
             self._generation = entry.board.usb_generation

@@ -38,7 +38,6 @@ class YmodemReceiver:
         self.errors = 0
         self.after_eot = False
         self.finished = False
-        self.naks_left = board.faults.ymodem_nak_packets
         self._timer: Timer | None = None
         self._arm()
 
@@ -105,9 +104,8 @@ class YmodemReceiver:
         if seq != (~comp & 0xFF):
             self._error()
             return
-        if self.naks_left > 0 and seq != 0:
-            self.naks_left -= 1
-            self.board.faults.ymodem_nak_packets = self.naks_left
+        if self.board.faults.ymodem_nak_packets > 0 and seq != 0:
+            self.board.faults.ymodem_nak_packets -= 1
             self.emit(bytes([NAK]), 0.0)
             return
         if seq == 0 and self.after_eot:

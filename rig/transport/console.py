@@ -7,6 +7,7 @@ rate (28800 -> listening mode, 14400 -> DFU mode). Output is collected until the
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Protocol, cast
 import serial
 
 from rig.clock import Clock, Deadline
-from rig.transport.errors import BoardGoneError, ConsoleError, TimeoutError_
+from rig.transport.errors import BoardGoneError, ConsoleError, PortBusyError, TimeoutError_
 
 LISTEN_BAUD = 28800
 DFU_BAUD = 14400
@@ -74,8 +75,13 @@ FUNCTION_OF_CHAR = {c: i for i, c in enumerate("nrbmsu_cat")}
 def open_port(url: str, baud: int = 9600, timeout: float = 0.1) -> SerialLike:
     """Open a serial port (path or URL); a trigger baud rate switches the board's mode (§3.5)."""
     try:
-        return cast(SerialLike, serial.serial_for_url(url, baudrate=baud, timeout=timeout))
+        return cast(SerialLike, serial.serial_for_url(url, baudrate=baud, timeout=timeout, exclusive=True))
     except serial.SerialException as exc:
+        if getattr(exc, "errno", None) in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in str(exc):
+            raise PortBusyError(
+                f"The serial port {url} is in use by another program (a serial monitor, screen, "
+                "particle serial monitor or ModemManager): close it and run again."
+            ) from None
         raise BoardGoneError(f"Cannot open the serial port {url} ({exc}); is the board connected?") from None
 
 

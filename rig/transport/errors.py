@@ -48,3 +48,7 @@ class ToolError(TransportError):
 
 class TimeoutError_(TransportError):
     """Something did not happen within its timeout."""
+
+
+class PortBusyError(TransportError):
+    """Another program holds the board's serial port."""

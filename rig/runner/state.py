@@ -1,0 +1,45 @@
+"""The board's state in one phrase, for reports: what a person finds on the bench after a path,
+e.g. 'safe mode, Device OS 1.5.2; hub 1-1 port 2 on' or 'off (not on USB); hub 1-1 port 2 on'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from rig.device import Device, Mode
+from rig.errors import RigError
+
+RUNNING = (Mode.NORMAL, Mode.SAFE, Mode.LISTENING)
+
+
+def port_power(dev: Device) -> str:
+    """'on', 'off', or 'unknown (why)' for the board's hub port, from uhubctl's status."""
+    if dev.hub is None:
+        return "unknown (no hub port in devices.yaml)"
+    try:
+        hubs = dev.uhubctl.status(dev.hub.location)
+    except RigError as exc:
+        return f"unknown ({exc})"
+    for hub in hubs:
+        if hub.location != dev.hub.location:
+            continue
+        for line in hub.port_lines:
+            if line.number == dev.hub.port:
+                return "on" if line.powered else "off"
+    return "unknown (uhubctl did not list the port)"
+
+
+def board_state(dev: Device) -> str:
+    """Mode (and Device OS when the firmware runs), then the hub port's power."""
+    try:
+        mode = dev.mode()
+    except RigError as exc:
+        text = f"not answering ({exc})"
+    else:
+        text = "off (not on USB)" if mode == Mode.OFF else f"{mode} mode"
+        if mode in RUNNING:
+            with contextlib.suppress(RigError):
+                text += f", Device OS {dev.device_os(dev.modules_usb())}"
+    if dev.hub is not None:
+        text += f"; hub {dev.hub.location} port {dev.hub.port} {port_power(dev)}"
+    return text

@@ -1,0 +1,218 @@
+"""The cells of the fault matrix (issue 8): a fault the simulated lab injects × the stage of a path it
+hits, and what the rig must end in. The stage is the plan step before which the fault is armed;
+faults that ride on bytes (disconnect, early reboot, NAK storm, silence) fire that many bytes into
+the step's transfer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rig.plan.model import Plan, Step
+from rig.sim.board import Board
+from rig.sim.lab import Lab
+
+PLATFORM, OLD, NEW = "photon", "1.5.2", "2.3.1"  # real binaries: 3 writes per path (bootloader, 2 parts)
+RECOVERY = "recovery"  # cells whose stage is the recovery ladder itself, not a path
+
+
+@dataclass(frozen=True)
+class Where:
+    """The n-th step of a plan of this kind (and mode / flashing path)."""
+
+    kind: str
+    mode: str | None = None
+    via: str | None = None
+    n: int = 0
+
+    def index(self, plan: Plan) -> int:
+        """Index of the step in `plan`."""
+        hits = [
+            i
+            for i, s in enumerate(plan.steps)
+            if s.kind == self.kind and self.mode in (None, s.mode) and self.via in (None, s.via)
+        ]
+        return hits[self.n]
+
+
+Arm = Callable[[Lab, Board, Step | None], None]
+
+
+def _size(step: Step | None) -> int:
+    assert step is not None and step.target is not None
+    return len(step.target.module.data)
+
+
+def _at(position: str) -> Callable[[Step | None], int]:
+    """Bytes into a transfer: the first data block, the middle, the last block."""
+
+    def offset(step: Step | None) -> int:
+        size = _size(step)
+        return {"first": 600, "middle": size // 2, "last": size - 300}[position]
+
+    return offset
+
+
+def glitch_now(lab: Lab, board: Board, step: Step | None) -> None:
+    """A power glitch right now: the board resets."""
+    with lab.clock.lock:
+        board.reset("fault: power glitch")
+
+
+def disconnect(position: str) -> Arm:
+    """Vanish from USB (a power glitch) that many bytes into the transfer."""
+
+    def arm(lab: Lab, board: Board, step: Step | None) -> None:
+        board.faults.disconnect_after_bytes = board.bytes_received + _at(position)(step)
+
+    return arm
+
+
+def early_reboot(position: str) -> Arm:
+    """Reset spontaneously that many bytes into the transfer."""
+
+    def arm(lab: Lab, board: Board, step: Step | None) -> None:
+        board.faults.early_reboot_after_bytes = board.bytes_received + _at(position)(step)
+
+    return arm
+
+
+def later(position: str, **settings: int | bool) -> Arm:
+    """Fault settings that take effect that many bytes into the transfer."""
+
+    def arm(lab: Lab, board: Board, step: Step | None) -> None:
+        board.faults.later = dict(settings)
+        board.faults.later_after_bytes = board.bytes_received + _at(position)(step)
+
+    return arm
+
+
+def dfu_error(lab: Lab, board: Board, step: Step | None) -> None:
+    """The next DFU download answers errWRITE."""
+    board.faults.dfu_error_status = 0x03
+
+
+def never_back(lab: Lab, board: Board, step: Step | None) -> None:
+    """After its next reset the board never comes back (until the fault is gone)."""
+    board.faults.stuck = True
+
+
+def never_back_now(lab: Lab, board: Board, step: Step | None) -> None:
+    """The board resets now and never comes back."""
+    board.faults.stuck = True
+    glitch_now(lab, board, step)
+
+
+def cloud_offline(lab: Lab, board: Board, step: Step | None) -> None:
+    """The whole cloud stops answering."""
+    lab.cloud.reachable = False
+
+
+def port_keeps_power(lab: Lab, board: Board, step: Step | None) -> None:
+    """The hub port is switched off but the board keeps power."""
+    board.faults.port_keeps_power = True
+
+
+def uhubctl_hangs(lab: Lab, board: Board, step: Step | None) -> None:
+    """uhubctl never returns for the board's hub (it is killed at the rig's timeout)."""
+    lab.hubs.hub("1-1").hang = True
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell: the fault, the stage, the path, and the outcome the rig must reach."""
+
+    stage: str
+    fault: str
+    method: str  # a plan method, or RECOVERY
+    where: Where | None
+    arm: Arm
+    expect: str  # "pass" or the name of the error the run ends with
+    online: bool = False
+
+    @property
+    def id(self) -> str:
+        """Test id."""
+        return f"{self.stage}-{self.fault}".replace(" ", "_")
+
+
+def _transfer_cells(stage: str, method: str, via: str, n: int, positions: tuple[str, ...]) -> list[Cell]:
+    cells = []
+    for pos in positions:
+        where = Where("flash", via=via, n=n)
+        name = f"{stage} ({pos})"
+        cells += [
+            Cell(name, "disconnect", method, where, disconnect(pos), "BoardGoneError"),
+            Cell(name, "early reboot", method, where, early_reboot(pos), "BoardGoneError"),
+        ]
+        if via == "serial":
+            cells += [
+                Cell(name, "NAK storm", method, where, later(pos, ymodem_nak_packets=1000), "YmodemError"),
+                Cell(name, "receiver silent", method, where, later(pos, ymodem_silent=True), "YmodemError"),
+            ]
+    return cells
+
+
+CELLS: list[Cell] = [
+    Cell("enter listening", "disconnect", "serial", Where("enter-mode", mode="listening"), glitch_now, "pass"),
+    Cell(
+        "enter listening",
+        "never comes back",
+        "serial",
+        Where("enter-mode", mode="listening"),
+        never_back_now,
+        "ModeChangeError",
+    ),
+    Cell("enter DFU", "disconnect", "dfu", Where("enter-mode", mode="dfu"), glitch_now, "pass"),
+    Cell("enter DFU", "never comes back", "dfu", Where("enter-mode", mode="dfu"), never_back, "ModeChangeError"),
+    *[
+        c
+        for n in (0, 1)
+        for c in [
+            Cell(
+                f"DFU write {n + 1}",
+                "disconnect",
+                "dfu",
+                Where("flash", via="dfu", n=n),
+                disconnect("middle"),
+                "BoardGoneError",
+            ),
+            Cell(
+                f"DFU write {n + 1}",
+                "early reboot",
+                "dfu",
+                Where("flash", via="dfu", n=n),
+                early_reboot("middle"),
+                "BoardGoneError",
+            ),
+            Cell(
+                f"DFU write {n + 1}", "DFU error status", "dfu", Where("flash", via="dfu", n=n), dfu_error, "DfuError"
+            ),
+        ]
+    ],
+    *_transfer_cells("YMODEM block", "serial", "serial", 1, ("first", "middle", "last")),
+    *_transfer_cells("control-request update", "usb", "usb", 1, ("first", "middle", "last")),
+    Cell(
+        "reboot after a part",
+        "never comes back",
+        "serial",
+        Where("flash", via="serial", n=1),
+        never_back,
+        "TimeoutError_",
+    ),
+    Cell("reboot after a part", "never comes back", "usb", Where("flash", via="usb", n=1), never_back, "TimeoutError_"),
+    Cell("reboot after a part", "never comes back", "dfu", Where("reset"), never_back, "TimeoutError_"),
+    Cell(
+        "waiting for the cloud",
+        "cloud offline",
+        "ota",
+        Where("wait-cloud", n=1),
+        cloud_offline,
+        "CloudError",
+        online=True,
+    ),
+    Cell("hub power cycle", "port does not cut power", RECOVERY, None, port_keeps_power, "pass"),
+    Cell("hub power cycle", "uhubctl hangs", RECOVERY, None, uhubctl_hangs, "pass"),
+    Cell("hub power cycle", "never comes back", RECOVERY, None, never_back, "ModeChangeError"),
+]

@@ -1,0 +1,189 @@
+"""The fault matrix (issue 8): every cell runs a real path (Photon 1.5.2 -> 2.3.1, real binaries)
+on the simulated lab with one fault armed at one stage, then checks what a nightly run needs:
+bounded simulated time, the named error (or a pass where the rig's ladder gets round the fault),
+a reported board state that is the real one, the hub port powered, no lock left held, the serial
+log and step timings up to the fault in the report; then, with the fault gone, the next claimant
+gets the board through the recovery ladder (power cycle -> DFU -> restore) and it is healthy.
+The matrix is printed at the end of the run and kept in docs/faults.md.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rig.clock import SystemClock
+from rig.device import Device
+from rig.firmware.release import ReleaseStore
+from rig.plan import plan
+from rig.pool import Pool
+from rig.report import results as report
+from rig.runner import FAIL, PASS, Runner, RunResult, installed
+from rig.runner.prepare import ensure_release, take_over
+from rig.runner.recovery import Quarantine, health_check, recover
+from rig.sim.board import Board, Faults, Mode
+from rig.sim.lab import Lab
+from tests_unit.faults.cells import CELLS, NEW, OLD, PLATFORM, RECOVERY, Cell
+from tests_unit.plan.helpers import board_and_device
+
+BOUND = 30 * 60  # simulated seconds: far above any path, far below a hung night
+STATE_OF = {  # what the report must say for the board's real (simulated) mode
+    Mode.OFF: "off (not on USB)",
+    Mode.BOOTING: "off (not on USB)",
+    Mode.DEAD: "off (not on USB)",
+    Mode.DFU: "dfu mode",
+    Mode.NORMAL: "normal mode",
+    Mode.SAFE: "safe mode",
+    Mode.LISTENING: "listening mode",
+    Mode.SAFE_LISTENING: "listening mode",
+}
+
+
+def lock_is_free(pool: Pool, name: str) -> bool:
+    """True when nobody holds the board's lock file (a fresh open file description can flock it)."""
+    with open(pool.folder / f"board-{name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def break_board(lab: Lab, board: Board) -> None:
+    """A half-written system part: the bootloader falls back to DFU mode (what recovery is for)."""
+    with lab.clock.lock:
+        board.mem.internal.erase_range(0x8020000, 0x20000)
+        board.reset("test: half-written system part")
+    lab.settle(5)
+
+
+def run_cell(cell: Cell, lab: Lab, board: Board, dev: Device, store: ReleaseStore) -> RunResult:
+    """The path (or the recovery ladder) with the cell's fault armed at its stage."""
+    old, new = store.get(PLATFORM, OLD), store.get(PLATFORM, NEW)
+    if cell.method == RECOVERY:
+        break_board(lab, board)
+        cell.arm(lab, board, None)
+        return recover(dev, old, Quarantine())
+    steps = plan(installed(dev), new, cell.method)
+    at = cell.where.index(steps) if cell.where else -1
+
+    def arm(i: int, step: object) -> None:
+        if i == at:
+            cell.arm(lab, board, steps.steps[i])
+
+    return Runner(dev).run(steps, new, on_step=arm)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{c.id}-{c.method}" for c in CELLS])
+def test_fault_cell(
+    cell: Cell, real_store: ReleaseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property
+) -> None:
+    monkeypatch.setenv("RIG_UHUBCTL_TIMEOUT", "0.3")  # a hanging uhubctl is killed after 0.3 wall seconds
+    with Lab(releases=real_store) as lab:
+        board, dev = board_and_device(lab, PLATFORM, OLD, online=cell.online)
+        pool = Pool(["dut"], tmp_path / "locks")
+        start = lab.clock.now()
+        with pool.claim(["dut"], SystemClock(), timeout=1):
+            result = run_cell(cell, lab, board, dev, real_store)
+        elapsed = lab.clock.now() - start
+        got = PASS if result.outcome == PASS else str(result.error_type)
+        record_property(
+            "fault_cell",
+            json.dumps(
+                {
+                    "stage": cell.stage,
+                    "fault": cell.fault,
+                    "method": cell.method,
+                    "outcome": got,
+                    "seconds": round(elapsed),
+                    "state": result.board_state,
+                }
+            ),
+        )
+        print(f"| {cell.stage} | {cell.fault} | {cell.method} | {got} | {elapsed:.0f} s | {result.board_state} |")
+        print("\n".join(result.log))
+        assert elapsed < BOUND
+        assert got == cell.expect, result.error
+        # the known board state is reported, and it is the real one
+        assert result.board_state.startswith(STATE_OF[board.mode]), (result.board_state, board.mode)
+        assert result.board_state.endswith(f"hub {dev.hub.location} port {dev.hub.port} on")  # type: ignore[union-attr]
+        assert lab.hubs.hub("1-1").is_on(lab.slots["dut"].port)
+        assert lock_is_free(pool, "dut")
+        # the report keeps the timings of every step up to the fault, the error, the console
+        path = report.from_run(cell.id, PLATFORM, OLD, NEW, cell.method, "dut", result)
+        report.write(tmp_path / "report", [path], {"simulated": True})
+        _, (back,) = report.read(tmp_path / "report")
+        assert back.board_state == result.board_state and back.steps
+        assert all(s["clock"] >= 0 and s["wall"] >= 0 for s in back.steps)
+        if result.outcome == FAIL:
+            assert back.error and back.steps[-1]["step"].startswith("failed:")
+            assert f"board left in: {result.board_state}" in back.log
+        if cell.method == "serial" and "YMODEM" in cell.stage:
+            assert "--- console ---" in back.log and "Waiting for the binary file" in back.log
+        # the fault is gone; the next test claims the board and brings it back
+        board.faults = Faults()
+        lab.hubs.hub("1-1").hang = False
+        lab.cloud.reachable = True
+        with pool.claim(["dut"], SystemClock(), timeout=1):
+            take_over(dev)
+            ensure_release(dev, real_store.get(PLATFORM, OLD))
+            assert health_check(dev, real_store.get(PLATFORM, OLD)) is None
+        assert lock_is_free(pool, "dut")
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from rig.clock import SystemClock
+from rig.pool import Pool
+from rig.transport.hub import Uhubctl
+with Pool(["dut"], Path(sys.argv[1])).claim(["dut"], SystemClock(), timeout=5):
+    Uhubctl().set_power("1-1", int(sys.argv[2]), on=False)  # killed in the middle of a power cycle
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_worker_killed_while_holding_a_board(real_store: ReleaseStore, tmp_path: Path, record_property) -> None:
+    """An xdist worker dies holding a board with its port off: the kernel frees the lock, the next
+    claimant switches the port on and restores the board."""
+    with Lab(releases=real_store) as lab:
+        board, dev = board_and_device(lab, PLATFORM, NEW)
+        pool = Pool(["dut"], tmp_path / "locks")
+        port = lab.slots["dut"].port
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(pool.folder), str(port)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            assert not lock_is_free(pool, "dut") and not lab.hubs.hub("1-1").is_on(port)
+        finally:
+            holder.kill()  # SIGKILL: no finally block of the worker runs
+            holder.wait(10)
+        start = lab.clock.now()
+        with pool.claim(["dut"], SystemClock(), timeout=5):
+            take_over(dev)
+            ensure_release(dev, real_store.get(PLATFORM, OLD))
+            assert health_check(dev, real_store.get(PLATFORM, OLD)) is None
+        elapsed = lab.clock.now() - start
+        assert lock_is_free(pool, "dut") and lab.hubs.hub("1-1").is_on(port) and board.mode == Mode.NORMAL
+        assert any("switching its hub port on" in line for line in dev.log)
+        record_property(
+            "fault_cell",
+            json.dumps(
+                {
+                    "stage": "claiming a board",
+                    "fault": "worker killed holding it",
+                    "method": "any",
+                    "outcome": PASS,
+                    "seconds": round(elapsed),
+                    "state": "normal mode",
+                }
+            ),
+        )
