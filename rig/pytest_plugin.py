@@ -23,13 +23,14 @@ import pytest
 from rig import matrix
 from rig.clock import SystemClock
 from rig.device import Device, HubPort
+from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, Inventory, SimSettings, load_inventory
 from rig.inventory import HubPort as SpecHub
 from rig.plan import Target
 from rig.platforms import by_name
-from rig.pool import Pool
+from rig.pool import Pool, lock_dir
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector
 from rig.runner.prepare import take_over
@@ -119,7 +120,7 @@ class RigSession:
         if self._store is None:
             folder = self.config.getoption("--rig-releases") or self.config.getini("rig_releases")
             if folder:
-                self._store = ReleaseStore.scan(Path(folder))
+                self._store = ReleaseStore.scan(Path(folder)).require_releases()
             elif self.sim:
                 self._tmp = Path(tempfile.mkdtemp(prefix="rig-synthetic-"))
                 self._store = matrix.write_synthetic_store(self._tmp, self.platforms())
@@ -197,6 +198,22 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     config.stash[_SESSION] = RigSession(config)
     config.pluginmanager.register(ResultCollector(config), "rig-results")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Check the bench before any test runs: devices.yaml, the release store, the lock directory;
+    a mistake ends the run with one sentence (pytest's usage error), not a traceback per test.
+    """
+    rs = session.config.stash[_SESSION]
+    if not rs.has_bench:
+        return
+    try:
+        rs.inventory()
+        rs.store()
+        folder = session.config.getoption("--rig-lock-dir") or session.config.getini("rig_lock_dir")
+        lock_dir(Path(folder) if folder else None)
+    except RigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

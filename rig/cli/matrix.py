@@ -103,10 +103,25 @@ def summary(results: list[report_results.PathResult]) -> Table:
     return table
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """User mistakes found before pytest starts: devices.yaml, the release store, the lock directory."""
+    from rig.firmware.release import ReleaseStore
+    from rig.inventory import load_inventory
+    from rig.pool import lock_dir
+
+    if args.devices:
+        load_inventory(Path(args.devices))
+    if args.releases:
+        ReleaseStore.scan(Path(args.releases)).require_releases()
+    if not args.sim:
+        lock_dir(None)
+
+
 def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
     """`rig matrix`."""
     if not args.sim and not args.devices:
         raise ConfigError("Say which bench: --sim for the simulated lab, or --devices devices.yaml for real boards.")
+    preflight(args)
     report = Path(args.report).resolve()
     report.mkdir(parents=True, exist_ok=True)
     results_file = report / "results.json"

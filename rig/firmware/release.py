@@ -92,6 +92,15 @@ class ReleaseStore:
         store.group()
         return store
 
+    def require_releases(self) -> ReleaseStore:
+        """The store itself, or a one-sentence error when it holds no release at all."""
+        if not self.releases:
+            raise ReleaseError(
+                f"No Device OS releases in {self.root} ({len(self.skipped)} files skipped): fetch one with "
+                "'rig releases fetch VERSION --platform P --dest DIR', or pass --releases DIR."
+            )
+        return self
+
     def add_file(self, path: Path) -> None:
         """Parse one file into the store, or record why it was skipped."""
         try:

@@ -212,6 +212,9 @@ CELLS: list[Cell] = [
         "CloudError",
         online=True,
     ),
+    Cell(
+        "OTA update", "cloud offline", "ota", Where("flash", via="ota", n=1), cloud_offline, "CloudError", online=True
+    ),
     Cell("hub power cycle", "port does not cut power", RECOVERY, None, port_keeps_power, "pass"),
     Cell("hub power cycle", "uhubctl hangs", RECOVERY, None, uhubctl_hangs, "pass"),
     Cell("hub power cycle", "never comes back", RECOVERY, None, never_back, "ModeChangeError"),

@@ -29,6 +29,7 @@ from rig.runner.recovery import Quarantine, health_check, recover
 from rig.sim.board import Board, Faults, Mode
 from rig.sim.lab import Lab
 from tests_unit.faults.cells import CELLS, NEW, OLD, PLATFORM, RECOVERY, Cell
+from tests_unit.faults.table import expected_rows, matrix_table
 from tests_unit.plan.helpers import board_and_device
 
 BOUND = 30 * 60  # simulated seconds: far above any path, far below a hung night
@@ -187,3 +188,11 @@ def test_worker_killed_while_holding_a_board(real_store: ReleaseStore, tmp_path:
                 }
             ),
         )
+
+
+def test_the_docs_keep_the_matrix() -> None:
+    """docs/faults.md shows the outcome every cell is held to (and the cells hold to it above)."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "faults.md").read_text()
+    assert matrix_table(expected_rows()) in docs, "regenerate the table in docs/faults.md from tests_unit/faults"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert matrix_table(expected_rows()) in readme, "regenerate the table in README.md from tests_unit/faults"
