@@ -33,7 +33,7 @@ from rig.platforms import by_name
 from rig.pool import Pool, lock_dir
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector
-from rig.runner.prepare import take_over
+from rig.runner.prepare import leave_usable, take_over
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 MARKERS = (
@@ -209,7 +209,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         rs.inventory()
-        rs.store()
+        if session.config.getoption("--rig-releases") or session.config.getini("rig_releases"):
+            rs.store()  # a given store must hold releases (synthetic ones are made when needed)
         folder = session.config.getoption("--rig-lock-dir") or session.config.getini("rig_lock_dir")
         lock_dir(Path(folder) if folder else None)
     except RigError as exc:
@@ -368,6 +369,9 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
         try:
             yield dev
         finally:
+            store = rig_session.store()
+            if request.node.stash.get(_FAILED, False) and store is not None:  # leave the bench usable
+                request.node.add_report_section("teardown", "rig", leave_usable(dev, store))
             if dev.hub is not None:
                 try:
                     dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
@@ -394,12 +398,15 @@ def rig_record(request: pytest.FixtureRequest, record_property: Any) -> Any:
 
 
 _LOG = pytest.StashKey[str]()
+_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Attach the path's log to the pytest-html report."""
     report: Any = yield
+    if report.when == "call":
+        item.stash[_FAILED] = bool(report.failed)
     if report.when == "call" and _LOG in item.stash:
         try:
             import pytest_html

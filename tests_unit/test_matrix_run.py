@@ -242,3 +242,51 @@ def test_paths_are_interleaved_over_platforms_in_their_own_order() -> None:
         ("boron", "1", "3"),
         ("photon", "1", "3"),
     ]
+
+
+FAULTY_BENCH = """devices:
+  - name: photon-1
+    platform: photon
+    device_id: 3a0027000547343233323032
+    hub: {location: "1-1", port: 3}
+    sim: {device_os: 1.5.2, faults: {dfu_error_status: 3}}
+"""
+
+
+def test_a_failed_path_reports_the_board_state_and_leaves_the_board_usable(tmp_path: Path) -> None:
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(FAULTY_BENCH)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "tests_hil" / "test_matrix.py"),
+            "--rig-sim",
+            "--rig-devices",
+            str(bench),
+            "--rig-methods",
+            "dfu",
+            "--rig-from",
+            "1.5.2",
+            "--rig-to",
+            "2.3.1",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "0",
+            "-rA",
+            f"--junitxml={tmp_path / 'junit.xml'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout[-3000:]
+    assert "errWRITE" in done.stdout and "board left in: dfu mode; hub 1-1 port 3 on" in done.stdout
+    # the teardown brought the board back to the newest release, so the bench is usable the next morning
+    assert "recovered photon-1 to Device OS 2.3.1: pass; normal mode, Device OS 2.3.1; hub 1-1 port 3 on" in done.stdout
+    junit = (tmp_path / "junit.xml").read_text()
+    assert '<property name="board_state" value="dfu mode; hub 1-1 port 3 on"' in junit

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from rig.device import Device
+from rig.device import Device, Mode
 from rig.device.modes import power_on
 from rig.errors import RigError
-from rig.firmware.release import Release
+from rig.firmware.release import Release, ReleaseStore
 from rig.plan import plan
 from rig.runner.recovery import Quarantine, recover
 from rig.runner.run import FAIL, Runner, RunResult, installed, verify
+from rig.runner.state import board_state
 
 
 class PrepareError(RigError):
@@ -47,3 +48,22 @@ def take_over(dev: Device) -> None:
         power_on(dev)
     except RigError as exc:
         dev.note(f"power on after claiming failed: {exc}")
+
+
+def leave_usable(dev: Device, store: ReleaseStore, quarantine: Quarantine | None = None) -> str:
+    """After a failed test: a board that does not run normally is recovered to the newest complete
+    release of its platform, so the bench is usable the next morning; returns what was done.
+    """
+    try:
+        if dev.mode() == Mode.NORMAL:
+            return f"board left in {board_state(dev)}"
+    except RigError:
+        pass  # not answering: recover it
+    releases = [r for r in store.sorted_releases() if r.platform.id == dev.platform.id and r.complete]
+    if not releases:
+        return f"no complete {dev.platform.name} release to recover {dev.name} to; it is in {board_state(dev)}"
+    try:
+        result = recover(dev, releases[-1], quarantine or Quarantine())
+    except RigError as exc:
+        return f"recovery of {dev.name} failed: {exc}"
+    return f"recovered {dev.name} to Device OS {releases[-1].version}: {result.outcome}; {result.board_state}"
