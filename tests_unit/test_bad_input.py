@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rig.cli import main
-from rig.device import Device, HubPort
+from rig.device import Device
 from rig.device.flash import flash
 from rig.device.identify import identify
 from rig.errors import RigError
@@ -25,21 +25,16 @@ from rig.sim.board import Board
 from rig.sim.lab import Lab
 from rig.transport.cloud import CloudClient
 from rig.transport.hub import Uhubctl
+from tests_unit.test_device import device as board_device
 
 ALL_PATHS = ("dfu", "usb", "serial", "ota", "dfu-util", "particle-cli")
 
 
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab(time_scale=0) as sim:
-        yield sim
-
-
 def device(lab: Lab, board: Board, name: str) -> Device:
-    slot = lab.slots[name]
-    return Device(
-        board.device_id, board.platform, lab.clock, HubPort(slot.hub, slot.port), name=name, cloud=CloudClient()
-    )
+    """A Device for a simulated board, with the lab's cloud."""
+    dev = board_device(lab, board, name)
+    dev.cloud = CloudClient()
+    return dev
 
 
 def snapshot(board: Board) -> tuple[object, ...]:
@@ -326,6 +321,13 @@ def test_uhubctl_missing(tmp_path: Path) -> None:
     assert done.stderr == "rig: error: uhubctl is not installed: install it (apt-get install uhubctl).\n"
 
 
+def hil_pytest(*options: str) -> subprocess.CompletedProcess[str]:
+    """pytest on tests_hil with the simulated lab and these options."""
+    argv = [sys.executable, "-m", "pytest", str(Path(__file__).parents[1] / "tests_hil"), "--rig-sim", *options]
+    argv += ["-p", "no:cacheprovider", "-q", "-n", "0"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_empty_release_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "releases").mkdir()
     (tmp_path / "releases" / "notes.bin").write_bytes(b"hello")
@@ -343,26 +345,7 @@ def test_empty_release_store(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "--method",
         "dfu",
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(Path(__file__).parents[1] / "tests_hil"),
-            "--rig-sim",
-            "--rig-releases",
-            str(tmp_path / "releases"),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-n",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = hil_pytest("--rig-releases", str(tmp_path / "releases"))
     assert done.returncode == 4 and "Traceback" not in done.stdout + done.stderr
     assert f"ERROR: {needle} {tmp_path / 'releases'} (1 files skipped)" in done.stderr
 
@@ -370,25 +353,6 @@ def test_empty_release_store(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_lock_dir_not_writable(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(Path(__file__).parents[1] / "tests_hil"),
-            "--rig-sim",
-            "--rig-lock-dir",
-            str(blocker / "locks"),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-n",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = hil_pytest("--rig-lock-dir", str(blocker / "locks"))
     assert done.returncode == 4 and "Traceback" not in done.stdout + done.stderr
     assert f"ERROR: The lock directory {blocker / 'locks'} is not writable" in done.stderr
