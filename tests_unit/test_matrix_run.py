@@ -287,6 +287,6 @@ def test_a_failed_path_reports_the_board_state_and_leaves_the_board_usable(tmp_p
     assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout[-3000:]
     assert "errWRITE" in done.stdout and "board left in: dfu mode; hub 1-1 port 3 on" in done.stdout
     # the teardown brought the board back to the newest release, so the bench is usable the next morning
-    assert "recovered photon-1 to Device OS 2.3.1: pass; normal mode, Device OS 2.3.1; hub 1-1 port 3 on" in done.stdout
+    assert "recovered photon-1 to Device OS 2.3.1: pass; normal mode, Device OS 2.3.1; hub 1-1 port 3\n" in done.stdout
     junit = (tmp_path / "junit.xml").read_text()
     assert '<property name="board_state" value="dfu mode; hub 1-1 port 3 on"' in junit

@@ -156,7 +156,7 @@ class Runner:
             result.final_modules = installed(dev)
         except RigError:
             result.final_modules = []
-        result.board_state = board_state(dev)
+        result.board_state = board_state(dev, with_power=result.outcome == FAIL)  # uhubctl only when it failed
         if result.outcome == FAIL:
             dev.note(f"board left in: {result.board_state}")
         result.log = dev.log[log_start:]

@@ -29,8 +29,10 @@ def port_power(dev: Device) -> str:
     return "unknown (uhubctl did not list the port)"
 
 
-def board_state(dev: Device) -> str:
-    """Mode (and Device OS when the firmware runs), then the hub port's power."""
+def board_state(dev: Device, with_power: bool = True) -> str:
+    """Mode (and Device OS when the firmware runs), then the hub port and (with_power: one uhubctl
+    status call) whether it is powered.
+    """
     try:
         mode = dev.mode()
     except RigError as exc:
@@ -41,5 +43,5 @@ def board_state(dev: Device) -> str:
             with contextlib.suppress(RigError):
                 text += f", Device OS {dev.device_os(dev.modules_usb())}"
     if dev.hub is not None:
-        text += f"; hub {dev.hub.location} port {dev.hub.port} {port_power(dev)}"
+        text += f"; hub {dev.hub.location} port {dev.hub.port}" + (f" {port_power(dev)}" if with_power else "")
     return text
