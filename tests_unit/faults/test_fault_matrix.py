@@ -24,7 +24,7 @@ from rig.plan import plan
 from rig.pool import Pool
 from rig.report import results as report
 from rig.runner import FAIL, PASS, Runner, RunResult, installed
-from rig.runner.prepare import ensure_release, take_over
+from rig.runner.prepare import ensure_release, leave_usable, take_over
 from rig.runner.recovery import Quarantine, health_check, recover
 from rig.sim.board import Board, Faults, Mode
 from rig.sim.lab import Lab
@@ -92,7 +92,11 @@ def test_fault_cell(
         start = lab.clock.now()
         with pool.claim(["dut"], SystemClock(), timeout=1):
             result = run_cell(cell, lab, board, dev, real_store)
-        elapsed = lab.clock.now() - start
+            elapsed = lab.clock.now() - start
+            mode_after = board.mode
+            # the board fixture's teardown after a failed test (the fault may still be there)
+            teardown = leave_usable(dev, real_store) if result.outcome == FAIL else None
+            teardown_took = lab.clock.now() - start - elapsed
         got = PASS if result.outcome == PASS else str(result.error_type)
         record_property(
             "fault_cell",
@@ -112,7 +116,7 @@ def test_fault_cell(
         assert elapsed < BOUND
         assert got == cell.expect, result.error
         # the known board state is reported, and it is the real one
-        assert result.board_state.startswith(STATE_OF[board.mode]), (result.board_state, board.mode)
+        assert result.board_state.startswith(STATE_OF[mode_after]), (result.board_state, mode_after)
         where = f"hub {dev.hub.location} port {dev.hub.port}"  # type: ignore[union-attr]
         # a failed run asks uhubctl whether the port is powered; a passing one was just seen on USB
         assert result.board_state.endswith(f"{where} on" if result.outcome == FAIL else where)
@@ -129,6 +133,12 @@ def test_fault_cell(
             assert f"board left in: {result.board_state}" in back.log
         if cell.method == "serial" and "YMODEM" in cell.stage:
             assert "--- console ---" in back.log and "Waiting for the binary file" in back.log
+        if teardown is not None:  # bounded, one sentence, and the port stays powered
+            assert teardown.startswith(
+                ("recovered dut to Device OS 2.3.1: ", "recovery of dut failed: ", "board left in normal")
+            )
+            assert "\n" not in teardown and teardown_took < BOUND
+            assert lab.hubs.hub("1-1").is_on(lab.slots["dut"].port)
         # the fault is gone; the next test claims the board and brings it back
         board.faults = Faults()
         lab.hubs.hub("1-1").hang = False
