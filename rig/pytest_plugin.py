@@ -42,6 +42,7 @@ MARKERS = (
     "rig_method(*methods): flashing paths a HIL test exercises",
 )
 NO_BENCH = "no boards: pass --rig-devices FILE, or --rig-sim for the simulated lab"
+PATH_TIMEOUT = 1800.0  # wall seconds: far above any path (every wait inside has its own timeout)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +59,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rig-releases", metavar="DIR", help="release store (default with --rig-sim: synthetic)")
     g.addoption("--rig-report", metavar="DIR", help="write results.json and the HTML matrix here")
     g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
+    g.addoption(
+        "--rig-path-timeout",
+        type=float,
+        default=PATH_TIMEOUT,
+        metavar="SECONDS",
+        help=f"watchdog: a HIL test running longer (wall s) fails, its board is recovered (default {PATH_TIMEOUT:g})",
+    )
     for name in ("rig_devices", "rig_releases", "rig_report", "rig_lock_dir"):
         parser.addini(name, f"default for --{name.replace('_', '-')}", default=None)
 
@@ -292,8 +300,14 @@ def interleaved(paths: list[matrix.MatrixPath]) -> list[matrix.MatrixPath]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip `hil` tests with a reason when there is no bench."""
+    """Skip `hil` tests with a reason when there is no bench; else give each a watchdog (pytest-timeout,
+    test function only, so the board fixture's teardown still powers and recovers the board).
+    """
     if config.stash[_SESSION].has_bench:
+        watchdog = config.getoption("--rig-path-timeout")
+        for item in items:
+            if item.get_closest_marker("hil") and not item.get_closest_marker("timeout") and watchdog > 0:
+                item.add_marker(pytest.mark.timeout(watchdog, method="signal", func_only=True))
         return
     skip = pytest.mark.skip(reason=NO_BENCH)
     for item in items:

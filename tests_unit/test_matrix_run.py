@@ -290,3 +290,28 @@ def test_a_failed_path_reports_the_board_state_and_leaves_the_board_usable(tmp_p
     assert "recovered photon-1 to Device OS 2.3.1: pass; normal mode, Device OS 2.3.1; hub 1-1 port 3\n" in done.stdout
     junit = (tmp_path / "junit.xml").read_text()
     assert '<property name="board_state" value="dfu mode; hub 1-1 port 3 on"' in junit
+
+
+HANGING_TEST = """
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.hil
+
+
+@pytest.mark.rig_platform("boron")
+def test_hangs(board):
+    threading.Event().wait(120)  # a bug in a test or a wait without a timeout
+"""
+
+
+def test_the_watchdog_ends_a_hanging_test_and_the_board_is_left_usable(tmp_path: Path) -> None:
+    (tmp_path / "test_hang.py").write_text(HANGING_TEST)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path / "test_hang.py"), "--rig-sim", "--rig-platforms", "boron",
+         "--rig-path-timeout", "1", "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Failed: Timeout (>1.0s) from pytest-timeout" in done.stdout, done.stdout[-2000:]
+    assert "board left in normal mode, Device OS 4.0.1; hub 1-1 port 1 on" in done.stdout  # teardown still ran
