@@ -63,6 +63,8 @@ def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matri
         str(args.workers),
         "--rig-time-scale",
         str(args.time_scale),
+        "--rig-path-timeout",
+        str(args.path_timeout),
     ]
     if args.sim:
         out.append("--rig-sim")
@@ -161,6 +163,9 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--report", default="report", help="report directory (default ./report)")
     p.add_argument("--json-out", help="also write one JSON object per path here")
     p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
+    p.add_argument(
+        "--path-timeout", type=float, default=1800.0, help="watchdog per path in wall seconds (default 1800)"
+    )
     p.set_defaults(func=cmd_matrix)
 
     p = sub.add_parser("check-app", help="check one user binary across Device OS versions")
