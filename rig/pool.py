@@ -59,11 +59,35 @@ class Pool:
         """The lock file of a board."""
         return FileLock(str(self.folder / f"board-{name}.lock"))
 
+    def quarantine_file(self, name: str) -> Path:
+        """Present while a board is quarantined (for every process of the host); delete it once fixed."""
+        return self.folder / f"board-{name}.quarantined"
+
+    def quarantined(self, name: str) -> str | None:
+        """Why a board is quarantined, or None."""
+        try:
+            return self.quarantine_file(name).read_text().strip() or "no reason given"
+        except FileNotFoundError:
+            return None
+
+    def quarantine(self, name: str, reason: str) -> None:
+        """Take a board out of service for every later claim."""
+        self.quarantine_file(name).write_text(reason + "\n")
+
     @contextmanager
     def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
         """Hold one free board of `candidates` (trying from `start`) until the block ends."""
         if not candidates:
             raise NoBoardError("No board of that kind is in devices.yaml.")
+        usable = [n for n in candidates if self.quarantined(n) is None]
+        if not usable:
+            name = candidates[0]
+            who = name if len(candidates) == 1 else f"All of {', '.join(candidates)} are quarantined; {name}"
+            raise NoBoardError(
+                f"{who} is quarantined ({self.quarantined(name)}); fix the board, then delete "
+                f"{self.quarantine_file(name)}."
+            )
+        candidates = usable
         order = candidates[start % len(candidates) :] + candidates[: start % len(candidates)]
         deadline = Deadline(clock, timeout)
         while True:

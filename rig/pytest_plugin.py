@@ -9,10 +9,9 @@ properties, pytest-html extras and, from the controller, results.json and the HT
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +21,17 @@ import pytest
 
 from rig import matrix
 from rig.clock import SystemClock
-from rig.device import Device, HubPort
+from rig.device import Device
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
-from rig.inventory import DeviceSpec, Inventory, SimSettings, load_inventory
-from rig.inventory import HubPort as SpecHub
 from rig.plan import Target
-from rig.platforms import by_name
-from rig.pool import Pool, lock_dir
+from rig.pool import NoBoardError, lock_dir
+from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector
 from rig.runner.prepare import leave_usable, take_over
-from rig.transport.cloud import TOKEN_ENV, CloudClient
+from rig.runner.recovery import PROCESS_QUARANTINE
 
 MARKERS = (
     "hil: needs a board (real, or simulated with --rig-sim); skipped without one",
@@ -68,133 +65,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     for name in ("rig_devices", "rig_releases", "rig_report", "rig_lock_dir"):
         parser.addini(name, f"default for --{name.replace('_', '-')}", default=None)
-
-
-def _listed(config: pytest.Config, name: str) -> list[str]:
-    return [v.strip() for item in config.getoption(name) for v in item.split(",") if v.strip()]
-
-
-def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
-    """Two simulated boards per platform: `<platform>-1` offline, `<platform>-ota` online."""
-    from rig.sim.lab import device_id_for
-
-    specs = []
-    for n, (name, suffix) in enumerate((p, s) for p in platform_names for s in ("1", "ota")):
-        board = f"{name}-{suffix}"
-        online = suffix == "ota"
-        specs.append(
-            DeviceSpec(
-                name=board,
-                platform=name,
-                device_id=device_id_for(board),
-                tags=["cloud"] if online else [],
-                swd_probe=f"probe-{board}",
-                hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
-                sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
-            )
-        )
-    return specs
-
-
-class RigSession:
-    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker)."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.sim = bool(config.getoption("--rig-sim"))
-        self.devices_file = config.getoption("--rig-devices") or config.getini("rig_devices")
-        self._store: ReleaseStore | None = None
-        self._inventory: Inventory | None = None
-        self._lab: Any = None
-        self._devices: dict[str, Device] | None = None
-        self._tmp: Path | None = None
-
-    @property
-    def has_bench(self) -> bool:
-        """True with devices.yaml or the simulated lab."""
-        return bool(self.devices_file) or self.sim
-
-    def platforms(self) -> list[str]:
-        """Platforms of the matrix."""
-        given = _listed(self.config, "--rig-platforms")
-        if given:
-            return [by_name(p).name for p in given]
-        if self.devices_file:
-            return sorted({d.platform for d in self.inventory().devices})
-        return list(matrix.SIM_PLATFORMS)
-
-    def store(self) -> ReleaseStore | None:
-        """The release store: --rig-releases, or synthetic releases for the simulated lab."""
-        if self._store is None:
-            folder = self.config.getoption("--rig-releases") or self.config.getini("rig_releases")
-            if folder:
-                self._store = ReleaseStore.scan(Path(folder)).require_releases()
-            elif self.sim:
-                self._tmp = Path(tempfile.mkdtemp(prefix="rig-synthetic-"))
-                self._store = matrix.write_synthetic_store(self._tmp, self.platforms())
-        return self._store
-
-    def inventory(self) -> Inventory:
-        """devices.yaml, or with --rig-sim alone a default bench: per platform one offline board and
-        one online board (tag `cloud`) for the OTA paths; offline boards keep the cloud's healer out
-        of the other paths (§6.4).
-        """
-        if self._inventory is None:
-            if self.devices_file:
-                self._inventory = load_inventory(Path(self.devices_file))
-            else:
-                self._inventory = Inventory(devices=default_sim_bench(self.platforms()))
-        return self._inventory
-
-    def wants_cloud(self, name: str) -> bool:
-        """True for boards tagged `cloud` (connected, for OTA paths)."""
-        return any(d.name == name and "cloud" in d.tags for d in self.inventory().devices)
-
-    def devices(self) -> dict[str, Device]:
-        """Devices of the bench, on the lab's clock when simulated."""
-        if self._devices is None:
-            clock: Any = SystemClock()
-            if self.sim:
-                from rig.cli.bench import add_board_from_spec
-                from rig.sim.lab import Lab
-
-                self._lab = Lab(time_scale=self.config.getoption("--rig-time-scale"), releases=self.store())
-                for spec in self.inventory().devices:
-                    add_board_from_spec(self._lab, spec)
-                self._lab.install()
-                clock = self._lab.clock
-            cloud = CloudClient() if os.environ.get(TOKEN_ENV) else None
-            self._devices = {
-                s.name: Device(
-                    s.device_id,
-                    by_name(s.platform),
-                    clock,
-                    HubPort(s.hub.location, s.hub.port) if s.hub else None,
-                    s.serial,
-                    cloud=cloud,
-                    name=s.name,
-                    swd_probe=s.swd_probe,
-                )
-                for s in self.inventory().devices
-            }
-        return self._devices
-
-    def pool(self) -> Pool:
-        """Board locks; simulated boards of different workers are different boards."""
-        folder = self.config.getoption("--rig-lock-dir") or self.config.getini("rig_lock_dir")
-        pool = Pool(list(self.devices()), Path(folder) if folder else None)
-        if self.sim:
-            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-            pool.folder = pool.folder / f"sim-{os.getpid()}-{worker}"
-            pool.folder.mkdir(exist_ok=True)
-        return pool
-
-    def close(self) -> None:
-        """Remove the simulated lab and the synthetic releases."""
-        if self._lab is not None:
-            self._lab.uninstall()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 _SESSION = pytest.StashKey[RigSession]()
@@ -256,7 +126,7 @@ def _generate_app_cases(metafunc: pytest.Metafunc, rs: RigSession) -> None:
             "rig_app_case", [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["no-app"]
         )
         return
-    wanted = _listed(metafunc.config, "--rig-to")
+    wanted = listed(metafunc.config, "--rig-to")
     cases = [
         AppCase(app.module.platform.name, v)
         for v in matrix.release_versions(store, app.module.platform.name)
@@ -277,12 +147,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         reason = NO_BENCH if not rs.has_bench else "no release store: pass --rig-releases DIR"
         metafunc.parametrize("rig_path", [pytest.param(None, marks=pytest.mark.skip(reason=reason))], ids=["no-bench"])
         return
-    methods = _listed(metafunc.config, "--rig-methods") or list(matrix.DEFAULT_METHODS)
+    methods = listed(metafunc.config, "--rig-methods") or list(matrix.DEFAULT_METHODS)
     marker = metafunc.definition.get_closest_marker("rig_method")
     if marker:
         methods = [m for m in methods if m in marker.args] or list(marker.args)
     paths = matrix.paths(
-        store, rs.platforms(), methods, _listed(metafunc.config, "--rig-from"), _listed(metafunc.config, "--rig-to")
+        store, rs.platforms(), methods, listed(metafunc.config, "--rig-from"), listed(metafunc.config, "--rig-to")
     )
     paths = interleaved(paths)
     metafunc.parametrize("rig_path", paths, ids=[p.id for p in paths])
@@ -366,7 +236,7 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
     devices = rig_session.devices()
     candidates = sorted(n for n, d in devices.items() if wanted is None or d.platform.name in wanted)
     method_marker = request.node.get_closest_marker("rig_method")
-    chosen = _listed(request.config, "--rig-methods")
+    chosen = listed(request.config, "--rig-methods")
     if path is None and method_marker and chosen and not set(method_marker.args) & set(chosen):
         pytest.skip(f"--rig-methods {','.join(chosen)} leaves out {', '.join(method_marker.args)}")
     method = path.method if path is not None else (method_marker.args[0] if method_marker else None)
@@ -377,7 +247,11 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
         pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")
     pool = rig_session.pool()
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-    with pool.claim(candidates, SystemClock(), start=worker) as name:
+    with contextlib.ExitStack() as held:
+        try:
+            name = held.enter_context(pool.claim(candidates, SystemClock(), start=worker))
+        except NoBoardError as exc:  # every such board is busy for too long, or quarantined
+            pytest.fail(str(exc), pytrace=False)
         dev = devices[name]
         take_over(dev)  # a crashed worker may have left it off
         try:
@@ -386,6 +260,8 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
             store = rig_session.store()
             if request.node.stash.get(_FAILED, False) and store is not None:  # leave the bench usable
                 request.node.add_report_section("teardown", "rig", leave_usable(dev, store))
+            if PROCESS_QUARANTINE.is_quarantined(name):  # out of service for every later claim
+                pool.quarantine(name, PROCESS_QUARANTINE.reasons.get(name, "failed its health checks"))
             if dev.hub is not None:
                 try:
                     dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)

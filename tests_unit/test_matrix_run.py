@@ -315,3 +315,21 @@ def test_the_watchdog_ends_a_hanging_test_and_the_board_is_left_usable(tmp_path:
     )  # fmt: skip
     assert done.returncode == 1 and "Failed: Timeout (>1.0s) from pytest-timeout" in done.stdout, done.stdout[-2000:]
     assert "board left in normal mode, Device OS 4.0.1; hub 1-1 port 1 on" in done.stdout  # teardown still ran
+
+
+def test_a_dead_board_is_quarantined_and_later_paths_fail_fast(tmp_path: Path) -> None:
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(FAULTY_BENCH.replace("dfu_error_status: 3", "stuck: true"))  # never comes back after a reset
+    done = subprocess.run(
+        [*PYTEST, "--rig-sim", "--rig-devices", str(bench), "--rig-methods", "dfu,serial,usb",
+         "--rig-lock-dir", str(tmp_path / "locks"), "-q", "-n", "0", "-rA", "-k", "test_path"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1 and "2 failed" in out and "4 errors" in out, out[-3000:]
+    assert "failed 3 health checks" in out and "and is quarantined" in out
+    marker = next((tmp_path / "locks").glob("sim-*/board-photon-1.quarantined"))
+    assert "did not come back on USB" in marker.read_text()
+    assert out.count("ERROR tests_hil/test_matrix.py::test_path") == 4  # no more time spent on the dead board
+    assert "photon-1 is quarantined (photon-1 could not be put in dfu mode" in out
+    assert f"fix the board, then delete {marker}." in out

@@ -7,7 +7,7 @@ from rig.device.modes import power_on
 from rig.errors import RigError
 from rig.firmware.release import Release, ReleaseStore
 from rig.plan import plan
-from rig.runner.recovery import Quarantine, recover
+from rig.runner.recovery import PROCESS_QUARANTINE, Quarantine, recover
 from rig.runner.run import FAIL, Runner, RunResult, installed, verify
 from rig.runner.state import board_state
 
@@ -28,7 +28,7 @@ def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None 
     except RigError as exc:
         result = RunResult(FAIL, "restore", str(exc), type(exc).__name__)
     if result.outcome == FAIL:
-        result = recover(dev, release, quarantine or Quarantine())
+        result = recover(dev, release, quarantine or PROCESS_QUARANTINE)
         if result.outcome == FAIL:
             raise PrepareError(
                 f"{dev.name} could not be brought to {release.platform.name} {release.version}: {result.error}"
@@ -63,7 +63,7 @@ def leave_usable(dev: Device, store: ReleaseStore, quarantine: Quarantine | None
     if not releases:
         return f"no complete {dev.platform.name} release to recover {dev.name} to; it is in {board_state(dev)}"
     try:
-        result = recover(dev, releases[-1], quarantine or Quarantine())
+        result = recover(dev, releases[-1], quarantine or PROCESS_QUARANTINE)
     except RigError as exc:
         return f"recovery of {dev.name} failed: {exc}"
     return f"recovered {dev.name} to Device OS {releases[-1].version}: {result.outcome}; {result.board_state}"

@@ -45,6 +45,9 @@ class Quarantine:
         self.reasons[name] = reason
 
 
+PROCESS_QUARANTINE = Quarantine()  # what recovery counts when no quarantine is passed (one per process)
+
+
 def health_check(dev: Device, release: Release) -> str | None:
     """None when the board runs `release` in normal mode, else why not."""
     try:

@@ -1,0 +1,151 @@
+"""The bench of one pytest process (one per xdist worker): devices.yaml or the default simulated
+bench, the release store, the simulated lab, the Device objects and the board pool.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rig import matrix
+from rig.clock import SystemClock
+from rig.device import Device, HubPort
+from rig.firmware.release import ReleaseStore
+from rig.inventory import DeviceSpec, Inventory, SimSettings, load_inventory
+from rig.inventory import HubPort as SpecHub
+from rig.platforms import by_name
+from rig.pool import Pool
+from rig.transport.cloud import TOKEN_ENV, CloudClient
+
+
+def listed(config: pytest.Config, name: str) -> list[str]:
+    """Values of a repeatable comma-list option."""
+    return [v.strip() for item in config.getoption(name) for v in item.split(",") if v.strip()]
+
+
+def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
+    """Two simulated boards per platform: `<platform>-1` offline, `<platform>-ota` online."""
+    from rig.sim.lab import device_id_for
+
+    specs = []
+    for n, (name, suffix) in enumerate((p, s) for p in platform_names for s in ("1", "ota")):
+        board = f"{name}-{suffix}"
+        online = suffix == "ota"
+        specs.append(
+            DeviceSpec(
+                name=board,
+                platform=name,
+                device_id=device_id_for(board),
+                tags=["cloud"] if online else [],
+                swd_probe=f"probe-{board}",
+                hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
+                sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
+            )
+        )
+    return specs
+
+
+class RigSession:
+    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.sim = bool(config.getoption("--rig-sim"))
+        self.devices_file = config.getoption("--rig-devices") or config.getini("rig_devices")
+        self._store: ReleaseStore | None = None
+        self._inventory: Inventory | None = None
+        self._lab: Any = None
+        self._devices: dict[str, Device] | None = None
+        self._tmp: Path | None = None
+
+    @property
+    def has_bench(self) -> bool:
+        """True with devices.yaml or the simulated lab."""
+        return bool(self.devices_file) or self.sim
+
+    def platforms(self) -> list[str]:
+        """Platforms of the matrix."""
+        given = listed(self.config, "--rig-platforms")
+        if given:
+            return [by_name(p).name for p in given]
+        if self.devices_file:
+            return sorted({d.platform for d in self.inventory().devices})
+        return list(matrix.SIM_PLATFORMS)
+
+    def store(self) -> ReleaseStore | None:
+        """The release store: --rig-releases, or synthetic releases for the simulated lab."""
+        if self._store is None:
+            folder = self.config.getoption("--rig-releases") or self.config.getini("rig_releases")
+            if folder:
+                self._store = ReleaseStore.scan(Path(folder)).require_releases()
+            elif self.sim:
+                self._tmp = Path(tempfile.mkdtemp(prefix="rig-synthetic-"))
+                self._store = matrix.write_synthetic_store(self._tmp, self.platforms())
+        return self._store
+
+    def inventory(self) -> Inventory:
+        """devices.yaml, or with --rig-sim alone a default bench: per platform one offline board and
+        one online board (tag `cloud`) for the OTA paths; offline boards keep the cloud's healer out
+        of the other paths (§6.4).
+        """
+        if self._inventory is None:
+            if self.devices_file:
+                self._inventory = load_inventory(Path(self.devices_file))
+            else:
+                self._inventory = Inventory(devices=default_sim_bench(self.platforms()))
+        return self._inventory
+
+    def wants_cloud(self, name: str) -> bool:
+        """True for boards tagged `cloud` (connected, for OTA paths)."""
+        return any(d.name == name and "cloud" in d.tags for d in self.inventory().devices)
+
+    def devices(self) -> dict[str, Device]:
+        """Devices of the bench, on the lab's clock when simulated."""
+        if self._devices is None:
+            clock: Any = SystemClock()
+            if self.sim:
+                from rig.cli.bench import add_board_from_spec
+                from rig.sim.lab import Lab
+
+                self._lab = Lab(time_scale=self.config.getoption("--rig-time-scale"), releases=self.store())
+                for spec in self.inventory().devices:
+                    add_board_from_spec(self._lab, spec)
+                self._lab.install()
+                clock = self._lab.clock
+            cloud = CloudClient() if os.environ.get(TOKEN_ENV) else None
+            self._devices = {
+                s.name: Device(
+                    s.device_id,
+                    by_name(s.platform),
+                    clock,
+                    HubPort(s.hub.location, s.hub.port) if s.hub else None,
+                    s.serial,
+                    cloud=cloud,
+                    name=s.name,
+                    swd_probe=s.swd_probe,
+                )
+                for s in self.inventory().devices
+            }
+        return self._devices
+
+    def pool(self) -> Pool:
+        """Board locks; simulated boards of different workers are different boards."""
+        folder = self.config.getoption("--rig-lock-dir") or self.config.getini("rig_lock_dir")
+        pool = Pool(list(self.devices()), Path(folder) if folder else None)
+        if self.sim:
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            pool.folder = pool.folder / f"sim-{os.getpid()}-{worker}"
+            pool.folder.mkdir(exist_ok=True)
+        return pool
+
+    def close(self) -> None:
+        """Remove the simulated lab and the synthetic releases."""
+        if self._lab is not None:
+            self._lab.uninstall()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
