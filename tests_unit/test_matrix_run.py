@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shutil
 import subprocess
 import sys
@@ -314,7 +315,8 @@ def test_the_watchdog_ends_a_hanging_test_and_the_board_is_left_usable(tmp_path:
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1 and "Failed: Timeout (>1.0s) from pytest-timeout" in done.stdout, done.stdout[-2000:]
-    assert "board left in normal mode, Device OS 4.0.1; hub 1-1 port 1 on" in done.stdout  # teardown still ran
+    # the teardown still ran (which boron board was claimed depends on the xdist worker this runs in)
+    assert re.search(r"board left in normal mode, Device OS 4\.0\.1; hub 1-1 port \d on", done.stdout), done.stdout
 
 
 def test_a_dead_board_is_quarantined_and_later_paths_fail_fast(tmp_path: Path) -> None:
