@@ -14,6 +14,10 @@ from rig.sim.board import Board
 from rig.sim.lab import Lab
 
 PLATFORM, OLD, NEW = "photon", "1.5.2", "2.3.1"  # real binaries: 3 writes per path (bootloader, 2 parts)
+UPGRADES = {  # real binaries; Gen 3: bootloader and one 510 KB system part (4 KB page erases)
+    "photon": ("1.5.2", "2.3.1"),
+    "boron": ("2.2.0", "4.0.1"),
+}
 RECOVERY = "recovery"  # cells whose stage is the recovery ladder itself, not a path
 
 
@@ -130,11 +134,22 @@ class Cell:
     arm: Arm
     expect: str  # "pass" or the name of the error the run ends with
     online: bool = False
+    platform: str = PLATFORM
 
     @property
     def id(self) -> str:
         """Test id."""
-        return f"{self.stage}-{self.fault}".replace(" ", "_")
+        return f"{self.stage}-{self.fault}-{self.path}".replace(" ", "_").replace(",", "")
+
+    @property
+    def path(self) -> str:
+        """The method, and the platform when it is not the Photon (a row of the table)."""
+        return self.method if self.platform == PLATFORM else f"{self.method}, {self.platform}"
+
+    @property
+    def versions(self) -> tuple[str, str]:
+        """(from, to) Device OS of the cell's path."""
+        return UPGRADES[self.platform]
 
 
 def _transfer_cells(stage: str, method: str, via: str, n: int, positions: tuple[str, ...]) -> list[Cell]:
@@ -215,6 +230,23 @@ CELLS: list[Cell] = [
     Cell(
         "OTA update", "cloud offline", "ota", Where("flash", via="ota", n=1), cloud_offline, "CloudError", online=True
     ),
+    *[
+        Cell(c.stage, c.fault, c.method, c.where, c.arm, c.expect, c.online, "boron")
+        for c in (
+            Cell("DFU write 1", "disconnect", "dfu", Where("flash", via="dfu"), disconnect("middle"), "BoardGoneError"),
+            Cell("DFU write 1", "DFU error status", "dfu", Where("flash", via="dfu"), dfu_error, "DfuError"),
+            *_transfer_cells("YMODEM block", "serial", "serial", 1, ("middle",)),
+            *_transfer_cells("control-request update", "usb", "usb", 1, ("middle",)),
+            Cell(
+                "reboot after a part",
+                "never comes back",
+                "serial",
+                Where("flash", via="serial", n=1),
+                never_back,
+                "TimeoutError_",
+            ),
+        )
+    ],
     Cell("hub power cycle", "port does not cut power", RECOVERY, None, port_keeps_power, "pass"),
     Cell("hub power cycle", "uhubctl hangs", RECOVERY, None, uhubctl_hangs, "pass"),
     Cell("hub power cycle", "never comes back", RECOVERY, None, never_back, "ModeChangeError"),

@@ -12,7 +12,7 @@ KILLED = {"stage": "claiming a board", "fault": "worker killed holding it", "met
 
 def expected_rows() -> list[dict[str, Any]]:
     """The outcome every cell must reach."""
-    return [{"stage": c.stage, "fault": c.fault, "method": c.method, "outcome": c.expect} for c in CELLS] + [KILLED]
+    return [{"stage": c.stage, "fault": c.fault, "method": c.path, "outcome": c.expect} for c in CELLS] + [KILLED]
 
 
 def matrix_table(rows: list[dict[str, Any]]) -> str:
