@@ -25,6 +25,8 @@ from rig.device import Device
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
+from rig.inventory import DeviceSpec, SimSettings
+from rig.inventory import HubPort as SpecHub
 from rig.plan import Target
 from rig.pool import NoBoardError, lock_dir
 from rig.pytest_session import RigSession, listed
@@ -67,6 +69,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(name, f"default for --{name.replace('_', '-')}", default=None)
 
 
+def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
+    """Two simulated boards per platform: `<platform>-1` offline, `<platform>-ota` online."""
+    from rig.sim.lab import device_id_for
+
+    specs = []
+    for n, (name, suffix) in enumerate((p, s) for p in platform_names for s in ("1", "ota")):
+        board = f"{name}-{suffix}"
+        online = suffix == "ota"
+        specs.append(
+            DeviceSpec(
+                name=board,
+                platform=name,
+                device_id=device_id_for(board),
+                tags=["cloud"] if online else [],
+                swd_probe=f"probe-{board}",
+                hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
+                sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
+            )
+        )
+    return specs
+
+
+def open_sim_lab(time_scale: float, store: ReleaseStore | None, specs: list[DeviceSpec]) -> Any:
+    """A simulated lab with these boards, its seams installed."""
+    from rig.cli.bench import add_board_from_spec
+    from rig.sim.lab import Lab
+
+    lab = Lab(time_scale=time_scale, releases=store)
+    for spec in specs:
+        add_board_from_spec(lab, spec)
+    return lab.install()
+
+
 _SESSION = pytest.StashKey[RigSession]()
 
 
@@ -74,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Markers, the per-process session, and the controller's result list."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
-    config.stash[_SESSION] = RigSession(config)
+    config.stash[_SESSION] = RigSession(config, default_sim_bench, open_sim_lab)
     config.pluginmanager.register(ResultCollector(config), "rig-results")
 
 
@@ -87,9 +122,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         rs.inventory()
-        if session.config.getoption("--rig-releases") or session.config.getini("rig_releases"):
+        if rs.folder_option("rig_releases"):
             rs.store()  # a given store must hold releases (synthetic ones are made when needed)
-        folder = session.config.getoption("--rig-lock-dir") or session.config.getini("rig_lock_dir")
+        folder = rs.folder_option("rig_lock_dir")
         lock_dir(Path(folder) if folder else None)
     except RigError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,7 @@ from rig import matrix
 from rig.clock import SystemClock
 from rig.device import Device, HubPort
 from rig.firmware.release import ReleaseStore
-from rig.inventory import DeviceSpec, Inventory, SimSettings, load_inventory
-from rig.inventory import HubPort as SpecHub
+from rig.inventory import DeviceSpec, Inventory, load_inventory
 from rig.platforms import by_name
 from rig.pool import Pool
 from rig.transport.cloud import TOKEN_ENV, CloudClient
@@ -28,33 +28,19 @@ def listed(config: pytest.Config, name: str) -> list[str]:
     return [v.strip() for item in config.getoption(name) for v in item.split(",") if v.strip()]
 
 
-def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
-    """Two simulated boards per platform: `<platform>-1` offline, `<platform>-ota` online."""
-    from rig.sim.lab import device_id_for
-
-    specs = []
-    for n, (name, suffix) in enumerate((p, s) for p in platform_names for s in ("1", "ota")):
-        board = f"{name}-{suffix}"
-        online = suffix == "ota"
-        specs.append(
-            DeviceSpec(
-                name=board,
-                platform=name,
-                device_id=device_id_for(board),
-                tags=["cloud"] if online else [],
-                swd_probe=f"probe-{board}",
-                hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
-                sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
-            )
-        )
-    return specs
+SimBench = Callable[[list[str]], list[DeviceSpec]]  # platforms -> the default simulated bench
+OpenLab = Callable[[float, ReleaseStore | None, list[DeviceSpec]], Any]  # a started lab (.clock, .uninstall())
 
 
 class RigSession:
-    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker)."""
+    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker). The
+    simulator is reached only through `default_bench` and `open_lab`, which the plugin passes in.
+    """
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, default_bench: SimBench, open_lab: OpenLab) -> None:
         self.config = config
+        self._default_bench = default_bench
+        self._open_lab = open_lab
         self.sim = bool(config.getoption("--rig-sim"))
         self.devices_file = config.getoption("--rig-devices") or config.getini("rig_devices")
         self._store: ReleaseStore | None = None
@@ -68,6 +54,11 @@ class RigSession:
         """True with devices.yaml or the simulated lab."""
         return bool(self.devices_file) or self.sim
 
+    def folder_option(self, name: str) -> str | None:
+        """A path option (`rig_releases` -> --rig-releases), else its ini value."""
+        value = self.config.getoption(f"--{name.replace('_', '-')}") or self.config.getini(name)
+        return str(value) if value else None
+
     def platforms(self) -> list[str]:
         """Platforms of the matrix."""
         given = listed(self.config, "--rig-platforms")
@@ -80,7 +71,7 @@ class RigSession:
     def store(self) -> ReleaseStore | None:
         """The release store: --rig-releases, or synthetic releases for the simulated lab."""
         if self._store is None:
-            folder = self.config.getoption("--rig-releases") or self.config.getini("rig_releases")
+            folder = self.folder_option("rig_releases")
             if folder:
                 self._store = ReleaseStore.scan(Path(folder)).require_releases()
             elif self.sim:
@@ -97,7 +88,7 @@ class RigSession:
             if self.devices_file:
                 self._inventory = load_inventory(Path(self.devices_file))
             else:
-                self._inventory = Inventory(devices=default_sim_bench(self.platforms()))
+                self._inventory = Inventory(devices=self._default_bench(self.platforms()))
         return self._inventory
 
     def wants_cloud(self, name: str) -> bool:
@@ -109,13 +100,8 @@ class RigSession:
         if self._devices is None:
             clock: Any = SystemClock()
             if self.sim:
-                from rig.cli.bench import add_board_from_spec
-                from rig.sim.lab import Lab
-
-                self._lab = Lab(time_scale=self.config.getoption("--rig-time-scale"), releases=self.store())
-                for spec in self.inventory().devices:
-                    add_board_from_spec(self._lab, spec)
-                self._lab.install()
+                scale = self.config.getoption("--rig-time-scale")
+                self._lab = self._open_lab(scale, self.store(), self.inventory().devices)
                 clock = self._lab.clock
             cloud = CloudClient() if os.environ.get(TOKEN_ENV) else None
             self._devices = {
@@ -135,7 +121,7 @@ class RigSession:
 
     def pool(self) -> Pool:
         """Board locks; simulated boards of different workers are different boards."""
-        folder = self.config.getoption("--rig-lock-dir") or self.config.getini("rig_lock_dir")
+        folder = self.folder_option("rig_lock_dir")
         pool = Pool(list(self.devices()), Path(folder) if folder else None)
         if self.sim:
             worker = os.environ.get("PYTEST_XDIST_WORKER", "main")

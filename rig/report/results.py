@@ -111,7 +111,7 @@ def from_run(
         run.wall_seconds,
         [{"step": s.step, "wall": s.wall_seconds, "clock": s.clock_seconds} for s in run.steps],
         log,
-        getattr(run, "board_state", ""),
+        run.board_state,
     )
 
 

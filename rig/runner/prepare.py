@@ -6,6 +6,7 @@ from rig.device import Device, Mode
 from rig.device.modes import power_on
 from rig.errors import RigError
 from rig.firmware.release import Release, ReleaseStore
+from rig.matrix import release_versions
 from rig.plan import plan
 from rig.runner.recovery import PROCESS_QUARANTINE, Quarantine, recover
 from rig.runner.run import FAIL, Runner, RunResult, installed, verify
@@ -59,11 +60,11 @@ def leave_usable(dev: Device, store: ReleaseStore, quarantine: Quarantine | None
             return f"board left in {board_state(dev)}"
     except RigError:
         pass  # not answering: recover it
-    releases = [r for r in store.sorted_releases() if r.platform.id == dev.platform.id and r.complete]
-    if not releases:
+    have = release_versions(store, dev.platform.name)
+    if not have:
         return f"no complete {dev.platform.name} release to recover {dev.name} to; it is in {board_state(dev)}"
     try:
-        result = recover(dev, releases[-1], quarantine or PROCESS_QUARANTINE)
+        result = recover(dev, store.get(dev.platform.name, have[-1]), quarantine or PROCESS_QUARANTINE)
     except RigError as exc:
         return f"recovery of {dev.name} failed: {exc}"
-    return f"recovered {dev.name} to Device OS {releases[-1].version}: {result.outcome}; {result.board_state}"
+    return f"recovered {dev.name} to Device OS {have[-1]}: {result.outcome}; {result.board_state}"

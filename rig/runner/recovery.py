@@ -15,7 +15,7 @@ from rig.errors import RigError
 from rig.firmware.release import Release
 from rig.plan import plan
 from rig.runner.run import FAIL, Runner, RunResult, StepResult, verify
-from rig.runner.state import board_state
+from rig.runner.state import left_in
 
 MAX_FAILED_HEALTH_CHECKS = 3
 
@@ -75,10 +75,9 @@ def recover(dev: Device, release: Release, quarantine: Quarantine) -> RunResult:
         result = Runner(dev).run(plan([], release, "restore"), release)
         result.steps[:0] = done
     except RigError as exc:
-        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__, board_state=board_state(dev))
+        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__, board_state=left_in(dev, failed=True))
         result.steps = [*done, StepResult(f"failed: {exc}", 0.0, 0.0, False)]
         result.last_good_step = next((s.step for s in reversed(done) if s.ok), None)
-        dev.note(f"board left in: {result.board_state}")
         result.log = dev.log[log_start:]
     reason = health_check(dev, release) if result.outcome != FAIL else result.error
     quarantine.record(dev.name, reason)

@@ -15,7 +15,7 @@ from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.plan.model import InstalledModule, Plan, PlanRefused, Step
-from rig.runner.state import board_state
+from rig.runner.state import left_in
 from rig.runner.steps import execute
 from rig.transport.cloud import EventStream
 from rig.transport.hub import wait_for
@@ -156,9 +156,7 @@ class Runner:
             result.final_modules = installed(dev)
         except RigError:
             result.final_modules = []
-        result.board_state = board_state(dev, with_power=result.outcome == FAIL)  # uhubctl only when it failed
-        if result.outcome == FAIL:
-            dev.note(f"board left in: {result.board_state}")
+        result.board_state = left_in(dev, failed=result.outcome == FAIL)
         result.log = dev.log[log_start:]
         result.serial_log = bytes(dev.serial_log[serial_start:]).decode(errors="replace")
         return result

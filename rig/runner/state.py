@@ -45,3 +45,11 @@ def board_state(dev: Device, with_power: bool = True) -> str:
     if dev.hub is not None:
         text += f"; hub {dev.hub.location} port {dev.hub.port}" + (f" {port_power(dev)}" if with_power else "")
     return text
+
+
+def left_in(dev: Device, failed: bool) -> str:
+    """The state a path left the board in; after a failure also the port's power, noted in the log."""
+    state = board_state(dev, with_power=failed)  # a uhubctl call only when something went wrong
+    if failed:
+        dev.note(f"board left in: {state}")
+    return state

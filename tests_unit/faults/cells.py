@@ -7,7 +7,7 @@ the step's transfer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rig.plan.model import Plan, Step
 from rig.sim.board import Board
@@ -169,6 +169,29 @@ def _transfer_cells(stage: str, method: str, via: str, n: int, positions: tuple[
     return cells
 
 
+def _dfu_write_cells(
+    n: int, faults: tuple[str, ...] = ("disconnect", "early reboot", "DFU error status")
+) -> list[Cell]:
+    """Faults during the n-th DFU write of a path."""
+    where, name = Where("flash", via="dfu", n=n), f"DFU write {n + 1}"
+    arms: dict[str, tuple[Arm, str]] = {
+        "disconnect": (disconnect("middle"), "BoardGoneError"),
+        "early reboot": (early_reboot("middle"), "BoardGoneError"),
+        "DFU error status": (dfu_error, "DfuError"),
+    }
+    return [Cell(name, fault, "dfu", where, *arms[fault]) for fault in faults]
+
+
+def _never_back_after_a_part(method: str, where: Where) -> Cell:
+    """The board does not come back from the reboot that follows a part."""
+    return Cell("reboot after a part", "never comes back", method, where, never_back, "TimeoutError_")
+
+
+def _on(platform: str, cells: list[Cell]) -> list[Cell]:
+    """The same cells on another platform's path."""
+    return [replace(c, platform=platform) for c in cells]
+
+
 CELLS: list[Cell] = [
     Cell("enter listening", "disconnect", "serial", Where("enter-mode", mode="listening"), glitch_now, "pass"),
     Cell(
@@ -181,43 +204,13 @@ CELLS: list[Cell] = [
     ),
     Cell("enter DFU", "disconnect", "dfu", Where("enter-mode", mode="dfu"), glitch_now, "pass"),
     Cell("enter DFU", "never comes back", "dfu", Where("enter-mode", mode="dfu"), never_back, "ModeChangeError"),
-    *[
-        c
-        for n in (0, 1)
-        for c in [
-            Cell(
-                f"DFU write {n + 1}",
-                "disconnect",
-                "dfu",
-                Where("flash", via="dfu", n=n),
-                disconnect("middle"),
-                "BoardGoneError",
-            ),
-            Cell(
-                f"DFU write {n + 1}",
-                "early reboot",
-                "dfu",
-                Where("flash", via="dfu", n=n),
-                early_reboot("middle"),
-                "BoardGoneError",
-            ),
-            Cell(
-                f"DFU write {n + 1}", "DFU error status", "dfu", Where("flash", via="dfu", n=n), dfu_error, "DfuError"
-            ),
-        ]
-    ],
+    *_dfu_write_cells(0),
+    *_dfu_write_cells(1),
     *_transfer_cells("YMODEM block", "serial", "serial", 1, ("first", "middle", "last")),
     *_transfer_cells("control-request update", "usb", "usb", 1, ("first", "middle", "last")),
-    Cell(
-        "reboot after a part",
-        "never comes back",
-        "serial",
-        Where("flash", via="serial", n=1),
-        never_back,
-        "TimeoutError_",
-    ),
-    Cell("reboot after a part", "never comes back", "usb", Where("flash", via="usb", n=1), never_back, "TimeoutError_"),
-    Cell("reboot after a part", "never comes back", "dfu", Where("reset"), never_back, "TimeoutError_"),
+    _never_back_after_a_part("serial", Where("flash", via="serial", n=1)),
+    _never_back_after_a_part("usb", Where("flash", via="usb", n=1)),
+    _never_back_after_a_part("dfu", Where("reset")),
     Cell(
         "waiting for the cloud",
         "cloud offline",
@@ -230,23 +223,15 @@ CELLS: list[Cell] = [
     Cell(
         "OTA update", "cloud offline", "ota", Where("flash", via="ota", n=1), cloud_offline, "CloudError", online=True
     ),
-    *[
-        Cell(c.stage, c.fault, c.method, c.where, c.arm, c.expect, c.online, "boron")
-        for c in (
-            Cell("DFU write 1", "disconnect", "dfu", Where("flash", via="dfu"), disconnect("middle"), "BoardGoneError"),
-            Cell("DFU write 1", "DFU error status", "dfu", Where("flash", via="dfu"), dfu_error, "DfuError"),
+    *_on(
+        "boron",
+        [
+            *_dfu_write_cells(0, ("disconnect", "DFU error status")),
             *_transfer_cells("YMODEM block", "serial", "serial", 1, ("middle",)),
             *_transfer_cells("control-request update", "usb", "usb", 1, ("middle",)),
-            Cell(
-                "reboot after a part",
-                "never comes back",
-                "serial",
-                Where("flash", via="serial", n=1),
-                never_back,
-                "TimeoutError_",
-            ),
-        )
-    ],
+            _never_back_after_a_part("serial", Where("flash", via="serial", n=1)),
+        ],
+    ),
     Cell("hub power cycle", "port does not cut power", RECOVERY, None, port_keeps_power, "pass"),
     Cell("hub power cycle", "uhubctl hangs", RECOVERY, None, uhubctl_hangs, "pass"),
     Cell("hub power cycle", "never comes back", RECOVERY, None, never_back, "ModeChangeError"),

@@ -152,7 +152,7 @@ def test_fault_cell(
 
 
 HOLDER = """
-import sys, time
+import sys
 from pathlib import Path
 from rig.clock import SystemClock
 from rig.pool import Pool
@@ -160,7 +160,7 @@ from rig.transport.hub import Uhubctl
 with Pool(["dut"], Path(sys.argv[1])).claim(["dut"], SystemClock(), timeout=5):
     Uhubctl().set_power("1-1", int(sys.argv[2]), on=False)  # killed in the middle of a power cycle
     print("holding", flush=True)
-    time.sleep(60)
+    sys.stdin.read()  # held until killed (or the test closes stdin)
 """
 
 
@@ -172,7 +172,10 @@ def test_worker_killed_while_holding_a_board(real_store: ReleaseStore, tmp_path:
         pool = Pool(["dut"], tmp_path / "locks")
         port = lab.slots["dut"].port
         holder = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(pool.folder), str(port)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", HOLDER, str(pool.folder), str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
