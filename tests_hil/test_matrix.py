@@ -1,46 +1,6 @@
-"""The upgrade and downgrade matrix: platform × from × to × method, on real boards or the
-simulated lab (unchanged). Each path is planned, run, and checked on the board itself."""
+"""The package's own HIL tests (rig/hil/test_matrix.py): `pytest tests_hil` in a checkout."""
 
-from __future__ import annotations
-
-import time
-
-import pytest
-
-from rig.matrix import MatrixPath
-from rig.plan import PlanRefused, plan
-from rig.report.results import PathResult, from_run
-from rig.runner import OVER_THE_AIR, PASS, Runner, installed
-from rig.runner.prepare import ensure_release
-
-pytestmark = pytest.mark.hil
-
-
-def test_path(rig_path: MatrixPath, board, rig_releases, rig_record) -> None:
-    p = rig_path
-    source = rig_releases.get(p.platform, p.from_version)
-    target = rig_releases.get(p.platform, p.to_version)
-    ensure_release(board, source)
-    start = time.perf_counter()
-    try:
-        steps = plan(installed(board, hashes=True), target, p.method)
-    except PlanRefused as exc:
-        rig_record(
-            PathResult(
-                p.id,
-                p.platform,
-                p.from_version,
-                p.to_version,
-                p.method,
-                "refused",
-                str(exc),
-                board.name,
-                wall_seconds=time.perf_counter() - start,
-                log=str(exc),
-            )
-        )
-        assert p.method == "ota" and not p.upgrade, f"unexpected refusal: {exc}"
-        return
-    result = Runner(board).run(steps, target)
-    rig_record(from_run(p.id, p.platform, p.from_version, p.to_version, p.method, board.name, result))
-    assert result.outcome in (PASS, OVER_THE_AIR), f"{result.error} (last good step: {result.last_good_step})"
+from rig.hil.test_matrix import (  # noqa: F401
+    pytestmark,
+    test_path,
+)

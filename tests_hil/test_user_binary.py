@@ -1,17 +1,6 @@
-"""One user binary across the Device OS versions of the release store (--rig-user-binary FILE):
-install each version, flash the app, check the board runs it in normal mode and stays up."""
+"""The package's own HIL tests (rig/hil/test_user_binary.py): `pytest tests_hil` in a checkout."""
 
-from __future__ import annotations
-
-import pytest
-
-from rig.runner.check_app import check_app
-
-pytestmark = pytest.mark.hil
-
-
-def test_user_binary(rig_app_case, board, rig_releases, rig_user_binary, record_property) -> None:
-    verdict = check_app(board, rig_releases, rig_app_case.version, rig_user_binary)
-    record_property("device_os", rig_app_case.version)
-    record_property("outcome", verdict.outcome)
-    assert verdict.outcome == "runs", f"{rig_user_binary.name} on Device OS {rig_app_case.version}: {verdict.detail}"
+from rig.hil.test_user_binary import (  # noqa: F401
+    pytestmark,
+    test_user_binary,
+)

@@ -1,4 +1,4 @@
-"""`rig matrix`: run the upgrade/downgrade matrix (tests_hil through pytest), show progress and a
+"""`rig matrix`: run the upgrade/downgrade matrix (rig/hil through pytest), show progress and a
 summary, and say where the report is. `rig check-app`: one user binary across Device OS versions.
 """
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rig import hil
 from rig.errors import ConfigError
 from rig.report import results as report_results
 
-TESTS_HIL = Path(__file__).resolve().parents[2] / "tests_hil"
+HIL_TESTS = Path(hil.__file__).resolve().parent  # the matrix tests ship inside the package
+# pytest settings the reports rely on; given on the command line so that neither the checkout's
+# pyproject.toml nor a pytest.ini of the folder rig runs from changes them
+PYTEST_SETTINGS = ("junit_family=xunit1", "junit_logging=system-out", "xfail_strict=true")
 
 
 class _ProgressPlugin:
@@ -44,16 +49,17 @@ class _ProgressPlugin:
 
 
 def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matrix.py") -> list[str]:
-    """The pytest command line of a matrix run."""
-    if not (TESTS_HIL / tests).exists():
-        raise ConfigError(
-            f"{TESTS_HIL / tests} is missing: rig matrix runs from a particle-rig checkout (pip install -e .)."
-        )
+    """The pytest command line of a matrix run (the package's own tests, wherever rig is installed)."""
     out = [
-        str(TESTS_HIL / tests),
+        str(HIL_TESTS / tests),
         "-q",
         "-p",
         "no:cacheprovider",
+        "-c",
+        os.devnull,  # no ini file: the run is the same from any folder
+        "--rootdir",
+        str(HIL_TESTS),
+        *(arg for setting in PYTEST_SETTINGS for arg in ("-o", setting)),
         "--rig-report",
         str(report),
         f"--junitxml={report / 'junit.xml'}",

@@ -23,6 +23,7 @@ from rig.transport.hub import wait_for
 PASS, OVER_THE_AIR, FAIL, REFUSED = "pass", "completed-over-the-air", "fail", "refused"
 SAFE_MODE_GRACE = 120.0  # modelled seconds an online board in safe mode is given to be healed
 CLOUD_CONNECT_GRACE = 10.0  # time a board in safe mode gets to connect to the cloud at all
+ANY_APP = -1  # user_version of a path that leaves the user app alone (`particle update`): not checked
 
 
 @dataclass
@@ -84,7 +85,9 @@ def _versions(mods: list[InstalledModule]) -> dict[tuple[int, int], int]:
 
 
 def verify(dev: Device, release: Release, user_version: int | None = None) -> list[str]:
-    """What differs between the board and the target release (empty when the board matches)."""
+    """What differs between the board and the target release (empty when the board matches); the
+    user app is the release's own (None), the one of that version, or not checked (ANY_APP).
+    """
     problems = []
     mode = dev.mode()
     if mode != Mode.NORMAL:
@@ -97,7 +100,8 @@ def verify(dev: Device, release: Release, user_version: int | None = None) -> li
         got = have.get((int(m.function), m.index))
         if got != m.version:
             problems.append(f"{m.function.label} {m.index} is v{got}, expected v{m.version}")
-    if user_version is not None and have.get((int(F.USER_PART), 1), have.get((int(F.USER_PART), 2))) != user_version:
+    app = have.get((int(F.USER_PART), 1), have.get((int(F.USER_PART), 2)))
+    if user_version not in (None, ANY_APP) and app != user_version:
         problems.append("the user app is not the one flashed")
     return problems
 

@@ -83,12 +83,11 @@ def run_cell(cell: Cell, lab: Lab, board: Board, dev: Device, store: ReleaseStor
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
-def test_fault_cell(
-    cell: Cell, real_store: ReleaseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property
-) -> None:
-    monkeypatch.setenv("RIG_UHUBCTL_TIMEOUT", "0.3")  # a hanging uhubctl is killed after 0.3 wall seconds
+def test_fault_cell(cell: Cell, real_store: ReleaseStore, tmp_path: Path, record_property) -> None:
     with Lab(releases=real_store) as lab:
         board, dev = board_and_device(lab, cell.platform, cell.versions[0], online=cell.online)
+        normal_timeout = dev.uhubctl.timeout
+        dev.uhubctl.timeout = cell.uhubctl_timeout or normal_timeout  # short only where every call hangs
         pool = Pool(["dut"], tmp_path / "locks")
         start = lab.clock.now()
         with pool.claim(["dut"], SystemClock(), timeout=1):
@@ -143,6 +142,7 @@ def test_fault_cell(
         # the fault is gone; the next test claims the board and brings it back
         board.faults = Faults()
         lab.hubs.hub("1-1").hang = False
+        dev.uhubctl.timeout = normal_timeout
         lab.cloud.reachable = True
         with pool.claim(["dut"], SystemClock(), timeout=1):
             take_over(dev)
