@@ -29,6 +29,22 @@ class HubPort(_Strict):
     port: Annotated[int, Field(ge=1, le=14)]
 
 
+SIM_FAULTS = frozenset(  # devices.yaml `sim: faults:` keys (rig.sim.board.Faults, plus the hub's and the cloud's)
+    {
+        "disconnect_after_bytes",
+        "dfu_error_status",
+        "ymodem_nak_packets",
+        "ymodem_silent",
+        "early_reboot_after_bytes",
+        "stuck",
+        "port_keeps_power",
+        "serial_busy",
+        "uhubctl_hangs",
+        "cloud_offline",
+    }
+)
+
+
 class SimSettings(_Strict):
     """How the simulated lab models this board (ignored on real benches)."""
 
@@ -44,18 +60,7 @@ class SimSettings(_Strict):
     @field_validator("faults")
     @classmethod
     def _known_faults(cls, value: dict[str, int | bool]) -> dict[str, int | bool]:
-        known = {
-            "disconnect_after_bytes",
-            "dfu_error_status",
-            "ymodem_nak_packets",
-            "ymodem_silent",
-            "early_reboot_after_bytes",
-            "stuck",
-            "port_keeps_power",
-            "serial_busy",
-            "uhubctl_hangs",
-            "cloud_offline",
-        }
+        known = SIM_FAULTS
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(sorted(known))})")

@@ -6,10 +6,13 @@ sorted, so every pytest-xdist worker collects the same tests in the same order (
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rig import platforms
+from rig.errors import ConfigError
 from rig.firmware import synthetic, versions
 from rig.firmware.release import ReleaseStore
 
@@ -85,3 +88,44 @@ def paths(
                     continue
                 out += [MatrixPath(plat.name, old, new, m) for m in methods]
     return sorted(set(out))
+
+
+def check_numbers(workers: int | None, path_timeout: float, time_scale: float) -> None:
+    """Worker count, watchdog and time scale that would hang or silently disable something end here."""
+    if workers is not None and workers < 0:
+        raise ConfigError(f"-n {workers}: the number of workers must be 0 (no xdist) or more.")
+    if not math.isfinite(path_timeout) or path_timeout <= 0:
+        raise ConfigError(
+            f"Path timeout {path_timeout:g}: the watchdog needs a number of wall seconds above 0 (default 1800)."
+        )
+    if not math.isfinite(time_scale) or time_scale < 0:
+        raise ConfigError(
+            f"Time scale {time_scale:g}: use 0 (simulated time) or wall seconds per modelled second above 0."
+        )
+
+
+def check_selection(
+    store_versions: Callable[[str], list[str]],
+    platform_names: list[str],
+    methods: list[str],
+    from_versions: list[str],
+    to_versions: list[str],
+) -> None:
+    """A selection naming an unknown platform or method, or a release no selected platform has,
+    ends here in one sentence (before any board is touched); `store_versions(platform)` lists the
+    platform's releases.
+    """
+    from rig.plan.planner import check_method
+
+    names = [platforms.by_name(p).name for p in platform_names]
+    for method in methods:
+        check_method(method)
+    have = {v for name in names for v in store_versions(name)}
+    for what, given in (("source", from_versions), ("target", to_versions)):
+        missing = [v for v in given if v not in have]
+        if missing:
+            known = ", ".join(sorted(have, key=versions.semver_key)) or "none"
+            raise ConfigError(
+                f"No release of Device OS {', '.join(missing)} for {', '.join(names)} (the {what} versions "
+                f"given); the releases here are {known}: pick from those or add the release to the store."
+            )

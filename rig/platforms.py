@@ -1,6 +1,6 @@
 """The one table of Particle platform facts: ids, USB ids, flash maps, DFU alts, parts, paths.
 
-Every fact comes from ../shared/docs/particle-protocols.md §2 (identity §2.1, Gen 2 maps §2.2,
+Every fact comes from docs/protocols.md §2 (identity §2.1, Gen 2 maps §2.2,
 Gen 3 maps §2.3, Gen 4 §2.4, DFU alts §2.5, DCT §2.6) and §1.3/§1.4 (module indices, prefix
 offsets). Nothing else in the rig hard-codes these numbers.
 """

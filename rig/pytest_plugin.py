@@ -3,7 +3,7 @@
 Without boards and without --rig-sim, `hil` tests are skipped with a reason; with --rig-sim each
 xdist worker runs its own simulated bench. The matrix (`rig_path`) comes from options and the
 release store only, sorted, so every worker collects the same tests (python-stack §6b); boards
-are shared safely through file locks, not `--dist loadgroup` (§6c). Results go to JUnit
+are shared safely through file locks, not `--dist loadgroup` (python-stack §6c). Results go to JUnit
 properties, pytest-html extras and, from the controller, results.json and the HTML matrix.
 """
 
@@ -120,10 +120,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     rs = session.config.stash[_SESSION]
     if not rs.has_bench:
         return
+    config = session.config
     try:
+        matrix.check_numbers(None, config.getoption("--rig-path-timeout"), config.getoption("--rig-time-scale"))
         rs.inventory()
-        if rs.folder_option("rig_releases"):
-            rs.store()  # a given store must hold releases (synthetic ones are made when needed)
+        store = rs.store()  # a given store must hold releases (synthetic ones are made for --rig-sim)
+        if store is not None:
+            matrix.check_selection(
+                lambda name: matrix.release_versions(store, name),
+                rs.platforms(),
+                listed(config, "--rig-methods"),
+                listed(config, "--rig-from"),
+                listed(config, "--rig-to"),
+            )
         folder = rs.folder_option("rig_lock_dir")
         lock_dir(Path(folder) if folder else None)
     except RigError as exc:
@@ -211,7 +220,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.stash[_SESSION].has_bench:
         watchdog = config.getoption("--rig-path-timeout")
         for item in items:
-            if item.get_closest_marker("hil") and not item.get_closest_marker("timeout") and watchdog > 0:
+            if item.get_closest_marker("hil") and not item.get_closest_marker("timeout"):
                 item.add_marker(pytest.mark.timeout(watchdog, method="signal", func_only=True))
         return
     skip = pytest.mark.skip(reason=NO_BENCH)

@@ -15,7 +15,7 @@ import pytest
 
 from rig.cli import main
 from rig.device import Device
-from rig.device.flash import flash
+from rig.device.flash import FlashRefused, flash
 from rig.device.identify import identify
 from rig.errors import RigError
 from rig.firmware import versions
@@ -164,6 +164,46 @@ def test_a_forced_app_for_a_newer_device_os_goes_through(lab: Lab) -> None:
         flash(dev, _app("photon", "2.3.1"), "usb", "app.bin")
     result = flash(dev, _app("photon", "2.3.1"), "dfu", "app.bin", force=True)
     assert result.final_mode == "safe"  # what the user asked for: the board says it cannot run the app
+
+
+@pytest.mark.parametrize("via", ["dfu", "usb", "serial", "dfu-util"])
+def test_a_system_part_whose_bootloader_is_too_old_is_refused(real_store, via: str) -> None:
+    """Boron 2.2.0 has bootloader v1006; system part 1 of 4.0.1 needs v1101. Written raw, it would
+    leave the board in safe mode: refused before anything is written, unless forced."""
+    name = "boron-system-part1@4.0.1.bin"
+    data = (real_store.root / name).read_bytes()
+    with Lab(releases=real_store) as lab:
+        board = lab.add_board("dut", "boron", "2.2.0")
+        dev = device(lab, board, "dut")
+        before = snapshot(board)
+        with pytest.raises(FlashRefused) as info:
+            flash(dev, data, via, name)
+        assert str(info.value) == (
+            f"{name} needs bootloader v1101 or later; dut has bootloader v1006: flash the bootloader first "
+            "(rig plan shows the order), or pass --force."
+        )
+        assert snapshot(board) == before
+        if via == "dfu":  # what the check keeps a user from: the board stops in safe mode
+            assert flash(dev, data, via, name, force=True).final_mode == "safe"
+
+
+def test_cli_flash_refuses_a_system_part_for_a_newer_bootloader(
+    real_store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = cli(
+        capsys,
+        "flash",
+        "boron-1",
+        str(real_store.root / "boron-system-part1@4.0.1.bin"),
+        "--via",
+        "dfu",
+        "--sim",
+        "--devices",
+        bench(tmp_path),
+        "--releases",
+        str(real_store.root),
+    )
+    assert "needs bootloader v1101 or later; boron-1 has bootloader v1006" in err
 
 
 # ---- the CLI: one sentence on stderr, exit 2, no traceback --------------------------------------------

@@ -143,8 +143,10 @@ def test_gen3_full_upgrade_over_usb_needs_the_bootloader_first(lab: Lab) -> None
     board = lab.add_board("b", "boron", "2.2.0")
     dev = device(lab, board, "b")
     release = {m.function: m for m in lab.release_modules("boron", "4.0.1")}
+    with pytest.raises(FlashRefused, match="needs bootloader v1101 or later; b has bootloader v1006"):
+        flash(dev, release[F.SYSTEM_PART].data, "usb", "part1.bin")  # the rig's own check, before writing
     with pytest.raises(DependencyCheckFailedError):
-        flash(dev, release[F.SYSTEM_PART].data, "usb", "part1.bin")
+        flash(dev, release[F.SYSTEM_PART].data, "usb", "part1.bin", force=True)  # the board's validation
     assert on_flash(board)[(F.SYSTEM_PART, 1)] == 2202  # nothing written
     for fn in (F.BOOTLOADER, F.SYSTEM_PART):
         flash(dev, release[fn].data, "usb", f"{fn.name}.bin")

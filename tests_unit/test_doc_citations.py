@@ -13,7 +13,8 @@ behaviour) and docs/python-stack.md (library facts). Which document a citation m
 
 A range ("3-5" written with an en dash, "7.1-7.4") stands for every section in it. A citation
 resolves when the target document has a Markdown heading containing the section sign and that
-exact number.
+exact number as its own (the first section number in the heading; a section mentioned later in a
+heading does not count).
 """
 
 from __future__ import annotations
@@ -121,14 +122,16 @@ def all_citations() -> list[Citation]:
 
 
 def heading_sections(text: str) -> set[str]:
-    """Section numbers that appear in Markdown headings (fenced code blocks excluded)."""
+    """The section number of each Markdown heading that has one (fenced code blocks excluded)."""
     sections: set[str] = set()
     fenced = False
     for line in text.splitlines():
         if FENCE.match(line):
             fenced = not fenced
         elif not fenced and HEADING.match(line):
-            sections.update(SECTION.findall(line))
+            found = SECTION.search(line)
+            if found:
+                sections.add(found[1])
     return sections
 
 
@@ -182,7 +185,7 @@ def test_prefixes_sentences_and_ranges():
 
 def test_a_missing_heading_is_reported():
     s = SIGN
-    doc = f"# Notes\n## {s}1 Format\n### {s}1.7 Flags\n```\n# {s}1.8 in a code block\n```\n"
+    doc = f"# Notes\n## {s}1 Format\n### {s}1.7 Flags (see {s}1.9)\n```\n# {s}1.8 in a code block\n```\n"
     assert heading_sections(doc) == {"1", "1.7"}
     cited = citations_in(f"x ({s}1.7) y ({s}1.8) z ({s}1.70)", ROOT / "x.py", PROTOCOLS)
     assert unresolved(cited, PROTOCOLS, heading_sections(doc)) == [f"x.py:1: {s}1.8", f"x.py:1: {s}1.70"]

@@ -60,3 +60,14 @@ def test_mistakes_are_one_sentence(tmp_path: Path, text: str, message: str) -> N
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist; pass --devices FILE"):
         load_inventory(tmp_path / "nope.yaml")
+
+
+def test_the_docs_list_every_simulated_fault() -> None:
+    """devices.yaml's comment and the README name each `sim: faults:` key the inventory accepts."""
+    from rig.inventory import SIM_FAULTS
+
+    root = Path(__file__).resolve().parents[1]
+    example, readme = (root / "devices.yaml").read_text(), (root / "README.md").read_text()
+    for fault in SIM_FAULTS:
+        assert f"#   {fault}:" in example.replace("#     ", "#   "), fault
+        assert f"`{fault}:" in readme, fault

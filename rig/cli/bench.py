@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from rig.device import Device, HubPort
 from rig.errors import ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import write_release
+from rig.firmware.versions import known as known_version
 from rig.inventory import DeviceSpec, load_inventory
 from rig.sim.board import BoardSettings
 from rig.sim.lab import Lab, device_id_for
@@ -75,6 +77,7 @@ class Bench:
     lab: Lab | None = None
     specs: dict[str, DeviceSpec] = field(default_factory=dict)
     store: ReleaseStore | None = None
+    tmp: Path | None = None  # synthetic releases and devices.yaml of a simulated bench, removed on close
 
     def device(self, name: str) -> Device:
         """A board by name or device id."""
@@ -85,9 +88,11 @@ class Bench:
         raise ConfigError(f"No board named '{name}' in devices.yaml (boards: {known}).")
 
     def close(self) -> None:
-        """Remove the simulated lab's seams."""
+        """Remove the simulated lab's seams and its temporary folder."""
         if self.lab is not None:
             self.lab.uninstall()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def devices_file(given: str | None) -> Path:
@@ -104,17 +109,19 @@ def open_bench(
     versions: list[str] | None = None,
 ) -> Bench:
     """The bench of a command: with `sim`, a simulated lab of the same devices.yaml — or, when
-    `platform_names` is given and there is no devices.yaml, one simulated board per platform with
-    synthetic releases of `versions`.
+    `platform_names` is given and there is no devices.yaml, one simulated board per platform.
+    With `sim` and no `releases`, synthetic releases of `versions` (those Device OS knows) are
+    made for `platform_names`, whatever devices.yaml says.
     """
     store = ReleaseStore.scan(Path(releases)) if releases else None
-    if sim and platform_names and not devices and not devices_file(None).exists():
-        tmp = Path(tempfile.mkdtemp(prefix="rig-bench-"))
-        if store is None:
-            for name in platform_names:
-                for version in versions or []:
+    tmp = Path(tempfile.mkdtemp(prefix="rig-bench-")) if sim and platform_names else None
+    if tmp is not None and store is None:
+        for name in platform_names or []:
+            for version in versions or []:
+                if known_version(version):
                     write_release(tmp, name, version)
-            store = ReleaseStore.scan(tmp)
+        store = ReleaseStore.scan(tmp)
+    if tmp is not None and not devices and not devices_file(None).exists():
         spec_text = {
             "devices": [
                 {
@@ -122,9 +129,9 @@ def open_bench(
                     "platform": p,
                     "device_id": device_id_for(f"{p}-1"),
                     "hub": {"location": "1-1", "port": i + 1},
-                    "sim": {"device_os": (versions or ["2.3.1"])[0]},
+                    "sim": {"device_os": next((v for v in versions or [] if known_version(v)), "2.3.1")},
                 }
-                for i, p in enumerate(platform_names)
+                for i, p in enumerate(platform_names or [])
             ]
         }
         (tmp / "devices.yaml").write_text(yaml.safe_dump(spec_text))
@@ -153,4 +160,4 @@ def open_bench(
             name=spec.name,
             swd_probe=spec.swd_probe,
         )
-    return Bench(out, clock, lab, {s.name: s for s in inventory.devices}, store)
+    return Bench(out, clock, lab, {s.name: s for s in inventory.devices}, store, tmp)

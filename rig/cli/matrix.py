@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rig import hil
+from rig import hil, matrix
 from rig.errors import ConfigError
 from rig.report import results as report_results
 
@@ -112,15 +112,27 @@ def summary(results: list[report_results.PathResult]) -> Table:
 
 
 def preflight(args: argparse.Namespace) -> None:
-    """User mistakes found before pytest starts: devices.yaml, the release store, the lock directory."""
+    """User mistakes found before pytest starts (nothing is touched): the numbers, devices.yaml,
+    the release store, the selection (platforms, methods, versions), the lock directory.
+    """
     from rig.firmware.release import ReleaseStore
     from rig.inventory import load_inventory
     from rig.pool import lock_dir
 
-    if args.devices:
-        load_inventory(Path(args.devices))
-    if args.releases:
-        ReleaseStore.scan(Path(args.releases)).require_releases()
+    matrix.check_numbers(args.workers, args.path_timeout, args.time_scale)
+    inventory = load_inventory(Path(args.devices)) if args.devices else None
+    names = args.platforms or (
+        sorted({d.platform for d in inventory.devices}) if inventory and not args.sim else list(matrix.SIM_PLATFORMS)
+    )
+    store = ReleaseStore.scan(Path(args.releases)).require_releases() if args.releases else None
+    if store is None and not args.sim:
+        raise ConfigError("Say which releases to run: --releases DIR (a folder of Device OS binaries).")
+
+    def versions_of(name: str) -> list[str]:
+        return matrix.release_versions(store, name) if store else list(matrix.sim_versions(name))
+
+    methods = args.methods or list(matrix.DEFAULT_METHODS)
+    matrix.check_selection(versions_of, names, methods, args.from_versions or [], args.to_versions or [])
     if not args.sim:
         lock_dir(None)
 
@@ -188,9 +200,8 @@ def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
     """`rig check-app APP.bin --versions 1.5.2,2.3.1,4.0.1 [--sim]`."""
     from rig.cli.bench import open_bench
     from rig.firmware.parse import parse_file
-    from rig.matrix import write_synthetic_store
     from rig.plan import Target
-    from rig.runner.check_app import check_app
+    from rig.runner.check_app import NOT_RUN, check_app
 
     app_path = Path(args.app)
     modules = parse_file(app_path)
@@ -207,7 +218,8 @@ def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
         versions=wanted,
     )
     try:
-        store = bench.store or write_synthetic_store(Path(args.releases or "releases"), [])
+        if bench.store is None:
+            raise ConfigError("Say which releases to check on: --releases DIR (a folder of Device OS binaries).")
         candidates = [d for d in bench.devices.values() if d.platform.id == app.module.platform_id]
         if not candidates:
             raise ConfigError(f"No {app.module.platform.display_name} in devices.yaml to check {app_path.name} on.")
@@ -215,10 +227,11 @@ def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
         table = Table(title=f"{app_path.name} on {dev.name} ({dev.platform.display_name})")
         for col in ("Device OS", "result", "detail"):
             table.add_column(col)
-        verdicts = [check_app(dev, store, v, app) for v in wanted]
+        verdicts = [check_app(dev, bench.store, v, app) for v in wanted]
         for v in verdicts:
             table.add_row(v.version, v.outcome, v.detail)
         out.print(table)
-        return 0 if all(v.outcome == "runs" for v in verdicts) else 1
+        ran = [v for v in verdicts if v.outcome != NOT_RUN]
+        return 0 if ran and all(v.outcome == "runs" for v in ran) else 1
     finally:
         bench.close()

@@ -61,7 +61,17 @@ class FlashResult:
 
 RAW_PATHS = ("dfu", "dfu-util", "particle-cli", "swd")  # write bytes where they go; nothing inflates
 MAX_COMBINED = 2  # modules one validated update can carry (§1.7, MAX_COMBINED_MODULE_COUNT)
-FLAGS_SINCE = 2000  # system part version of Device OS 2.0.0: compressed/combined updates (§1.7)
+# compressed and combined modules: Device OS takes them from 2.0.0-alpha.1 on (§1.7), the first
+# system module version of the 2.0.0 line (2000; 2.0.0 itself is 2008, rig/firmware/versions.py)
+FLAGS_SINCE = 2000
+# (module flashed, dependency) pairs checked before writing. A system part's dependency on another
+# system part is not: a Gen 2 release's parts need each other, so flashing them one by one always
+# passes through a state where one is unmet (the board waits in safe mode for the next part).
+CHECKED_DEPENDENCIES = {
+    (F.USER_PART, F.SYSTEM_PART),
+    (F.SYSTEM_PART, F.BOOTLOADER),
+    (F.SYSTEM_PART, F.RADIO_STACK),
+}
 
 
 def _check(dev: Device, data: bytes, name: str, via: str) -> list[Module]:
@@ -81,38 +91,55 @@ def _check(dev: Device, data: bytes, name: str, via: str) -> list[Module]:
     return modules
 
 
-def _installed_system(dev: Device) -> dict[int, int] | None:
-    """System part versions by index, when the board's firmware runs (else None: not checked)."""
+def _installed(dev: Device) -> dict[tuple[int, int], int] | None:
+    """Module versions by (function, index), when the board's firmware runs (else None: not checked)."""
     try:
         if dev.mode() not in (Mode.NORMAL, Mode.SAFE, Mode.LISTENING):
             return None
-        return {m.index: m.version for m in dev.modules_usb() if m.function == F.SYSTEM_PART}
+        return {(int(m.function), m.index): m.version for m in dev.modules_usb()}
     except TransportError:
         return None
 
 
+def _unmet(dev: Device, name: str, function: int, index: int, needed: int, has: int) -> FlashRefused:
+    """The sentence for a dependency the board does not meet."""
+    if function == F.SYSTEM_PART:
+        need = versions.device_os_or_none(needed) or f"system part {index} v{needed}"
+        runs = versions.device_os_or_none(has) or f"system part {index} v{has}"
+        return FlashRefused(
+            f"{name} needs Device OS {need} or later; {dev.name} runs {runs}: upgrade Device OS first "
+            "(rig plan shows how), or pass --force."
+        )
+    kind = F(function).label
+    return FlashRefused(
+        f"{name} needs {kind} v{needed} or later; {dev.name} has {kind} v{has}: flash the {kind} first "
+        "(rig plan shows the order), or pass --force."
+    )
+
+
 def _check_board(dev: Device, modules: list[Module], name: str, via: str) -> None:
-    """Refuse what the running Device OS cannot take, before anything is written."""
-    system = _installed_system(dev)
-    if system is None:
+    """Refuse what the board cannot take, before anything is written: packed modules below Device OS
+    2.0.0, a user app whose system parts, or a system part whose bootloader or SoftDevice, the board
+    does not have; a dependency the board does not report is not checked.
+    """
+    have = _installed(dev)
+    if have is None:
         return
-    running = versions.device_os_or_none(system.get(1, 0)) or f"module version {system.get(1, 0)}"
+    part1 = have.get((int(F.SYSTEM_PART), 1), 0)
+    running = versions.device_os_or_none(part1) or f"module version {part1}"
     packed = len(modules) > 1 or any(m.inner is not None for m in modules)
-    if packed and via not in RAW_PATHS and system.get(1, 0) < FLAGS_SINCE:
+    if packed and via not in RAW_PATHS and part1 < FLAGS_SINCE:
         raise FlashRefused(
             f"{name} is compressed or combined, which needs Device OS 2.0.0 or later; {dev.name} runs "
             f"{running}: flash the uncompressed modules one by one."
         )
+    after = {**have, **{(int(m.image.function), m.image.index): m.image.version for m in modules}}
     for m in modules:
-        if m.image.function != F.USER_PART:
-            continue
         for d in m.image.real_dependencies:
-            if d.function == F.SYSTEM_PART and system.get(d.index, 0) < d.version:
-                needs = versions.device_os_or_none(d.version) or f"system part {d.index} v{d.version}"
-                raise FlashRefused(
-                    f"{name} needs Device OS {needs} or later; {dev.name} runs {running}: upgrade Device OS "
-                    "first (rig plan shows how), or pass --force."
-                )
+            key = (int(d.function), d.index)
+            if (m.image.function, d.function) not in CHECKED_DEPENDENCIES or key not in have or after[key] >= d.version:
+                continue
+            raise _unmet(dev, name, *key, d.version, have[key])
 
 
 def flash(dev: Device, data: bytes, via: str, name: str = "firmware.bin", force: bool = False) -> FlashResult:

@@ -129,6 +129,14 @@ def lookup(semver: str) -> DeviceOsVersion:
         ) from None
 
 
+def known(semver: str) -> bool:
+    """True when the version table has this Device OS version."""
+    try:
+        return normalize(semver) in _BY_SEMVER
+    except RigError:
+        return False
+
+
 def module_version(semver: str) -> int:
     """System-part module version of a Device OS version (e.g. '4.0.1' -> 4005)."""
     return lookup(semver).system

@@ -28,10 +28,16 @@ def _targets(release: Release, user: Target | None) -> list[Target]:
     return out
 
 
-def _check(plat: platforms.Platform, method: str, release: Release, targets: list[Target]) -> None:
+def check_method(method: str) -> str:
+    """The method's base name (`particle-update@3.6.0` -> `particle-update`); an unknown one is refused."""
     base = method.split("@", maxsplit=1)[0]
     if base not in METHODS and base != "particle-update":
         raise PlanRefused(f"Unknown method '{method}': use one of {', '.join(METHODS)} or particle-update@VERSION.")
+    return base
+
+
+def _check(plat: platforms.Platform, method: str, release: Release, targets: list[Target]) -> None:
+    base = check_method(method)
     if base in METHODS and base not in plat.methods:
         raise PlanRefused(f"The {plat.display_name} has no {base} path in the rig.")
     release.require_complete()

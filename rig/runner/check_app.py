@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from rig.device import Device, Mode
 from rig.errors import RigError
 from rig.firmware.release import ReleaseStore
+from rig.matrix import release_versions
 from rig.plan import Target, plan
 from rig.runner.prepare import ensure_release
 from rig.runner.run import Runner, installed
 from rig.transport.hub import wait_for
 
 STAY_UP_SECONDS = 30.0
+NOT_RUN = "not run"
 
 
 @dataclass
@@ -22,7 +24,7 @@ class AppCheck:
     """The verdict for one Device OS version."""
 
     version: str
-    outcome: str  # runs | safe-mode | fail
+    outcome: str  # runs | safe-mode | fail | not run (no release of that version in the store)
     detail: str = ""
 
 
@@ -30,6 +32,8 @@ def check_app(
     dev: Device, store: ReleaseStore, version: str, app: Target, stay_up: float = STAY_UP_SECONDS
 ) -> AppCheck:
     """Install `version`, flash `app` over DFU, and watch the board for `stay_up` seconds."""
+    if version not in release_versions(store, dev.platform.name):
+        return AppCheck(version, NOT_RUN, f"no release of Device OS {version} for the {dev.platform.name} in the store")
     try:
         release = store.get(dev.platform.name, version)
         ensure_release(dev, release)

@@ -1,4 +1,4 @@
-"""Finding Particle boards on USB with pyusb (python-stack §1, §5).
+"""Finding Particle boards on USB with pyusb (python-stack §1, python-stack §5).
 
 Boards are found by device id (the USB serial number, compared case-insensitively) or by port
 path, and found again after every reset: pyusb Device objects are never kept across a

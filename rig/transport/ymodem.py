@@ -20,6 +20,7 @@ from rig.transport.results import raise_for
 SOH, STX, EOT, ACK, NAK, CAN, CRC_C, PAD = 0x01, 0x02, 0x04, 0x06, 0x15, 0x18, 0x43, 0x1A
 MAX_RETRIES = 10
 PACKET_TIMEOUT = 20.0
+END_OF_BATCH_ACK_WAIT = 2.0  # after a standard receiver's last 'C': an ACK, or a silent end (both fine)
 _VALIDATION = re.compile(rb"Validation failed: (-?\d+)")
 
 
@@ -118,10 +119,18 @@ class YmodemSender:
         except (YmodemError, TimeoutError_):
             self._abort()
             raise
-        standard = self._byte(1.0) == CRC_C  # a standard receiver asks for the next header; Particle's does not
+        # End of batch: a null header. Particle's receiver ACKs it at once. A standard receiver (lrzsz)
+        # first asks with 'C', in its own time, after purging its input; each 'C' gets the header
+        # again, and it may then end without an ACK. No wait here decides the outcome by its length.
         self.port.write(packet(0, b"", 128))
-        reply = self._byte(2.0 if standard else PACKET_TIMEOUT)
+        reply, asked = self._byte(PACKET_TIMEOUT), False
+        for _attempt in range(MAX_RETRIES):
+            if reply != CRC_C:
+                break
+            asked = True
+            self.port.write(packet(0, b"", 128))
+            reply = self._byte(END_OF_BATCH_ACK_WAIT)
         tail = self._drain()
-        if reply != ACK and not (standard and reply is None):  # lrzsz rb may end the batch silently
+        if reply != ACK and not (asked and reply is None):
             self._raise_refusal(tail, "the final header")
         return SendReport(blocks, self.retries, tail)
