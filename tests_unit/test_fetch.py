@@ -13,7 +13,8 @@ import pytest
 from rig.firmware.fetch import ReleaseFetchError, assets, fetch_release
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import write_release
-from rig.platforms import by_name
+from rig.firmware.versions import UnknownVersionError
+from rig.platforms import UnknownPlatformError, by_name
 
 
 class Server:
@@ -141,7 +142,7 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
 
 
 def test_unknown_version_and_platform(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="not in the version table"):
+    with pytest.raises(UnknownVersionError, match="not in the version table"):
         fetch_release("9.9.9", "boron", base_url="http://127.0.0.1:9", cache_dir=tmp_path)
-    with pytest.raises(Exception, match="Unknown platform"):
+    with pytest.raises(UnknownPlatformError, match="Unknown platform"):
         fetch_release("2.3.1", "toaster", base_url="http://127.0.0.1:9", cache_dir=tmp_path)

@@ -10,7 +10,7 @@ from intelhex import IntelHex
 from rig.firmware.build import build
 from rig.firmware.hexfile import HexImageError, build_image, release_image, write_image
 from rig.firmware.parse import parse_module
-from rig.firmware.release import ReleaseStore
+from rig.firmware.release import ReleaseError, ReleaseStore
 from rig.firmware.synthetic import user_app, write_release
 
 
@@ -72,5 +72,5 @@ def test_incomplete_release_is_refused(tmp_path: Path) -> None:
         if "part2" in f.name:
             f.unlink()
     release = ReleaseStore.scan(tmp_path).get("photon", "2.3.1")
-    with pytest.raises(Exception, match="incomplete"):
+    with pytest.raises(ReleaseError, match=r"photon 2\.3\.1 is incomplete: system part 2"):
         release_image(release)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rig.clock import SystemClock
+from rig.errors import ConfigError
 from rig.matrix import MatrixPath
 from rig.pool import NoBoardError, Pool
 from rig.pytest_plugin import interleaved
@@ -101,7 +102,7 @@ def test_a_claimed_board_is_not_shared_and_a_dead_holder_frees_it(tmp_path: Path
 def test_unwritable_lock_dir_is_one_sentence(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(Exception, match=r"The lock directory .* is not writable"):
+    with pytest.raises(ConfigError, match=r"The lock directory .* is not writable"):
         Pool(["b1"], blocker / "locks")
 
 

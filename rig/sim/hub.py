@@ -53,6 +53,13 @@ class HubBank:
     hubs: dict[str, Hub] = field(default_factory=dict)
     permission: bool = True
     release_hangs: threading.Event = field(default_factory=threading.Event)
+    hung: threading.Event = field(default_factory=threading.Event)  # set once a call has got stuck
+
+    def _hang(self) -> UhubctlResult:
+        """A uhubctl call stuck for good (until its caller kills it, or the lab closes)."""
+        self.hung.set()
+        self.release_hangs.wait()
+        return UhubctlResult(rc=137)
 
     def hub(self, location: str) -> Hub:
         """The hub at a location, created with defaults on first use."""
@@ -158,8 +165,7 @@ class HubBank:
         for i, target in enumerate(steps):
             if i:
                 if hub.hang:
-                    self.release_hangs.wait()
-                    return UhubctlResult(rc=137)
+                    return self._hang()
                 self.clock.sleep(delay)
             with self.clock.lock:
                 blocks("Current")
@@ -169,8 +175,7 @@ class HubBank:
                 out.append(f"Sent power {'on' if hub.is_on(ports[0]) else 'off'} request")
                 blocks("New")
         if hub.hang and len(steps) == 1:
-            self.release_hangs.wait()
-            return UhubctlResult(rc=137)
+            return self._hang()
         return UhubctlResult(stdout="\n".join(out) + "\n")
 
     def set_power(self, hub: Hub, port: int, on: bool) -> None:

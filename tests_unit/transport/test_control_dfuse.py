@@ -12,7 +12,7 @@ from rig.sim.lab import Lab
 from rig.transport import usb as tusb
 from rig.transport.control import ControlChannel
 from rig.transport.dfuse import DfuSe
-from rig.transport.errors import BoardGoneError, DfuError, TimeoutError_
+from rig.transport.errors import BoardGoneError, ControlRequestError, DfuError, TimeoutError_
 from rig.transport.results import DependencyCheckFailedError, NotSupportedError
 
 
@@ -60,7 +60,7 @@ def test_busy_board_is_waited_for_and_gone_board_is_named(lab: Lab) -> None:
     for _ in range(4):  # four requests left pending by another host
         found.device.ctrl_transfer(0xC0, 1, 100, 1, 64)
     ctl = ControlChannel(found.device, lab.clock, timeout=2)
-    with pytest.raises(Exception, match="busy"):
+    with pytest.raises(ControlRequestError, match="refused control request 1: busy"):
         ctl.request(pb.ECHO, b"x")
     ctl.reset_all()
     assert ctl.request(pb.ECHO, b"hello") == b"hello"
