@@ -38,45 +38,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return site, env
 
 
+def run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A program of the installed rig, in `cwd` (generous timeout: only a hang should reach it)."""
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+
+
 def test_the_installed_rig_runs_the_matrix_from_an_empty_folder(
     installed: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     site, env = installed
-    where = subprocess.run(
-        [sys.executable, "-c", "import rig.hil; print(rig.hil.__file__)"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    where = run([sys.executable, "-c", "import rig.hil; print(rig.hil.__file__)"], env, tmp_path)
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout  # not the checkout's copy
     assert (site / "rig" / "hil" / "test_matrix.py").is_file()
-    done = subprocess.run(
-        [
-            str(site / "bin" / "rig"),
-            "matrix",
-            "--sim",
-            "--platforms",
-            "boron",
-            "--methods",
-            "dfu",
-            "usb",
-            "--from",
-            "2.3.1",
-            "-n",
-            "1",
-            "--json-out",
-            "paths.json",
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    selection = ["--sim", "--platforms", "boron", "--methods", "dfu", "usb", "--from", "2.3.1", "-n", "1"]
+    done = run([str(site / "bin" / "rig"), "matrix", *selection, "--json-out", "paths.json"], env, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     paths = json.loads((tmp_path / "paths.json").read_text())
     assert sorted((p["from"], p["to"], p["method"], p["outcome"]) for p in paths) == sorted(
@@ -98,17 +73,11 @@ def test_a_product_repository_runs_its_tests_with_the_installed_plugin(
     app.parent.mkdir()
     app.write_bytes(build(user_app("boron", module_version(newest), version=42)))
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "--rig-user-binary", str(app)]
-    skipped = subprocess.run(cmd, env=env, cwd=product, capture_output=True, text=True, timeout=300, check=False)
+    skipped = run(cmd, env, product)
     assert skipped.returncode == 0, skipped.stdout[-3000:]
     assert "3 skipped" in skipped.stdout and "no boards: pass --rig-devices FILE" in skipped.stdout
-    done = subprocess.run(
-        [*cmd, "--rig-sim", "--rig-platforms", "boron", "--rig-methods", "dfu", "--rig-from", newest],
-        env=env,
-        cwd=product,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run(
+        [*cmd, "--rig-sim", "--rig-platforms", "boron", "--rig-methods", "dfu", "--rig-from", newest], env, product
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert "test_our_app_runs_on_the_newest_device_os PASSED" in done.stdout

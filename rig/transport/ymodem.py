@@ -20,7 +20,7 @@ from rig.transport.results import raise_for
 SOH, STX, EOT, ACK, NAK, CAN, CRC_C, PAD = 0x01, 0x02, 0x04, 0x06, 0x15, 0x18, 0x43, 0x1A
 MAX_RETRIES = 10
 PACKET_TIMEOUT = 20.0
-END_OF_BATCH_ACK_WAIT = 2.0  # after a standard receiver's last 'C': an ACK, or a silent end (both fine)
+RESEND_SETTLE = 0.2  # seconds before a resend the receiver asked for, longer on each attempt
 _VALIDATION = re.compile(rb"Validation failed: (-?\d+)")
 
 
@@ -81,6 +81,8 @@ class YmodemSender:
                 tail = self._drain()
                 self._raise_refusal(tail, what)
             self.retries += 1  # NAK, 'C', noise or silence: send again
+            if reply in (NAK, CRC_C):  # the receiver asked again; a classic one purges its input
+                self.clock.sleep(RESEND_SETTLE * (_attempt + 1))  # right after asking: let it
         self._abort()
         raise YmodemError(f"The receiver did not acknowledge {what} after {MAX_RETRIES} attempts.")
 
@@ -116,21 +118,13 @@ class YmodemSender:
                 if self.progress:
                     self.progress(min(off + 1024, len(data)), len(data))
             self._exchange(bytes([EOT]), "the end of the file")
+            # End of batch: a null header, sent again on every 'C', NAK or silence until it is ACKed.
+            # Particle's receiver waits for it without asking and answers after validating the
+            # image (§3.3); lrzsz's rb asks with 'C' and purges its input right after, so a header
+            # that arrives before that purge is lost: resends wait a little longer each time.
+            self._exchange(packet(0, b"", 128), "the final header")
         except (YmodemError, TimeoutError_):
             self._abort()
             raise
-        # End of batch: a null header. Particle's receiver ACKs it at once. A standard receiver (lrzsz)
-        # first asks with 'C', in its own time, after purging its input; each 'C' gets the header
-        # again, and it may then end without an ACK. No wait here decides the outcome by its length.
-        self.port.write(packet(0, b"", 128))
-        reply, asked = self._byte(PACKET_TIMEOUT), False
-        for _attempt in range(MAX_RETRIES):
-            if reply != CRC_C:
-                break
-            asked = True
-            self.port.write(packet(0, b"", 128))
-            reply = self._byte(END_OF_BATCH_ACK_WAIT)
         tail = self._drain()
-        if reply != ACK and not (asked and reply is None):
-            self._raise_refusal(tail, "the final header")
         return SendReport(blocks, self.retries, tail)
