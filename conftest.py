@@ -22,6 +22,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def firmware_dir() -> Path:
     """The directory of real Particle binaries; tests using it skip when it is absent."""
     if not (FIRMWARE_DIR / "boron-system-part1@2.2.0.bin").is_file():
+        if os.environ.get("RIG_FIRMWARE_DIR"):  # asked for by name: a wrong folder is a failure, not a skip
+            pytest.fail(f"RIG_FIRMWARE_DIR={FIRMWARE_DIR} holds no real Particle binaries", pytrace=False)
         pytest.skip(f"real Particle binaries not found at {FIRMWARE_DIR} (set RIG_FIRMWARE_DIR)")
     return FIRMWARE_DIR
 

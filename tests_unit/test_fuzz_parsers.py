@@ -24,8 +24,11 @@ LINES = SAMPLES.splitlines()
 def test_uhubctl_parser_takes_any_text(lines: list[str]) -> None:
     hubs = parse("\n".join(lines))
     assert len(hubs) == sum(1 for line in lines if line.startswith(("Current status for hub", "New status for hub")))
-    for hub in hubs:
-        assert all(port.number >= 0 for port in hub.port_lines)
+    text = "\n".join(lines)
+    for hub in hubs:  # every port parsed is a port line of the input, its power bit read by the hub's USB version
+        bit = 0x0200 if hub.usb3 else 0x0100
+        assert all(f"  Port {port.number}: {port.status:04x}" in text for port in hub.port_lines)
+        assert all(port.powered == bool(port.status & bit) for port in hub.port_lines)
 
 
 @given(st.lists(st.sampled_from(LINES), min_size=1, max_size=20), st.data())

@@ -84,10 +84,11 @@ def _hold(folder: str, ready: multiprocessing.synchronize.Event, release: multip
 
 
 def test_a_claimed_board_is_not_shared_and_a_dead_holder_frees_it(tmp_path: Path) -> None:
-    ready, release = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(str(tmp_path), ready, release))
+    spawn = multiprocessing.get_context("spawn")  # no fork of a worker that runs threads
+    ready, release = spawn.Event(), spawn.Event()
+    holder = spawn.Process(target=_hold, args=(str(tmp_path), ready, release))
     holder.start()
-    assert ready.wait(10)
+    assert ready.wait(120)
     with (
         pytest.raises(NoBoardError, match="None of b1 became free within 1 s"),
         Pool(["b1"], tmp_path).claim(["b1"], SystemClock(), timeout=1),
@@ -229,6 +230,33 @@ def test_scenarios_on_the_simulated_lab() -> None:
         "test_hex_restore_image_over_swd",
     ):
         assert f"PASSED tests_hil/test_scenarios.py::{name}" in out, name
+
+
+def test_particle_update_of_every_cli_version_on_the_real_releases(firmware_dir: Path) -> None:
+    """CLI 2.16.0 installs Device OS 2.2.0 (dfu-util, the bootloader through the OTA region): the
+    synthetic releases have no 2.2.0 for an Argon, the real ones do."""
+    done = subprocess.run(
+        [
+            *PYTEST,
+            "-n",
+            "0",
+            "--rig-sim",
+            "--rig-releases",
+            str(firmware_dir),
+            "--rig-platforms",
+            "argon",
+            "-k",
+            "test_particle_update",
+            "-rA",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    for cli in ("2.16.0", "3.6.0", "3.51.0"):
+        assert f"PASSED tests_hil/test_scenarios.py::test_particle_update_of_a_cli_version[{cli}]" in done.stdout
 
 
 def test_paths_are_interleaved_over_platforms_in_their_own_order() -> None:

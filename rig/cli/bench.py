@@ -48,7 +48,7 @@ def add_board_from_spec(lab: Lab, d: DeviceSpec) -> None:
     )
     for fault, value in s.faults.items():
         if fault == "uhubctl_hangs":
-            lab.hubs.hub(d.hub.location if d.hub else "1-1").hang = bool(value)
+            lab.hubs.hub(d.hub.location if d.hub else "1-1").hang = value
         elif fault == "cloud_offline":
             lab.cloud.reachable = not value
         else:

@@ -28,7 +28,16 @@ class Hub:
     product: str = "USB 2.0 Hub"
     usb3_twin: str | None = None  # location of the USB3 side of the same physical hub
     power: dict[int, bool] = field(default_factory=dict)
-    hang: bool = False  # fault: uhubctl never returns for this hub
+    hang: bool | int = False  # fault: uhubctl action calls never return (True: every call; N: the next N)
+
+    def hangs_now(self) -> bool:
+        """Whether this action call hangs (and one fewer of the next N will)."""
+        if self.hang is True:
+            return True
+        if self.hang:
+            self.hang -= 1
+            return True
+        return False
 
     def is_on(self, port: int) -> bool:
         """Port power state (on unless switched off)."""
@@ -162,9 +171,10 @@ class HubBank:
             return UhubctlResult(stderr=f"Invalid command line syntax!\n{USAGE_HINT}", rc=1)
         delay = float(opts.get("d", "2"))
         hub = hubs[0]
+        hangs = hub.hangs_now()
         for i, target in enumerate(steps):
             if i:
-                if hub.hang:
+                if hangs:
                     return self._hang()
                 self.clock.sleep(delay)
             with self.clock.lock:
@@ -174,7 +184,7 @@ class HubBank:
                         self.set_power(hub, p, (not hub.is_on(p)) if target is None else target)
                 out.append(f"Sent power {'on' if hub.is_on(ports[0]) else 'off'} request")
                 blocks("New")
-        if hub.hang and len(steps) == 1:
+        if hangs and len(steps) == 1:
             return self._hang()
         return UhubctlResult(stdout="\n".join(out) + "\n")
 

@@ -166,8 +166,11 @@ class Uhubctl:
             raise
 
     def _restore(self, location: str, port: int) -> None:
+        """The explicit `-a on` after a failed call; it keeps the board powered, so it gets at least
+        the default timeout even where a short one was set for the calls themselves.
+        """
         try:
-            self.run("-l", location, "-p", str(port), "-a", "on", timeout=self.timeout)
+            self.run("-l", location, "-p", str(port), "-a", "on", timeout=max(self.timeout, DEFAULT_TIMEOUT))
         except TransportError:
             return
 

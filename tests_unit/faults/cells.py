@@ -119,8 +119,8 @@ def port_keeps_power(lab: Lab, board: Board, step: Step | None) -> None:
 
 
 def uhubctl_hangs(lab: Lab, board: Board, step: Step | None) -> None:
-    """uhubctl never returns for the board's hub (it is killed at the rig's timeout)."""
-    lab.hubs.hub("1-1").hang = True
+    """The next uhubctl call for the board's hub never returns (the rig kills it at its timeout)."""
+    lab.hubs.hub("1-1").hang = 1
 
 
 @dataclass(frozen=True)
@@ -135,9 +135,10 @@ class Cell:
     expect: str  # "pass" or the name of the error the run ends with
     online: bool = False
     platform: str = PLATFORM
-    # wall seconds the rig waits for uhubctl in this cell: only a cell where uhubctl hangs shortens
-    # it (every call there hangs, so the outcome does not depend on the machine's speed); None keeps
-    # the rig's default, so normal calls never race a loaded machine
+    # wall seconds the rig waits for each uhubctl call in this cell: only a cell where uhubctl hangs
+    # shortens it. One call hangs; the explicit `-a on` after it always gets the default timeout, and
+    # if a loaded machine kills the call before the fake got to hang, that `-a on` hangs instead and
+    # is killed at the default: the outcome is the same either way. None keeps the rig's default.
     uhubctl_timeout: float | None = None
 
     @property

@@ -98,6 +98,8 @@ def test_fault_cell(cell: Cell, real_store: ReleaseStore, tmp_path: Path, record
             teardown = leave_usable(dev, real_store) if result.outcome == FAIL else None
             teardown_took = lab.clock.now() - start - elapsed
         got = PASS if result.outcome == PASS else str(result.error_type)
+        if cell.uhubctl_timeout is not None:
+            assert lab.hubs.hung.is_set()  # a uhubctl call really hung (and was killed)
         record_property(
             "fault_cell",
             json.dumps(
@@ -134,9 +136,12 @@ def test_fault_cell(cell: Cell, real_store: ReleaseStore, tmp_path: Path, record
         if cell.method == "serial" and "YMODEM" in cell.stage:
             assert "--- console ---" in back.log and "Waiting for the binary file" in back.log
         if teardown is not None:  # bounded, one sentence, and the port stays powered
-            assert teardown.startswith(
-                ("recovered dut to Device OS ", "recovery of dut failed: ", "board left in normal")
-            )
+            newest = real_store.get(cell.platform, cell.versions[1]).version
+            if cell.fault == "cloud offline":  # the OTA path failed with the board still running normally
+                assert teardown.startswith("board left in normal mode"), teardown
+            else:  # recovered, unless the fault (a board that never comes back) is still there
+                verdict = "fail" if cell.fault == "never comes back" else "pass"
+                assert teardown.startswith(f"recovered dut to Device OS {newest}: {verdict}; "), teardown
             assert "\n" not in teardown and teardown_took < BOUND
             assert lab.hubs.hub("1-1").is_on(lab.slots["dut"].port)
         # the fault is gone; the next test claims the board and brings it back

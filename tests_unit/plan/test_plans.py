@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
-from rig.firmware.build import build
+from rig.firmware.build import build, module_spec
+from rig.firmware.format import ModuleFunction as F
 from rig.firmware.parse import parse_module
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import user_app, write_release
-from rig.plan import InstalledModule, PlanRefused, Target, plan
+from rig.plan import InstalledModule, Plan, PlanRefused, Target, plan
 from rig.runner import FAIL, OVER_THE_AIR, PASS, Runner, installed
 from rig.sim.lab import Lab
 from tests_unit.plan.helpers import board_and_device, on_board
@@ -190,9 +191,28 @@ def test_refusals_are_sentences(real_store: ReleaseStore) -> None:
             plan([], release, "particle-update@3.51.0")
         finally:
             release.version = saved
-    tracker = real_store.get("tracker", "4.0.1")
-    p = plan([InstalledModule(7, 0, 9)], tracker, "usb")
-    assert p.skipped == [] or all("NCP" not in why for _, why in p.skipped)
+
+
+def test_ncp_firmware_is_never_downgraded_nor_written_over_dfu(tmp_path: Path) -> None:
+    """A Tracker 4.0.1 system part needs NCP 0.0.7 (§6.9): a newer NCP on the board is kept, an
+    older one is updated over the validated paths, and DFU/SWD paths leave it out with the reason."""
+    write_release(tmp_path, "tracker", "4.0.1")
+    (tmp_path / "tracker-ncp@0.0.7.bin").write_bytes(build(module_spec("tracker", F.NCP_FIRMWARE, 0, 7)))
+    tracker = ReleaseStore.scan(tmp_path).get("tracker", "4.0.1")
+    assert tracker.ncp is not None and tracker.ncp.name == "tracker-ncp@0.0.7.bin"
+
+    def ncp_writes(p: Plan) -> list[str]:
+        return [s.target.name for s in p.flash_steps() if s.target and s.target.image.function == F.NCP_FIRMWARE]
+
+    newer = plan([InstalledModule(int(F.NCP_FIRMWARE), 0, 9)], tracker, "usb")
+    assert ("tracker-ncp@0.0.7.bin", "NCP firmware is never downgraded (§6.9)") in newer.skipped
+    assert ncp_writes(newer) == []
+    older = plan([InstalledModule(int(F.NCP_FIRMWARE), 0, 5)], tracker, "usb")
+    assert ncp_writes(older) == ["tracker-ncp@0.0.7.bin"]
+    for method in ("restore", "dfu-util", "swd"):
+        over_dfu = plan([InstalledModule(int(F.NCP_FIRMWARE), 0, 5)], tracker, method)
+        assert ("tracker-ncp@0.0.7.bin", "NCP firmware cannot be written over DFU or SWD (§6.9)") in over_dfu.skipped
+        assert ncp_writes(over_dfu) == []
 
 
 def test_particle_update_versions(real_store: ReleaseStore) -> None:

