@@ -20,10 +20,12 @@ from rig.device.identify import identify
 from rig.errors import RigError
 from rig.firmware import versions
 from rig.firmware.build import build, build_combined
+from rig.firmware.module import ChecksumError, NotAModuleError, TruncatedModuleError
 from rig.firmware.synthetic import user_app
 from rig.sim.board import Board
 from rig.sim.lab import Lab
-from rig.transport.cloud import CloudClient
+from rig.transport.cloud import CloudAuthError, CloudClient
+from rig.transport.errors import PortBusyError, UsbAccessError
 from rig.transport.hub import Uhubctl
 from tests_unit.test_device import device as board_device
 
@@ -67,17 +69,30 @@ def _three(platform: str, semver: str) -> bytes:
     return build_combined([user_app(platform, v, seed=1), user_app(platform, v, seed=2), user_app(platform, v, seed=3)])
 
 
-BINARIES: dict[str, tuple[Callable[[], bytes], str, str, str]] = {
-    # case: (bytes, board platform, its Device OS, what the sentence must say)
-    "truncated": (lambda: _app("boron", "2.2.0")[:3000], "boron", "2.2.0", "has no Particle module header"),
-    "wrong CRC": (lambda: _corrupt(_app("boron", "2.2.0")), "boron", "2.2.0", "CRC-32 mismatch"),
-    "wrong platform": (lambda: _app("photon", "2.2.0"), "boron", "2.2.0", "is built for the Photon; dut is a Boron"),
-    "OTA flag, not a module": (lambda: b"\xa5", "boron", "2.2.0", "is the one-byte OTA flag"),
-    "random bytes": (lambda: os.urandom(4096), "boron", "2.2.0", "has no Particle module header"),
+BINARIES: dict[str, tuple[Callable[[], bytes], str, str, type[RigError], str]] = {
+    # case: (bytes, board platform, its Device OS, the error raised, what the sentence must say)
+    "truncated": (
+        lambda: _app("boron", "2.2.0")[:3000],
+        "boron",
+        "2.2.0",
+        TruncatedModuleError,
+        "is truncated: the file has 3000 of the",
+    ),
+    "wrong CRC": (lambda: _corrupt(_app("boron", "2.2.0")), "boron", "2.2.0", ChecksumError, "CRC-32 mismatch"),
+    "wrong platform": (
+        lambda: _app("photon", "2.2.0"),
+        "boron",
+        "2.2.0",
+        FlashRefused,
+        "is built for the Photon; dut is a Boron",
+    ),
+    "OTA flag, not a module": (lambda: b"\xa5", "boron", "2.2.0", NotAModuleError, "is the one-byte OTA flag"),
+    "random bytes": (lambda: os.urandom(4096), "boron", "2.2.0", NotAModuleError, "has no Particle module header"),
     "app for a newer Device OS": (
         lambda: _app("boron", "4.0.1"),
         "boron",
         "2.2.0",
+        FlashRefused,
         "needs Device OS 4.0.1 or later; dut runs 2.2.0",
     ),
 }
@@ -86,14 +101,15 @@ BINARIES: dict[str, tuple[Callable[[], bytes], str, str, str]] = {
 @pytest.mark.parametrize("via", ALL_PATHS)
 @pytest.mark.parametrize("case", list(BINARIES))
 def test_bad_binary_is_refused_and_nothing_is_written(lab: Lab, case: str, via: str) -> None:
-    make, platform, semver, needle = BINARIES[case]
+    make, platform, semver, expected, needle = BINARIES[case]
     board = lab.add_board("dut", platform, semver, settings=None)
     board.settings.online = True
     dev = device(lab, board, "dut")
     lab.settle(5)
     before = snapshot(board)
-    with pytest.raises(RigError) as info:
+    with pytest.raises(expected) as info:
         flash(dev, make(), via, "bad.bin")
+    assert type(info.value) is expected
     message = str(info.value)
     assert needle in message and "\n" not in message
     assert snapshot(board) == before
@@ -135,7 +151,7 @@ def test_packed_modules_where_the_path_cannot_take_them(lab, make, platform, sem
     lab.settle(5)
     before = snapshot(board)
     for via in vias:
-        with pytest.raises(RigError) as info:
+        with pytest.raises(FlashRefused) as info:
             flash(dev, make(), via, "packed.bin")
         assert str(info.value).startswith(f"packed.bin {needle}"), str(info.value)
     assert snapshot(board) == before
@@ -145,14 +161,15 @@ def test_real_non_modules_say_so(lab: Lab, firmware_dir: Path) -> None:
     board = lab.add_board("dut", "photon", "1.5.2")
     dev = device(lab, board, "dut")
     before = snapshot(board)
-    for name, needle in (
-        ("core_tinker.bin", "core_tinker.bin is built for the Core; dut is a Photon."),
-        ("cc3000-patch-programmer.bin", "has no Particle module header"),
-        ("deep_update_2014_06.bin", "has no Particle module header"),
-        ("ota-flag-a5.bin", "is the one-byte OTA flag (0xA5), not a module"),
+    for name, expected, needle in (
+        ("core_tinker.bin", FlashRefused, "core_tinker.bin is built for the Core; dut is a Photon."),
+        ("cc3000-patch-programmer.bin", NotAModuleError, "has no Particle module header"),
+        ("deep_update_2014_06.bin", NotAModuleError, "has no Particle module header"),
+        ("ota-flag-a5.bin", NotAModuleError, "is the one-byte OTA flag (0xA5), not a module"),
     ):
-        with pytest.raises(RigError) as info:
+        with pytest.raises(expected) as info:
             flash(dev, (firmware_dir / name).read_bytes(), "dfu", name)
+        assert type(info.value) is expected, name
         assert needle in str(info.value), str(info.value)
     assert snapshot(board) == before
 
@@ -160,7 +177,7 @@ def test_real_non_modules_say_so(lab: Lab, firmware_dir: Path) -> None:
 def test_a_forced_app_for_a_newer_device_os_goes_through(lab: Lab) -> None:
     board = lab.add_board("dut", "photon", "1.5.2")
     dev = device(lab, board, "dut")
-    with pytest.raises(RigError, match=r"needs Device OS 2\.3\.1 or later; dut runs 1\.5\.2"):
+    with pytest.raises(FlashRefused, match=r"^app\.bin needs Device OS 2\.3\.1 or later; dut runs 1\.5\.2"):
         flash(dev, _app("photon", "2.3.1"), "usb", "app.bin")
     result = flash(dev, _app("photon", "2.3.1"), "dfu", "app.bin", force=True)
     assert result.final_mode == "safe"  # what the user asked for: the board says it cannot run the app
@@ -241,14 +258,23 @@ def test_cli_bad_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str], case
 
 
 @pytest.mark.parametrize(
-    ("text", "needle"),
+    ("text", "needle", "fix"),
     [
-        ("devices:\n  - name: [\n", "is not valid YAML at line"),
-        (BENCH.replace("FAULTS", "").replace("tags", "x") + "    colour: red\n", "field 'colour': unknown key"),
-        (BENCH.replace("FAULTS", "").replace("e00fce68a1b2c3d4e5f60718", "e00f-zz"), "must be the 24 hex digits"),
+        ("devices:\n  - name: [\n", "is not valid YAML at line 3", "fix the syntax"),
+        (
+            BENCH.replace("FAULTS", "") + "    colour: red\n",
+            "board 'boron-1', field 'colour': unknown key",
+            "fix the file",
+        ),
+        (
+            BENCH.replace("FAULTS", "").replace("e00fce68a1b2c3d4e5f60718", "e00f-zz"),
+            "field 'device_id': must be the 24 hex digits",
+            "fix the file",
+        ),
         (
             BENCH.replace("FAULTS", "") + BENCH.replace("FAULTS", "").split("devices:\n")[1].replace("boron-1", "b2"),
             "boards 'boron-1' and 'b2' have the same device_id",
+            "fix the file",
         ),
         (
             BENCH.replace("FAULTS", "")
@@ -257,9 +283,18 @@ def test_cli_bad_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str], case
             .replace("boron-1", "b2")
             .replace("e00fce68a1b2c3d4e5f60718", "e00fce68a1b2c3d4e5f60719"),
             "boards 'boron-1' and 'b2' have the same hub",
+            "fix the file",
         ),
-        (BENCH.replace("FAULTS", "").replace('"1-1"', '"1-1$(touch /tmp/rig-pwned)"'), "field 'hub.location'"),
-        (BENCH.replace("FAULTS", "").replace("port: 2", 'port: "2; reboot"'), "field 'hub.port'"),
+        (
+            BENCH.replace("FAULTS", "").replace('"1-1"', '"1-1$(touch /tmp/rig-pwned)"'),
+            "board 'boron-1', field 'hub.location'",
+            "fix the file",
+        ),
+        (
+            BENCH.replace("FAULTS", "").replace("port: 2", 'port: "2; reboot"'),
+            "board 'boron-1', field 'hub.port'",
+            "fix the file",
+        ),
     ],
     ids=[
         "syntax",
@@ -271,10 +306,13 @@ def test_cli_bad_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str], case
         "shell-in-port",
     ],
 )
-def test_cli_bad_devices_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str) -> None:
+def test_cli_bad_devices_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str, fix: str
+) -> None:
+    """Validation rejects the file (shell metacharacters included); test_hub_fields_never_reach_a_shell
+    shows that a hub field that got past it would still reach no shell."""
     err = cli(capsys, "devices", "--devices", bench(tmp_path, text=text), "--sim")
-    assert needle in err and ("fix the file" in err or "fix the syntax" in err)
-    assert not Path("/tmp/rig-pwned").exists()
+    assert needle in err and err.endswith(f"; {fix}.\n"), err
 
 
 def test_cli_missing_devices_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -315,7 +353,7 @@ def test_serial_port_busy_writes_nothing(lab: Lab) -> None:
     board.faults.serial_busy = True
     dev = device(lab, board, "dut")
     before = snapshot(board)
-    with pytest.raises(RigError, match="is in use by another program"):
+    with pytest.raises(PortBusyError, match="is in use by another program"):
         flash(dev, _app("boron", "2.2.0"), "serial", "app.bin")
     assert snapshot(board)[0] == before[0] and not board.pending and board.update is None
 
@@ -325,9 +363,10 @@ def test_no_usb_permission(capsys: pytest.CaptureFixture[str]) -> None:
         board = lab.add_board("dut", "boron", "2.2.0")
         dev = device(lab, board, "dut")
         before = snapshot(board)
-        with pytest.raises(RigError, match=r"No permission to use the USB device 2b04:c00d .*install Particle's udev"):
+        no_permission = r"^No permission to use the USB device"
+        with pytest.raises(UsbAccessError, match=rf"{no_permission} 2b04:c00d .*install Particle's udev"):
             identify(dev)
-        with pytest.raises(RigError, match="No permission to use the USB device"):
+        with pytest.raises(UsbAccessError, match=no_permission):
             flash(dev, _app("boron", "2.2.0"), "dfu", "app.bin")
         assert snapshot(board) == before
 
@@ -339,10 +378,12 @@ def test_cloud_token_missing_or_rejected(lab: Lab, monkeypatch: pytest.MonkeyPat
     dev = device(lab, board, "dut")
     before = snapshot(board)
     dev.cloud = CloudClient(token="not-a-token")
-    with pytest.raises(RigError, match="The cloud rejected the access token: set RIG_CLOUD_TOKEN"):
+    rejected = r"^The cloud rejected the access token: set RIG_CLOUD_TOKEN to a valid token\.$"
+    with pytest.raises(CloudAuthError, match=rejected):
         flash(dev, _app("boron", "2.2.0"), "ota", "app.bin")
     monkeypatch.delenv("RIG_CLOUD_TOKEN")
-    with pytest.raises(RigError, match="RIG_CLOUD_TOKEN"):
+    missing = r"^No cloud access token: set RIG_CLOUD_TOKEN \(or pass --cloud-token\)\.$"
+    with pytest.raises(CloudAuthError, match=missing):
         CloudClient().device(board.device_id)
     assert snapshot(board) == before
 

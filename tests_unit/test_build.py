@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import replace
 
@@ -162,14 +163,18 @@ def test_function_without_slot_on_platform_is_rejected() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        {"flags": ModuleFlag.COMBINED},
-        {"prefix_extensions": (Extension(0x11, b"x"),)},
-        {"suffix_extensions": (product_data_extension(1, 2),)},
-        {"compressed": True, "prefix_offset": 0x200},
+        ({"flags": ModuleFlag.COMBINED}, "spec.flags may only hold DROP_MODULE_INFO and ENCRYPTED"),
+        ({"prefix_extensions": (Extension(0x11, b"x"),)}, "prefix extensions must end with an END extension"),
+        (
+            {"suffix_extensions": (product_data_extension(1, 2),)},
+            "with suffix extensions, product data goes in a PRODUCT_DATA extension",
+        ),
+        ({"compressed": True, "prefix_offset": 0x200}, "compressed modules carry their prefix at offset 0 (§1.4)"),
     ],
+    ids=["combined-flag", "prefix-extensions-without-end", "product-twice", "compressed-with-prefix-offset"],
 )
-def test_builder_refuses_impossible_specs(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+def test_builder_refuses_impossible_specs(bad: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         build(module_spec("boron", F.SYSTEM_PART, 1, 2202, **bad))

@@ -10,7 +10,7 @@ import pytest
 
 from rig.firmware.format import ModuleFlag
 from rig.firmware.format import ModuleFunction as F
-from rig.firmware.module import ModuleError, NotAModuleError
+from rig.firmware.module import ChecksumError, NotAModuleError
 from rig.firmware.parse import parse_file, parse_module, problems, read_modules
 
 NOT_MODULES = [
@@ -135,7 +135,7 @@ def test_core_modules_parse_but_the_platform_is_not_flashable(firmware_dir: Path
     ],
 )
 def test_non_modules_say_what_they_are(firmware_dir: Path, name: str, needle: str) -> None:
-    with pytest.raises(ModuleError, match=needle):
+    with pytest.raises(NotAModuleError, match=needle):
         read_modules((firmware_dir / name).read_bytes(), name)
 
 
@@ -144,5 +144,5 @@ def test_wrong_crc_is_named(firmware_dir: Path) -> None:
     data[1000] ^= 0xFF
     m = read_modules(bytes(data), "x.bin")[0]
     assert not m.crc_ok
-    with pytest.raises(ModuleError, match=r"CRC-32 mismatch \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\)"):
+    with pytest.raises(ChecksumError, match=r"^x\.bin: CRC-32 mismatch \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\)"):
         parse_module(bytes(data), "x.bin")

@@ -47,15 +47,19 @@ MAX_COMBINED = 16  # far above what Device OS applies (2, §1.7); stops runaway 
 
 
 def _header_at(data: bytes, offset: int) -> tuple[int, ...] | None:
-    """The prefix fields at `offset` if they pass BVR's sanity checks (§1.4), else None."""
+    """The prefix fields at `offset` if they pass BVR's sanity checks (§1.4), else None.
+
+    The module the fields describe (end - start + CRC bytes) may be longer than `data`: the
+    caller tells a truncated file from a complete one.
+    """
     if offset + PREFIX_SIZE > len(data):
         return None
     f = _PREFIX.unpack_from(data, offset)
     start, end, _mcu, flags, _ver, platform_id, func, _idx, d1f, d1i, d1v, d2f, d2i, d2v = f
     size = end - start + CRC_SIZE
-    if not (start < end and offset + PREFIX_SIZE <= size <= len(data)):
+    if not (start < end and offset + PREFIX_SIZE <= size):
         return None
-    if not (flags & ModuleFlag.COMBINED) and size != len(data):
+    if not (flags & ModuleFlag.COMBINED) and size < len(data):
         return None
     if func == 0 or func not in _KNOWN_FUNCTIONS or flags & ~KNOWN_FLAGS:
         return None
@@ -137,11 +141,22 @@ def _read_one(data: bytes, pos: int, name: str) -> Module:
         raise TruncatedModuleError(
             f"{name} is {len(rest)} bytes, too short for a module (at least {MIN_MODULE_SIZE}): the file is truncated."
         )
+    cut: int | None = None  # size of a module whose header is there but whose bytes are not all there
     for offset in PREFIX_OFFSETS:
         fields = _header_at(rest, offset)
-        if fields is not None:
+        if fields is None:
+            continue
+        size = fields[1] - fields[0] + CRC_SIZE
+        if size <= len(rest):
             break
+        cut = size if cut is None else cut
     else:
+        if cut is not None:
+            where = "the file" if pos == 0 else f"the module at byte {pos}"
+            raise TruncatedModuleError(
+                f"{name} is truncated: {where} has {len(rest)} of the {cut} bytes its module header "
+                f"describes ({cut - len(rest)} bytes missing); download it again."
+            )
         raise NotAModuleError(
             f"{name} has no Particle module header at offset "
             f"{', '.join(hex(o) for o in PREFIX_OFFSETS)} (truncated, or not Device OS firmware)."

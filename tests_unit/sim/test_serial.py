@@ -159,7 +159,8 @@ def test_silent_receiver_and_early_reboot(lab: Lab) -> None:
     board.faults.early_reboot_after_bytes = board.bytes_received + 3000
     lab.settle(40)
     port = open_port(board, 28800)
-    with pytest.raises(SerialException):
+    disconnected = r"^device reports readiness to read but returned no data \(device disconnected"
+    with pytest.raises(SerialException, match=disconnected):
         serialtools.send(port, "app", build(user_app("photon", 2302)))
     assert any("early reboot" in text for _, text in board.log)
 
