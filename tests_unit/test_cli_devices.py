@@ -101,9 +101,7 @@ def test_hanging_uhubctl_ends_in_a_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RIG_UHUBCTL_TIMEOUT", "0.5")
-    code, _, err = run(
-        capsys, "power", "boron-1", "cycle", "--devices", bench(tmp_path, "uhubctl_hangs: 1"), "--sim"
-    )
+    code, _, err = run(capsys, "power", "boron-1", "cycle", "--devices", bench(tmp_path, "uhubctl_hangs: 1"), "--sim")
     assert code == 2 and err == "rig: error: uhubctl -l 1-1 -p 2 -a off did not finish within 0.5 s.\n"
 
 
