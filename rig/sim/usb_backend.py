@@ -9,6 +9,7 @@ stall, EACCES (and no LANGID) when the lab denies USB permission.
 from __future__ import annotations
 
 import errno
+import struct
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,23 @@ from rig.sim.control import ControlChannel, Stall
 from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall
 
 SPEED_FULL = 2  # usb.util.SPEED_FULL
+DFU_ALT_STRING = 6  # string index of alt 0's memory map; 4 and 5 name the interface (§5.8)
+
+
+def _dfu_config_header(board: Board) -> dict[str, Any]:
+    """Configuration descriptor fields of the bootloaders (Gen 2 usbd_dfu_core.c, Gen 3 usbd_dfu.h)."""
+    alts = len(board.platform.dfu_alts)
+    return {
+        "bLength": 9,
+        "bDescriptorType": 2,
+        "wTotalLength": 9 + 9 * alts + len(FUNCTIONAL_DESCRIPTOR),
+        "bNumInterfaces": 1,
+        "bConfigurationValue": 1,
+        "iConfiguration": 2 if board.platform.generation == 2 else 4,
+        "bmAttributes": 0xC0,
+        "bMaxPower": 0x32,
+        "extra_descriptors": [],
+    }
 
 
 @dataclass
@@ -143,9 +161,12 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         )
 
     def _interfaces(self, dev: SimUsbDevice) -> list[list[Desc]]:
-        """Interfaces as lists of alt settings."""
+        """Interfaces as lists of alt settings. In DFU mode the functional descriptor follows the
+        last alt only, so libusb hands it out as that alt's `extra` alone (§5.8).
+        """
         b = dev.board
         if b.mode == Mode.DFU:
+            last = len(b.platform.dfu_alts) - 1
             alts = [
                 Desc(
                     {
@@ -157,11 +178,11 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
                         "bInterfaceClass": 0xFE,
                         "bInterfaceSubClass": 1,
                         "bInterfaceProtocol": 2,
-                        "iInterface": 4 + a.alt,
-                        "extra_descriptors": list(FUNCTIONAL_DESCRIPTOR),
+                        "iInterface": DFU_ALT_STRING + a.alt,
+                        "extra_descriptors": list(FUNCTIONAL_DESCRIPTOR) if i == last else [],
                     }
                 )
-                for a in b.platform.dfu_alts
+                for i, a in enumerate(b.platform.dfu_alts)
             ]
             return [alts]
         cdc = Desc(
@@ -198,13 +219,15 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         """The single configuration."""
         if config != 0:
             raise IndexError("configuration")
-        n = len(self._interfaces(dev))
+        interfaces = self._interfaces(dev)
+        if dev.board.mode == Mode.DFU:
+            return Desc(_dfu_config_header(dev.board))
         return Desc(
             {
                 "bLength": 9,
                 "bDescriptorType": 2,
-                "wTotalLength": 9 + 9 * n,
-                "bNumInterfaces": n,
+                "wTotalLength": 9 + 9 * len(interfaces),
+                "bNumInterfaces": len(interfaces),
                 "bConfigurationValue": 1,
                 "iConfiguration": 0,
                 "bmAttributes": 0x80,
@@ -212,6 +235,26 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
                 "extra_descriptors": [],
             }
         )
+
+    def _dfu_configuration(self, dev: SimUsbDevice) -> bytes:
+        """The DFU-mode configuration descriptor as the bootloader sends it: header, one interface
+        descriptor per alt, the functional descriptor once at the end.
+        """
+        header = _dfu_config_header(dev.board)
+        out = struct.pack(
+            "<BBHBBBBB",
+            9,
+            2,
+            header["wTotalLength"],
+            1,
+            1,
+            header["iConfiguration"],
+            header["bmAttributes"],
+            header["bMaxPower"],
+        )
+        for alt in self._interfaces(dev)[0]:
+            out += struct.pack("<BBBBBBBBB", 9, 4, 0, alt.bAlternateSetting, 0, 0xFE, 1, 2, alt.iInterface)
+        return out + FUNCTIONAL_DESCRIPTOR
 
     def get_interface_descriptor(self, dev: SimUsbDevice, intf: int, alt: int, config: int) -> Desc:
         """Interface `intf`, alt setting `alt`; IndexError past the last one (pyusb relies on it)."""
@@ -286,8 +329,10 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         serial = board.device_id if (dfu and board.platform.generation >= 3) else board.device_id.upper()
         texts = {1: "Particle", 2: f"{board.platform.display_name}{' DFU Mode' if dfu else ''}", 3: serial}
         if dfu:
+            interface = "DFU" if board.platform.generation == 2 else f"{board.platform.display_name} DFU Mode"
+            texts[4] = texts[5] = interface
             for a in board.platform.dfu_alts:
-                texts[4 + a.alt] = a.memory_map
+                texts[DFU_ALT_STRING + a.alt] = a.memory_map
         if index not in texts:
             raise _stall()
         raw = texts[index].encode("utf-16-le")
@@ -332,6 +377,12 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
                 raise _err("Access denied (insufficient permissions)", -3, errno.EACCES)
             return self._string(board, value & 0xFF)
         if board.mode == Mode.DFU:
+            if rt == 0x80 and req == 6 and value >> 8 == 2:  # GET_DESCRIPTOR(configuration)
+                return self._dfu_configuration(dev)
+            if rt == 0x81 and req == 6 and value >> 8 == 0x21:  # GET_DESCRIPTOR(DFU functional)
+                return FUNCTIONAL_DESCRIPTOR
+            if rt == 0x81 and req == 10:  # GET_INTERFACE
+                return bytes([dev.dfu.alt])
             if rt == 0x21:
                 dev.dfu.control_out(req, value, payload)
                 return b""

@@ -42,6 +42,9 @@ STATUS_TEXT = {
     15: "errSTALLEDPKT",
 }
 OP_TIMEOUT = 30.0  # one erase or block write
+GET_DESCRIPTOR, CONFIGURATION_DESCRIPTOR = 6, 0x0200  # standard request; descriptor type 2, index 0
+FUNCTIONAL = 0x21  # DFU functional descriptor type
+DEFAULT_TRANSFER_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,19 @@ class WriteReport:
     address: int
     size: int
     erased: list[int]
+
+
+def functional_transfer_size(descriptors: bytes) -> int | None:
+    """The transfer size (wTransferSize) of the first DFU functional descriptor in a run of descriptors."""
+    at = 0
+    while at + 2 <= len(descriptors):
+        length, kind = descriptors[at], descriptors[at + 1]
+        if length < 2:
+            return None  # malformed: stop rather than loop
+        if kind == FUNCTIONAL and length >= 7 and at + 7 <= len(descriptors):
+            return int(struct.unpack_from("<H", descriptors, at + 5)[0])
+        at += length
+    return None
 
 
 class DfuSe:
@@ -84,12 +100,32 @@ class DfuSe:
         raw = bytes(self._xfer(0xA1, GETSTATUS, 0, 6))
         return DfuStatus(raw[0], int.from_bytes(raw[1:4], "little"), raw[4])
 
+    def transfer_size(self, alt: int) -> int:
+        """The DFU functional descriptor's wTransferSize. It follows the last alt setting only, so
+        libusb gives it to that alt alone (§5.8): the selected alt, then any alt of interface 0,
+        then the raw configuration descriptor; 1024 (DFU's usual default) only when none has it.
+        """
+        config = self.device.get_active_configuration()
+        alts = [config[(0, alt)]] + [i for i in config if i.bInterfaceNumber == 0]
+        for intf in alts:
+            size = functional_transfer_size(bytes(intf.extra_descriptors or b""))
+            if size is not None:
+                return size
+        head = bytes(self._xfer(0x80, GET_DESCRIPTOR, CONFIGURATION_DESCRIPTOR, 9))
+        if len(head) >= 4:
+            raw = bytes(
+                self._xfer(0x80, GET_DESCRIPTOR, CONFIGURATION_DESCRIPTOR, struct.unpack_from("<H", head, 2)[0])
+            )
+            size = functional_transfer_size(raw)
+            if size is not None:
+                return size
+        return DEFAULT_TRANSFER_SIZE
+
     def select(self, alt: int) -> tuple[str, list[Segment], int]:
-        """Choose an alt setting; returns (name, segments, transfer size) from its descriptors."""
+        """Choose an alt setting; returns (name, segments, transfer size) from the descriptors."""
         intf = self.device.get_active_configuration()[(0, alt)]
         name, segments = parse_memory_map(usb.util.get_string(self.device, intf.iInterface))
-        extra = bytes(intf.extra_descriptors or b"")
-        size = struct.unpack_from("<H", extra, 5)[0] if len(extra) >= 9 and extra[1] == 0x21 else 1024
+        size = self.transfer_size(alt)
         try:
             self.device.set_interface_altsetting(0, alt)
         except usb.core.USBError as exc:
@@ -163,19 +199,19 @@ class DfuSe:
         return WriteReport(address, len(data), erased)
 
     def read(self, alt: int, address: int, length: int) -> bytes:
-        """UPLOAD `length` bytes from `address`."""
+        """UPLOAD `length` bytes from `address`; every block is addressed on its own (block 2 at a
+        fresh address pointer), so the result does not depend on how the board numbers blocks (§5.8).
+        """
         _name, _segments, size = self.select(alt)
-        self.set_address(address)
-        self._xfer(0x21, ABORT, 0, None)
         out = b""
-        block = 2
         while len(out) < length:
-            chunk = bytes(self._xfer(0xA1, UPLOAD, block, min(size, length - len(out))))
+            self.set_address(address + len(out))
+            self._xfer(0x21, ABORT, 0, None)  # dfuDNLOAD_IDLE -> dfuIDLE, where UPLOAD may start
+            chunk = bytes(self._xfer(0xA1, UPLOAD, 2, min(size, length - len(out))))
+            self._xfer(0x21, ABORT, 0, None)  # dfuUPLOAD_IDLE -> dfuIDLE for the next address
             if not chunk:
                 break
             out += chunk
-            block += 1
-        self._xfer(0x21, ABORT, 0, None)
         return out[:length]
 
     def leave(self) -> None:

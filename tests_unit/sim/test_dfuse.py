@@ -7,9 +7,10 @@ import struct
 
 import pytest
 import usb.core
+import usb.util
 
 from rig.sim.board import Mode
-from rig.sim.dfu import DNLOAD_IDLE, ERR_TARGET, ERR_WRITE, ERROR, MANIFEST
+from rig.sim.dfu import DNLOAD_IDLE, ERR_TARGET, ERR_WRITE, ERROR, FUNCTIONAL_DESCRIPTOR, MANIFEST
 from rig.sim.lab import Lab
 from tests_unit.sim import usbtools as u
 from tests_unit.sim.test_dfu_boot import to_dfu
@@ -88,3 +89,28 @@ def test_injected_dfu_error_and_disconnect(lab: Lab) -> None:
     assert u.find(board.device_id) is None
     lab.settle(5)
     assert board.mode == Mode.SAFE  # rebooted; a half-written app means safe mode
+
+
+@pytest.mark.parametrize(("platform", "alts", "i_config"), [("photon", 2, 2), ("p1", 3, 2), ("boron", 3, 4)])
+def test_dfu_descriptors_are_laid_out_like_the_bootloaders(lab: Lab, platform: str, alts: int, i_config: int) -> None:
+    """The functional descriptor follows the last alt only (so libusb gives it to that alt's extra
+    alone), wTotalLength counts it, and the raw configuration is answered (protocols §5.8)."""
+    board = lab.add_board("b", platform, "2.3.1")
+    dev = to_dfu(lab, board)
+    config = dev.get_active_configuration()
+    settings = [config[(0, alt)] for alt in range(alts)]
+    assert [bytes(s.extra_descriptors or b"") for s in settings] == [b""] * (alts - 1) + [FUNCTIONAL_DESCRIPTOR]
+    assert (config.wTotalLength, config.iConfiguration, config.bmAttributes, config.bMaxPower) == (
+        18 + 9 * alts,
+        i_config,
+        0xC0,
+        0x32,
+    )
+    raw = bytes(dev.ctrl_transfer(0x80, 6, 0x0200, 0, 255))  # standard GET_DESCRIPTOR(configuration)
+    assert len(raw) == 18 + 9 * alts and raw[2] == 18 + 9 * alts and raw.endswith(FUNCTIONAL_DESCRIPTOR)
+    assert [raw[9 + 9 * n + 3] for n in range(alts)] == list(range(alts))  # bAlternateSetting of each
+    assert bytes(dev.ctrl_transfer(0x81, 6, 0x2100, 0, 9)) == FUNCTIONAL_DESCRIPTOR
+    dev.set_interface_altsetting(0, 1)
+    assert bytes(dev.ctrl_transfer(0x81, 10, 0, 0, 1)) == b"\x01"  # GET_INTERFACE
+    assert [s.iInterface for s in settings] == [6 + n for n in range(alts)]
+    assert usb.util.get_string(dev, 6).startswith("@Internal Flash")

@@ -11,7 +11,7 @@ from rig.sim.board import Mode
 from rig.sim.lab import Lab
 from rig.transport import usb as tusb
 from rig.transport.control import ControlChannel
-from rig.transport.dfuse import DfuSe
+from rig.transport.dfuse import DfuSe, functional_transfer_size
 from rig.transport.errors import BoardGoneError, ControlRequestError, DfuError, TimeoutError_
 from rig.transport.results import DependencyCheckFailedError, NotSupportedError
 
@@ -112,3 +112,26 @@ def test_dfuse_error_status_is_cleared_and_reported(lab: Lab) -> None:
         dfu.write(0, 0x080A0000, b"\x00" * 100)
     assert info.value.status == 3
     dfu.write(0, 0x080A0000, b"\x00" * 100)  # dfuERROR cleared first
+
+
+@pytest.mark.parametrize(("platform", "address"), [("photon", 0x08020000), ("boron", 0x30000)])
+def test_dfuse_reads_many_blocks_from_alt_0(lab: Lab, platform: str, address: int) -> None:
+    """The transfer size is the board's 4096 although alt 0 carries no functional descriptor, and a
+    read of several blocks returns the flash (protocols §5.8: block k lives at (k - 2) x 4096)."""
+    board = lab.add_board("b", platform, "2.3.1")
+    ctl = channel(lab, board.device_id)
+    ctl.request(pb.DFU_MODE)
+    lab.settle(3)
+    found = tusb.find(board.device_id)
+    assert found is not None and found.dfu
+    dfu = DfuSe(found.device, lab.clock)
+    assert dfu.transfer_size(0) == 4096
+    assert dfu.read(0, address, 3 * 4096 + 100) == board.mem.read(address, 3 * 4096 + 100)
+
+
+def test_functional_descriptor_is_found_in_any_run_of_descriptors() -> None:
+    functional = bytes([9, 0x21, 0x0B, 0xFF, 0x00, 0x00, 0x08, 0x1A, 0x01])  # wTransferSize 2048
+    config = bytes([9, 2, 45, 0, 1, 1, 4, 0xC0, 0x32]) + bytes([9, 4, 0, 0, 0, 0xFE, 1, 2, 6]) + functional
+    assert functional_transfer_size(config) == 2048
+    assert functional_transfer_size(config[:-9]) is None
+    assert functional_transfer_size(b"\x00\x21" + functional) is None  # malformed length: no endless loop
