@@ -60,6 +60,8 @@ def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matri
         "--rootdir",
         str(HIL_TESTS),
         *(arg for setting in PYTEST_SETTINGS for arg in ("-o", setting)),
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",  # the rig package is imported before pytest starts
         "--rig-report",
         str(report),
         f"--junitxml={report / 'junit.xml'}",
