@@ -7,7 +7,7 @@ import pytest
 from rig.firmware.format import ModuleFunction as F
 from rig.proto import control as pb
 from rig.sim import installed as inst
-from rig.sim.board import Mode
+from rig.sim.board import Board, Mode
 from rig.sim.lab import Lab
 from rig.transport import usb as tusb
 from rig.transport.control import ControlChannel
@@ -78,14 +78,18 @@ def test_timeout_when_the_board_never_finishes(lab: Lab) -> None:
     assert lab.clock.now() - start < 3
 
 
-def test_dfuse_write_verify_read_and_leave(lab: Lab) -> None:
-    board = lab.add_board("b", "boron", "2.3.1")
-    ctl = channel(lab, board.device_id)
-    ctl.request(pb.DFU_MODE)
+def dfuse_of(lab: Lab, board: Board) -> DfuSe:
+    """The board put in DFU mode by control request, and a DfuSe on it."""
+    channel(lab, board.device_id).request(pb.DFU_MODE)
     lab.settle(3)
     found = tusb.find(board.device_id)
     assert found is not None and found.dfu
-    dfu = DfuSe(found.device, lab.clock)
+    return DfuSe(found.device, lab.clock)
+
+
+def test_dfuse_write_verify_read_and_leave(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1")
+    dfu = dfuse_of(lab, board)
     app = lab.release_modules("boron", "2.3.1")[-1]
     address, data = inst.flash_image(app)
     report = dfu.write(0, address, data, verify=True)
@@ -119,12 +123,7 @@ def test_dfuse_reads_many_blocks_from_alt_0(lab: Lab, platform: str, address: in
     """The transfer size is the board's 4096 although alt 0 carries no functional descriptor, and a
     read of several blocks returns the flash (protocols §5.8: block k lives at (k - 2) x 4096)."""
     board = lab.add_board("b", platform, "2.3.1")
-    ctl = channel(lab, board.device_id)
-    ctl.request(pb.DFU_MODE)
-    lab.settle(3)
-    found = tusb.find(board.device_id)
-    assert found is not None and found.dfu
-    dfu = DfuSe(found.device, lab.clock)
+    dfu = dfuse_of(lab, board)
     assert dfu.transfer_size(0) == 4096
     assert dfu.read(0, address, 3 * 4096 + 100) == board.mem.read(address, 3 * 4096 + 100)
 
