@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 SOH, STX, EOT, ACK, NAK, CAN, CRC_C = 0x01, 0x02, 0x04, 0x06, 0x15, 0x18, 0x43
 NAK_TIMEOUT = 5.0
 MAX_ERRORS = 5
+# Device OS below 2.0.0-alpha.1 (system module 2000) prints "Validation failed: 0x%x" with the
+# validation checks that failed (MODULE_VALIDATION_* of hal/inc/ota_flash_hal.h, v1.5.2); later
+# ones print the result code (§3.3)
+FAILED_CHECKS_UNTIL = 2000
+FAILED_CHECKS = {-1330: 0x02, -1340: 0x44, -1360: 0x10, -1350: 0x5E}
 WAITING = b"Waiting for the binary file to be sent ... (press 'a' to abort)\r\n"
 
 
@@ -84,6 +89,7 @@ class YmodemReceiver:
                 self._packet(packet)
             elif mark == EOT:
                 del self.buffer[0]
+                self.errors = 0
                 self.after_eot = True
                 self.emit(bytes([ACK]), 0.0)
             elif mark in (ord("a"), ord("A")):
@@ -104,6 +110,7 @@ class YmodemReceiver:
         if seq != (~comp & 0xFF):
             self._error()
             return
+        self.errors = 0  # Device OS counts errors in a row: a good packet starts again (§3.3)
         if self.board.faults.ymodem_nak_packets > 0 and seq != 0:
             self.board.faults.ymodem_nak_packets -= 1
             self.emit(bytes([NAK]), 0.0)
@@ -157,7 +164,9 @@ class YmodemReceiver:
         if self._timer:
             self._timer.cancel()
         if code != 0:
-            self.emit(bytes([CAN, CAN]) + f"Validation failed: {code}\r\n".encode(), delay)
+            old = (board.system_module_version() or 0) < FAILED_CHECKS_UNTIL  # 1.x prints flags (§3.3)
+            shown = f"0x{FAILED_CHECKS.get(code, 0):x}" if old else str(code)
+            self.emit(bytes([CAN, CAN]) + f"Validation failed: {shown}\r\n".encode(), delay)
             self.done()
             return
         text = f"\r\nDownloaded file successfully!\r\nName: {self.name}\r\nSize: {self.size} bytes\r\n"

@@ -82,6 +82,24 @@ BY_CODE: dict[int, type[DeviceResultError]] = {
 }
 
 
+# MODULE_VALIDATION_* flags (v1.5.2 hal/inc/ota_flash_hal.h), as Device OS 1.x prints the checks that
+# failed; a failed range check leaves every result bit clear, so it is looked at first (§3.3)
+VALIDATION_RANGE, VALIDATION_INTEGRITY, VALIDATION_DEPENDENCIES, VALIDATION_PLATFORM = 0x08, 0x02, 0x44, 0x10
+
+
+def result_of_failed_checks(flags: int) -> int:
+    """The Device OS 2.x result code for the failed validation checks a 1.x board prints."""
+    if flags & VALIDATION_RANGE:
+        return -1350
+    if flags & VALIDATION_INTEGRITY:
+        return -1330
+    if flags & VALIDATION_DEPENDENCIES:
+        return -1340
+    if flags & VALIDATION_PLATFORM:
+        return -1360
+    return -1320
+
+
 def raise_for(code: int, request: str) -> None:
     """Raise the named error of a negative result code."""
     if code >= 0:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from rig.clock import Clock, Deadline
 from rig.transport.console import SerialLike
 from rig.transport.errors import BoardGoneError, TimeoutError_, YmodemError
-from rig.transport.results import raise_for
+from rig.transport.results import raise_for, result_of_failed_checks
 
 SOH, STX, EOT, ACK, NAK, CAN, CRC_C, PAD = 0x01, 0x02, 0x04, 0x06, 0x15, 0x18, 0x43, 0x1A
 MAX_RETRIES = 10
 PACKET_TIMEOUT = 20.0
 RESEND_SETTLE = 0.2  # seconds before a resend the receiver asked for, longer on each attempt
-_VALIDATION = re.compile(rb"Validation failed: (-?\d+)")
+_VALIDATION = re.compile(rb"Validation failed: (0x[0-9a-fA-F]+|-?\d+)")  # 1.x: failed checks; 2.x: code (§3.3)
 
 
 @dataclass
@@ -96,7 +96,9 @@ class YmodemSender:
     def _raise_refusal(tail: bytes, what: str) -> None:
         m = _VALIDATION.search(tail)
         if m:
-            raise_for(int(m.group(1)), "the YMODEM image")
+            shown = m.group(1).decode()
+            code = result_of_failed_checks(int(shown, 16)) if shown.startswith("0x") else int(shown)
+            raise_for(code, "the YMODEM image")
         text = tail.replace(bytes([CAN]), b"").decode(errors="replace").strip().rstrip("!.")
         raise YmodemError(f"The receiver cancelled the transfer at {what}" + (f": {text}." if text else "."))
 

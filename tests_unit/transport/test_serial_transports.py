@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from rig.clock import SystemClock
+from rig.firmware.build import build
+from rig.firmware.synthetic import user_app
 from rig.sim.board import BoardSettings, Mode
 from rig.sim.lab import Lab
 from rig.transport.console import LISTEN_BAUD, Console, open_port
 from rig.transport.errors import BoardGoneError, TimeoutError_
-from rig.transport.results import DependencyCheckFailedError
+from rig.transport.results import DependencyCheckFailedError, result_of_failed_checks
 from rig.transport.ymodem import YmodemSender
 
 
@@ -99,6 +101,70 @@ class FdPort:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def test_device_os_1_prints_the_failed_checks_and_the_rig_names_them(real_lab: Lab, real_store) -> None:
+    """Device OS 1.5.2 prints "Validation failed: 0x44" (the dependency checks, as flags); 2.x prints
+    -1340. Both are the named dependency failure (protocols §3.3)."""
+    board = real_lab.add_board("p", "photon", "1.5.2")
+    con = console(real_lab, board)
+    part2 = real_store.get("photon", "2.3.1").system_parts[1].module.data  # needs part 1 v2302
+    con.command("f", until=b"\r\n")
+    line = _Recording(con.port)
+    with pytest.raises(DependencyCheckFailedError):
+        YmodemSender(line, real_lab.clock).send("part2.bin", part2, wait_for_c=False)
+    assert b"\x18\x18Validation failed: 0x44\r\n" in line.received  # what the board said
+
+
+@pytest.mark.parametrize(
+    ("flags", "code"), [(0x44, -1340), (0x04, -1340), (0x02, -1330), (0x10, -1360), (0x5E, -1350), (0x0, -1320)]
+)
+def test_failed_checks_map_to_the_2x_result_codes(flags: int, code: int) -> None:
+    assert result_of_failed_checks(flags) == code
+
+
+class _Recording:
+    """A serial line that keeps what the board sent."""
+
+    def __init__(self, port) -> None:
+        self.port = port
+        self.received = b""
+
+    def read(self, size: int = 1) -> bytes:
+        data = self.port.read(size)
+        self.received += data
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self.port, name)
+
+
+class _GarbleEveryFirstTry:
+    """A serial line that garbles the first copy of every data packet (its ~seq byte)."""
+
+    def __init__(self, port) -> None:
+        self.port = port
+        self.seen: set[bytes] = set()
+
+    def write(self, data: bytes) -> int:
+        if len(data) > 3 and data[0] in (0x01, 0x02) and data[1] != 0 and data[:2] not in self.seen:
+            self.seen.add(data[:2])
+            data = data[:2] + bytes([data[2] ^ 0xFF]) + data[3:]
+        return self.port.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.port, name)
+
+
+def test_a_good_packet_resets_the_receivers_error_count(lab: Lab) -> None:
+    """One garbled packet before every good one: far more than 5 errors in all, never 6 in a row,
+    so the board takes the file (Device OS resets its error count after each good packet)."""
+    board = lab.add_board("p", "photon", "2.3.1")
+    con = console(lab, board)
+    app = build(user_app("photon", 2302, size=20_000))
+    con.command("f", until=b"\r\n")
+    report = YmodemSender(_GarbleEveryFirstTry(con.port), lab.clock).send("app.bin", app, wait_for_c=False)
+    assert report.retries >= 20 and b"Downloaded file successfully!" in report.tail
 
 
 @pytest.mark.skipif(shutil.which("rb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
