@@ -90,6 +90,15 @@ def paths(
     return sorted(set(out))
 
 
+def run_platforms(given: list[str], bench_platforms: list[str] | None) -> list[str]:
+    """Platforms of a run: those given, else the bench's (devices.yaml), else the simulated lab's."""
+    if given:
+        return [platforms.by_name(p).name for p in given]
+    if bench_platforms is not None:
+        return sorted(set(bench_platforms))
+    return list(SIM_PLATFORMS)
+
+
 def check_numbers(workers: int | None, path_timeout: float, time_scale: float) -> None:
     """Worker count, watchdog and time scale that would hang or silently disable something end here."""
     if workers is not None and workers < 0:

@@ -61,12 +61,8 @@ class RigSession:
 
     def platforms(self) -> list[str]:
         """Platforms of the matrix."""
-        given = listed(self.config, "--rig-platforms")
-        if given:
-            return [by_name(p).name for p in given]
-        if self.devices_file:
-            return sorted({d.platform for d in self.inventory().devices})
-        return list(matrix.SIM_PLATFORMS)
+        bench = [d.platform for d in self.inventory().devices] if self.devices_file else None
+        return matrix.run_platforms(listed(self.config, "--rig-platforms"), bench)
 
     def store(self) -> ReleaseStore | None:
         """The release store: --rig-releases, or synthetic releases for the simulated lab."""

@@ -24,33 +24,31 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", str(ROOT / "tests_hil"), "-p", "no:cacheprovider"]
 
 
+def hil(*options: str) -> subprocess.CompletedProcess[str]:
+    """pytest on tests_hil with these options (a generous timeout: only a hang should reach it)."""
+    return subprocess.run([*PYTEST, *options], capture_output=True, text=True, timeout=600, check=False)
+
+
 def test_without_a_bench_hil_tests_are_skipped_with_a_reason() -> None:
-    done = subprocess.run([*PYTEST, "-n", "0", "-rs"], capture_output=True, text=True, timeout=300, check=False)
+    done = hil("-n", "0", "-rs")
     assert done.returncode == 0, done.stdout[-2000:]
     assert "no boards: pass --rig-devices FILE, or --rig-sim for the simulated lab" in done.stdout
 
 
 def test_sim_matrix_with_two_workers(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    done = subprocess.run(
-        [
-            *PYTEST,
-            "-n",
-            "2",
-            "--rig-sim",
-            "--rig-platforms",
-            "photon",
-            "--rig-methods",
-            "dfu,ota,serial",
-            "--rig-report",
-            str(report),
-            f"--junitxml={tmp_path / 'junit.xml'}",
-            "-v",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = hil(
+        "-n",
+        "2",
+        "--rig-sim",
+        "--rig-platforms",
+        "photon",
+        "--rig-methods",
+        "dfu,ota,serial",
+        "--rig-report",
+        str(report),
+        f"--junitxml={tmp_path / 'junit.xml'}",
+        "-v",
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "test_path[photon-1.5.2-to-2.3.1-dfu]" in done.stdout and "[gw1]" in done.stdout
@@ -184,24 +182,17 @@ def test_user_binary_across_versions(tmp_path: Path) -> None:
 
     app = tmp_path / "app.bin"
     app.write_bytes(build(user_app("boron", 2302, seed=5)))  # needs Device OS 2.3.1
-    done = subprocess.run(
-        [
-            *PYTEST,
-            "-n",
-            "0",
-            "--rig-sim",
-            "--rig-platforms",
-            "boron",
-            "--rig-user-binary",
-            str(app),
-            "-k",
-            "test_user_binary",
-            "-rA",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = hil(
+        "-n",
+        "0",
+        "--rig-sim",
+        "--rig-platforms",
+        "boron",
+        "--rig-user-binary",
+        str(app),
+        "-k",
+        "test_user_binary",
+        "-rA",
     )
     assert "PASSED tests_hil/test_user_binary.py::test_user_binary[boron-2.3.1]" in done.stdout
     assert "PASSED tests_hil/test_user_binary.py::test_user_binary[boron-4.0.1]" in done.stdout
@@ -213,13 +204,7 @@ def test_user_binary_across_versions(tmp_path: Path) -> None:
 
 def test_scenarios_on_the_simulated_lab() -> None:
     """Reverse serial downgrades, the cloud finishing an upgrade, `particle update`, SWD restore."""
-    done = subprocess.run(
-        [*PYTEST, "-n", "0", "--rig-sim", "-k", "test_scenarios", "-rA"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = hil("-n", "0", "--rig-sim", "-k", "test_scenarios", "-rA")
     out = done.stdout
     assert done.returncode == 0, out[-3000:]
     for name in (
@@ -235,24 +220,17 @@ def test_scenarios_on_the_simulated_lab() -> None:
 def test_particle_update_of_every_cli_version_on_the_real_releases(firmware_dir: Path) -> None:
     """CLI 2.16.0 installs Device OS 2.2.0 (dfu-util, the bootloader through the OTA region): the
     synthetic releases have no 2.2.0 for an Argon, the real ones do."""
-    done = subprocess.run(
-        [
-            *PYTEST,
-            "-n",
-            "0",
-            "--rig-sim",
-            "--rig-releases",
-            str(firmware_dir),
-            "--rig-platforms",
-            "argon",
-            "-k",
-            "test_particle_update",
-            "-rA",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = hil(
+        "-n",
+        "0",
+        "--rig-sim",
+        "--rig-releases",
+        str(firmware_dir),
+        "--rig-platforms",
+        "argon",
+        "-k",
+        "test_particle_update",
+        "-rA",
     )
     assert done.returncode == 0, done.stdout[-3000:]
     for cli in ("2.16.0", "3.6.0", "3.51.0"):

@@ -114,14 +114,16 @@ def open_bench(
     made for `platform_names`, whatever devices.yaml says.
     """
     store = ReleaseStore.scan(Path(releases)) if releases else None
-    tmp = Path(tempfile.mkdtemp(prefix="rig-bench-")) if sim and platform_names else None
-    if tmp is not None and store is None:
+    synthetic = bool(sim and platform_names and store is None)
+    default_bench = bool(sim and platform_names and not devices and not devices_file(None).exists())
+    tmp = Path(tempfile.mkdtemp(prefix="rig-bench-")) if synthetic or default_bench else None
+    if tmp is not None and synthetic:
         for name in platform_names or []:
             for version in versions or []:
                 if known_version(version):
                     write_release(tmp, name, version)
         store = ReleaseStore.scan(tmp)
-    if tmp is not None and not devices and not devices_file(None).exists():
+    if tmp is not None and default_bench:
         spec_text = {
             "devices": [
                 {

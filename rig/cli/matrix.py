@@ -123,9 +123,7 @@ def preflight(args: argparse.Namespace) -> None:
 
     matrix.check_numbers(args.workers, args.path_timeout, args.time_scale)
     inventory = load_inventory(Path(args.devices)) if args.devices else None
-    names = args.platforms or (
-        sorted({d.platform for d in inventory.devices}) if inventory and not args.sim else list(matrix.SIM_PLATFORMS)
-    )
+    names = matrix.run_platforms(args.platforms or [], [d.platform for d in inventory.devices] if inventory else None)
     store = ReleaseStore.scan(Path(args.releases)).require_releases() if args.releases else None
     if store is None and not args.sim:
         raise ConfigError("Say which releases to run: --releases DIR (a folder of Device OS binaries).")

@@ -219,9 +219,9 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         """The single configuration."""
         if config != 0:
             raise IndexError("configuration")
-        interfaces = self._interfaces(dev)
         if dev.board.mode == Mode.DFU:
             return Desc(_dfu_config_header(dev.board))
+        interfaces = self._interfaces(dev)
         return Desc(
             {
                 "bLength": 9,
