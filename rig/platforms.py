@@ -134,11 +134,15 @@ class Platform:
 
 # ---- building blocks ----------------------------------------------------------------------
 
-_GEN2_INTERNAL = "@Internal Flash /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
-_GEN2_DCT = "@DCT Flash /0x00000000/01*016Kg"
-_P1_SERIAL = "@Serial Flash /0x00000000/256*004Kg"
-_GEN3_INTERNAL = "@Internal Flash /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka"
-_GEN3_DCT = "@DCT Flash /0x00000000/1*016Ke"
+# Memory maps exactly as the bootloaders send them, three spaces before the address (v2.3.1
+# platform/MCU/STM32F2xx/STM32_USB_Device_Driver/inc/usbd_flash_if.h, usbd_dct_if.h; v5.9.0
+# bootloader/src/nRF52840/usbd_dfu_mal.h; §5.8). nRF52840 bootloaders before 5.0.1 name alt 1
+# "DCD Flash" (§5.9).
+_GEN2_INTERNAL = "@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
+_GEN2_DCT = "@DCT Flash   /0x00000000/01*016Kg"
+_P1_SERIAL = "@Serial Flash   /0x00000000/256*004Kg"
+_GEN3_INTERNAL = "@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka"
+_GEN3_DCT = "@DCT Flash   /0x00000000/1*016Ke"
 # RTL872x: only alt 0 is known (§2.4); the sector layout below (MBR + bootloader read-only) is
 # an assumption, not verified against the RTL bootloader (§9).
 _RTL_INTERNAL = "@Internal Flash /0x08000000/20*004Ka,1516*004Kg"
@@ -233,7 +237,7 @@ def _gen3(
         dfu_alts=(
             DfuAlt(0, _GEN3_INTERNAL),
             DfuAlt(1, _GEN3_DCT),
-            DfuAlt(2, f"@External Flash /0x80000000/{ext // 4096}*004Kg"),
+            DfuAlt(2, f"@External Flash   /0x80000000/{ext // 4096}*004Kg"),
         ),
         dct_alt=1,
         ota_flag_offset=1753,

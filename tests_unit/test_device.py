@@ -4,6 +4,7 @@ flash path, with the result checked from the board's own flash."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from rig.device.identify import identify
 from rig.device.modes import ModeChangeError, enter
 from rig.firmware.build import build
 from rig.firmware.format import ModuleFunction as F
+from rig.firmware.parse import parse_modules
+from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import user_app
 from rig.sim.board import Board, BoardSettings
 from rig.sim.board import Mode as SimMode
@@ -68,13 +71,23 @@ def test_every_mode_change(lab: Lab, platform: str) -> None:
         assert dev.mode() == (Mode.NORMAL if target == Mode.SAFE else target)
 
 
+@pytest.mark.parametrize(("version", "steps"), [("6.1.1", 1), ("4.0.1", 3)])
+def test_safe_mode_from_dfu_uses_0xfa_only_where_the_bootloader_has_it(lab: Lab, version: str, steps: int) -> None:
+    board = lab.add_board("b", "boron", version)
+    dev = device(lab, board, "b")
+    enter(dev, Mode.DFU)
+    tried = enter(dev, Mode.SAFE)
+    assert board.mode == SimMode.SAFE
+    assert tried == ["DfuSe 0xFA (safe mode)", "DFU leave", "control request 60 (safe mode)"][:steps]
+
+
 def test_ladder_falls_back_to_the_baud_trigger_and_power_cycle(lab: Lab) -> None:
     board = lab.add_board("p", "photon", "2.3.1")
     dev = device(lab, board, "p")
     from rig.sim import control as simcontrol
 
     original = simcontrol.handle
-    simcontrol.handle = lambda b, t, p: (-130, b"") if t == 50 else original(b, t, p)  # DFU request refused
+    simcontrol.handle = lambda b, t, p, a: (-130, b"") if t == 50 else original(b, t, p, a)  # DFU refused
     try:
         steps = enter(dev, Mode.DFU)
     finally:
@@ -162,6 +175,37 @@ def test_softdevice_and_system_part_by_dfu_with_user_part_move(lab: Lab) -> None
     assert board.system_version() == "4.0.1" and board.mode == SimMode.NORMAL
     assert board.mem.read(0xD4000, 4096) == b"\xff" * 4096  # the stale 128 KB app was invalidated (§7.4)
     assert board.running_user_app(board.installed()).index == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("version", "other", "after"), [("2.3.1", "1.5.2", Mode.NORMAL), ("1.5.2", "2.3.1", Mode.LISTENING)]
+)
+def test_a_serial_image_the_board_rejects_is_named_and_the_board_state_known(
+    firmware_dir: Path, version: str, other: str, after: Mode
+) -> None:
+    """Device OS resets after rejecting a YMODEM image, 1.x only once listening mode ends (§3.3)."""
+    store = ReleaseStore.scan(firmware_dir)
+    with Lab(time_scale=0, releases=store) as lab:
+        board = lab.add_board("p", "photon", version)
+        dev = device(lab, board, "p")
+        boots = board.boots
+        part = store.get("photon", other).system_parts[0 if version == "2.3.1" else 1].module.data
+        with pytest.raises(DependencyCheckFailedError):
+            flash(dev, part, "serial", "part.bin", force=True)  # past the rig's own checks, to the board
+        assert dev.mode() == after and board.boots == boots + (after == Mode.NORMAL)
+        assert board.system_version() == version
+
+
+def test_a_new_style_app_installed_by_the_board_invalidates_the_old_128k_app(lab: Lab) -> None:
+    """From 3.1.0 the bootloader erases the first page at 0xD4000 when it installs a user part for
+    0xB4000, or the old app would keep winning (v3.1.0 platform/MCU/nRF52840/src/flash_mal.c, §7.4)."""
+    board = lab.add_board("b", "boron", "4.0.1")
+    board.install(parse_modules(build(user_app("boron", 2302)))[0])  # a 2.x app left at 0xD4000
+    assert board.running_user_app(board.installed()).index == 1  # type: ignore[union-attr]
+    flash(device(lab, board, "b"), build(user_app("boron", 4005, version=7)), "usb", "app.bin")
+    assert board.mem.read(0xD4000, 4096) == b"\xff" * 4096
+    app = board.running_user_app(board.installed())
+    assert app is not None and (app.index, app.version) == (2, 7)
 
 
 def test_refusals_write_nothing(lab: Lab) -> None:

@@ -152,11 +152,15 @@ class Device:
         raise BoardNotFoundError(f"{self.name} has no serial port (is it in DFU mode or off?).")
 
     def control(self, timeout: float = 60.0) -> ControlChannel:
-        """Control requests to the running firmware."""
+        """Control requests to the running firmware; like particle-usb's open, it first cancels any
+        request an earlier host left active (RESET 0, §4.4), so a board a killed run left busy recovers.
+        """
         board = self.require_usb()
         if board.dfu:
             raise TransportError(f"{self.name} is in DFU mode: control requests need the firmware running.")
-        return ControlChannel(board.device, self.clock, timeout)
+        channel = ControlChannel(board.device, self.clock, timeout)
+        channel.reset_all()
+        return channel
 
     # ---- state -----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from rig.transport.console import Console, open_port
 from rig.transport.dfuse import DfuSe
 from rig.transport.errors import TimeoutError_, TransportError
 from rig.transport.hub import wait_for
+from rig.transport.results import DeviceResultError
 from rig.transport.tools import DfuUtil, ParticleCli, PyOcd
 from rig.transport.ymodem import YmodemSender
 
@@ -64,6 +65,9 @@ MAX_COMBINED = 2  # modules one validated update can carry (§1.7, MAX_COMBINED_
 # compressed and combined modules: Device OS takes them from 2.0.0-alpha.1 on (§1.7), the first
 # system module version of the 2.0.0 line (2000; 2.0.0 itself is 2008, rig/firmware/versions.py)
 FLAGS_SINCE = 2000
+# a serial (YMODEM) image the board rejected resets it at once from 2.0.0-alpha.1 on; before, when
+# listening mode ends (§3.3)
+RESETS_AFTER_REJECTED_IMAGE = 2000
 # (module flashed, dependency) pairs checked before writing. A system part's dependency on another
 # system part is not: a Gen 2 release's parts need each other, so flashing them one by one always
 # passes through a state where one is unmet (the board waits in safe mode for the next part).
@@ -250,9 +254,20 @@ def _serial(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
         )
     if dev.mode() != Mode.LISTENING:
         enter(dev, Mode.LISTENING)
-    con = Console(open_port(dev.port_url(), timeout=0.2), dev.clock, dev.serial_log)
-    con.command("f", until=b"(press 'a' to abort)\r\n", timeout=10)  # as particle-cli: 10 s (§3.4)
-    report = YmodemSender(con.port, dev.clock).send(name, data, wait_for_c=False)
+    port = open_port(dev.port_url(), timeout=0.2)
+    try:
+        con = Console(port, dev.clock, dev.serial_log)
+        con.command("f", until=b"(press 'a' to abort)\r\n", timeout=10)  # as particle-cli: 10 s (§3.4)
+        try:
+            report = YmodemSender(con.port, dev.clock).send(name, data, wait_for_c=False)
+        except DeviceResultError:
+            if sysver >= RESETS_AFTER_REJECTED_IMAGE:  # the board resets anyway (§3.3): let it come back
+                dev.note(f"the board rejected {name} and resets")
+                wait_for(lambda: not dev.present(), dev.clock, 10.0)
+                _wait_running(dev)
+            raise
+    finally:
+        port.close()
     dev.serial_log += report.tail
     dev.note(f"YMODEM transfer of {name} accepted; the board resets")
     wait_for(lambda: not dev.present(), dev.clock, 10.0)

@@ -79,6 +79,10 @@ def _leave_dfu(dev: Device) -> None:
     DfuSe(board.device, dev.clock).leave()
 
 
+def _dfu_safe_mode(dev: Device) -> None:
+    DfuSe(dev.require_usb().device, dev.clock).enter_safe_mode()
+
+
 def _listen(dev: Device, start: bool) -> None:
     _request(dev, pb.START_LISTENING if start else pb.STOP_LISTENING)
 
@@ -114,6 +118,11 @@ def enter(dev: Device, target: Mode) -> list[str]:
         current = dev.mode()
         if current == target:
             return tried
+    if current == Mode.DFU and target == Mode.SAFE:  # one reset instead of two where the bootloader can
+        tried.append("DfuSe 0xFA (safe mode)")
+        if _try(dev, tried[-1], lambda: _dfu_safe_mode(dev), target, {Mode.SAFE, Mode.NORMAL}, _reset_seen(dev)):
+            return tried
+        current = dev.mode()
     if current == Mode.DFU and target != Mode.DFU:
         tried.append("DFU leave")
         _try(dev, "DFU leave", lambda: _leave_dfu(dev), Mode.NORMAL, {Mode.NORMAL, Mode.SAFE, Mode.LISTENING})
@@ -154,8 +163,6 @@ def _ladder(dev: Device, target: Mode, current: Mode) -> list[tuple[str, Callabl
             ("power cycle, then control request 70", then(lambda: cycle(dev), lambda: _listen(dev, True))),
         ]
     if target == Mode.SAFE:
-        if current == Mode.DFU:
-            return [("DfuSe 0xFA (safe mode)", lambda: DfuSe(dev.require_usb().device, dev.clock).enter_safe_mode())]
         return [
             ("control request 60 (safe mode)", lambda: _request(dev, pb.SAFE_MODE)),
             ("power cycle, then control request 60", then(lambda: cycle(dev), lambda: _request(dev, pb.SAFE_MODE))),

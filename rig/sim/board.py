@@ -87,6 +87,7 @@ class Board:
     usb_generation: int = 0
     backup_request: str | None = None  # "dfu" / "safe": survives a reset, not a power loss
     listen_flag: bool = False
+    reset_when_listening_ends: str | None = None  # Device OS < 2.0 after a rejected serial image
     pending: list[Module] = field(default_factory=list)
     ncp_version: int | None = None
     update: UpdateSession | None = None
@@ -130,6 +131,10 @@ class Board:
         part = inst.find(self.installed(), F.SYSTEM_PART, 1)
         return part.version if part else None
 
+    def bootloader_version(self) -> int:
+        """Module version of the installed bootloader (0 when there is none)."""
+        return next((m.version for m in self.installed() if m.function == F.BOOTLOADER and m.index == 0), 0)
+
     def system_version(self) -> str:
         """Device OS version string, as control request 30 and `v` report it."""
         v = self.system_module_version()
@@ -149,6 +154,11 @@ class Board:
     def usb_product_id(self) -> int:
         """DFU or CDC product id, by mode (§2.1)."""
         return self.platform.dfu_pid if self.mode == Mode.DFU else self.platform.usb_pid
+
+    @property
+    def usb_serial_number(self) -> str:
+        """iSerialNumber: the device id in lower case, in every mode (§2.1)."""
+        return self.device_id
 
     @property
     def listening(self) -> bool:
@@ -214,6 +224,13 @@ class Board:
         """Switch mode without a reset (listening mode on and off)."""
         self._set_mode(mode)
 
+    def leave_listening(self) -> None:
+        """Listening mode ends ('x', STOP_LISTENING): back to the app, or the reset left pending."""
+        if self.reset_when_listening_ends:
+            self.reset(self.reset_when_listening_ends, delay=0.1)
+        else:
+            self.enter(Mode.SAFE if self.mode == Mode.SAFE_LISTENING else Mode.NORMAL)
+
     def power_off(self) -> None:
         """The hub port cuts power (unless the port is faulty)."""
         if self.faults.port_keeps_power:
@@ -242,6 +259,7 @@ class Board:
             if into:
                 self.backup_request = into
             self.update = None
+            self.reset_when_listening_ends = None
             self.note(f"reset: {reason}")
             self._set_mode(Mode.BOOTING)
             if self.faults.stuck:
@@ -352,6 +370,9 @@ class Board:
             return
         address, data = inst.flash_image(module)
         bank = self.mem.bank_for(address, len(data))
+        compat = [s.start for s in self.platform.slots_for(F.USER_PART, 1) if s.until] if image.index == 2 else []
+        if image.function == F.USER_PART and compat:  # the 3.1.0 flash_mal.c invalidates the 128 KB app
+            self.spend(bank.erase_range(compat[0], 4096))
         self.spend(bank.erase_range(address, len(data)) + bank.program(address, data))
         self.note(f"installed {image.describe()} at 0x{address:x}")
 

@@ -99,7 +99,7 @@ class SerialPort:
         elif key == "f":
             self._start_ymodem(announce=True)
         elif key == "x":
-            board.enter(Mode.SAFE if board.mode == Mode.SAFE_LISTENING else Mode.NORMAL)
+            board.leave_listening()
         elif key == "L":
             board.listen_flag = True
             board.reset("L: start in listening mode", delay=0.1, into="safe")

@@ -2,13 +2,16 @@
 
 The service protocol INIT/CHECK/SEND/RECV/RESET (§4.1) with pending buffers, BUSY at four active
 requests and results visible only once the board's work is done; the raw 0x50 requests (§4.2);
-and the request types the rig uses, with protobuf payloads as Device OS encodes them.
+and the request types the rig uses, with protobuf payloads as Device OS encodes them. As in
+v2.3.1 `system/src/usb_control_request_channel.cpp`, a request's completion handler (the reset
+after 40/50/60/251) runs when the request ends: its result fetched, or the request cancelled.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +36,7 @@ RAW = 0x50
 NOT_SUPPORTED = -120
 INVALID_STATE = -210
 INVALID_ARGUMENT = -270
+OUT_OF_RANGE = -290
 CHUNK_SIZE = 1024
 
 
@@ -53,6 +57,7 @@ class Request:
     result: int = 0
     reply: bytes = b""
     sent: int = 0
+    after: list[Callable[[], None]] = field(default_factory=list)  # completion handlers
 
 
 def _reply(status: int, req_id: int | None = None, size: int | None = None, result: int | None = None) -> bytes:
@@ -82,6 +87,12 @@ class ControlChannel:
         """Forget every request (board reset)."""
         self.requests.clear()
 
+    def _finish(self, req: Request) -> None:
+        """The request ends (result fetched or cancelled): its completion handlers run."""
+        self.requests.pop(req.id, None)
+        for action in req.after:
+            action()
+
     def vendor_in(self, request: int, value: int, index: int, length: int) -> bytes:
         """A vendor IN request (bmRequestType 0xC0)."""
         now = self.board.clock.now()
@@ -92,11 +103,11 @@ class ControlChannel:
         if request not in (CHECK, RECV, RESET):
             raise Stall()
         req = self.requests.get(index)
-        if request == RESET:
-            if index == 0:
-                self.requests.clear()
-            else:
-                self.requests.pop(index, None)
+        if request == RESET:  # id 0: cancel all; an unknown id: NOT_FOUND
+            if index != 0 and req is None:
+                return _reply(ST_NOT_FOUND)
+            for gone in list(self.requests.values()) if index == 0 else [req] if req else []:
+                self._finish(gone)
             return _reply(ST_OK)
         if req is None:
             return _reply(ST_NOT_FOUND)
@@ -107,14 +118,14 @@ class ControlChannel:
             if req.done_at is None or now < req.done_at:
                 return _reply(ST_PENDING)
             if not req.reply:
-                del self.requests[req.id]
+                self._finish(req)
                 return _reply(ST_OK, result=req.result)
             return _reply(ST_OK, size=len(req.reply), result=req.result)
         if request == RECV:
             chunk = req.reply[req.sent : req.sent + length]
             req.sent += len(chunk)
             if req.sent >= len(req.reply):
-                del self.requests[req.id]
+                self._finish(req)
             return chunk
         raise Stall()  # pragma: no cover - request is CHECK or RECV here
 
@@ -150,7 +161,7 @@ class ControlChannel:
         board = self.board
         board.take_cost()
         try:
-            req.result, req.reply = handle(board, req.type, bytes(req.payload))
+            req.result, req.reply = handle(board, req.type, bytes(req.payload), req.after)
         except DecodeError:
             req.result, req.reply = INVALID_ARGUMENT, b""
         req.done_at = board.clock.now() + 0.001 + board.take_cost()
@@ -195,7 +206,7 @@ def _modules_reply(board: Board) -> bytes:
                 type=pb.MODULE_TYPE_OF_FUNCTION[int(m.function)],
                 index=m.index,
                 version=m.version,
-                size=m.size,
+                size=m.module.end - m.module.start if m.module else m.size,  # end - start: no CRC (§4.4)
                 validity=validity,
                 dependencies=deps,
             )
@@ -203,8 +214,10 @@ def _modules_reply(board: Board) -> bytes:
     return pb.encode("GetModuleInfoReply", modules=out)
 
 
-def handle(board: Board, req_type: int, payload: bytes) -> tuple[int, bytes]:
-    """Run one control request; returns (result code, reply payload)."""
+def handle(board: Board, req_type: int, payload: bytes, after: list[Callable[[], None]]) -> tuple[int, bytes]:
+    """Run one control request; returns (result code, reply payload) and adds to `after` what runs
+    once the request has ended.
+    """
     clock = board.clock
     sysver = board.system_module_version() or 0
     if req_type == pb.ECHO:
@@ -217,8 +230,8 @@ def handle(board: Board, req_type: int, payload: bytes) -> tuple[int, bytes]:
         return 0, pb.encode("GetSerialNumberReply", serial=board.settings.serial_number)
     if req_type == pb.SYSTEM_VERSION:
         return 0, pb.encode("GetSystemVersionReply", version=board.system_version())
-    if req_type == pb.GET_SYSTEM_CAPABILITIES:
-        return 0, pb.encode("GetSystemCapabilitiesReply", flags=0x01 if sysver >= 2000 else 0)
+    if req_type == pb.GET_SYSTEM_CAPABILITIES:  # COMPRESSED_OTA is never set: the HAL flag is 0 (§4.4)
+        return 0, pb.encode("GetSystemCapabilitiesReply", flags=0)
     if req_type == pb.NCP_FIRMWARE_VERSION:
         if board.ncp_version is None:
             return NOT_SUPPORTED, b""
@@ -226,7 +239,7 @@ def handle(board: Board, req_type: int, payload: bytes) -> tuple[int, bytes]:
         return 0, pb.encode("GetNcpFirmwareVersionReply", version=f"0.0.{v}", module_version=v)
     if req_type in (pb.RESET, pb.DFU_MODE, pb.SAFE_MODE):
         into = {pb.RESET: None, pb.DFU_MODE: "dfu", pb.SAFE_MODE: "safe"}[req_type]
-        board.reset(f"control request {req_type}", delay=timing.RESET_AFTER_REPLY, into=into)
+        after.append(lambda: board.reset(f"control request {req_type}", delay=timing.RESET_AFTER_REPLY, into=into))
         return 0, b""
     if req_type in (pb.START_LISTENING, pb.STOP_LISTENING):
         clock.schedule(0.05, lambda: _listen(board, req_type == pb.START_LISTENING))
@@ -249,7 +262,7 @@ def handle(board: Board, req_type: int, payload: bytes) -> tuple[int, bytes]:
         if not board.settings.iccid:
             return NOT_SUPPORTED, b""
         return 0, pb.encode("GetIccidReply", iccid=board.settings.iccid, imei=board.settings.imei or "")
-    return _firmware_update(board, req_type, payload)
+    return _firmware_update(board, req_type, payload, after)
 
 
 def _listen(board: Board, start: bool) -> None:
@@ -257,7 +270,7 @@ def _listen(board: Board, start: bool) -> None:
     if start and board.mode in (Mode.NORMAL, Mode.SAFE):
         board.enter(Mode.SAFE_LISTENING if board.mode == Mode.SAFE else Mode.LISTENING)
     elif not start and board.listening:
-        board.enter(Mode.SAFE if board.mode == Mode.SAFE_LISTENING else Mode.NORMAL)
+        board.leave_listening()
 
 
 def _setup_done(board: Board, done: bool, sysver: int) -> tuple[int, bytes]:
@@ -270,7 +283,8 @@ def _setup_done(board: Board, done: bool, sysver: int) -> tuple[int, bytes]:
     return 0, b""
 
 
-def _firmware_update(board: Board, req_type: int, payload: bytes) -> tuple[int, bytes]:
+def _firmware_update(board: Board, req_type: int, payload: bytes, after: list[Callable[[], None]]) -> tuple[int, bytes]:
+    """Requests 250-253 as v2.3.1 `system/src/control/storage.cpp` runs them: any error cancels."""
     if req_type == pb.START_FIRMWARE_UPDATE:
         msg = pb.decode("StartFirmwareUpdateRequest", payload)
         if msg.format != 0:
@@ -281,7 +295,7 @@ def _firmware_update(board: Board, req_type: int, payload: bytes) -> tuple[int, 
         data = pb.decode("FirmwareUpdateDataRequest", payload).data
         if board.update is None:
             return INVALID_STATE, b""
-        code = ota.write_update(board, board.update.received, data)
+        code = ota.write_update(board, board.update.received, data) if data else OUT_OF_RANGE
         if code != 0:
             board.update = None  # any error cancels the update (§4.4)
         return code, b""
@@ -290,8 +304,11 @@ def _firmware_update(board: Board, req_type: int, payload: bytes) -> tuple[int, 
         return 0, b""
     if req_type == pb.FINISH_FIRMWARE_UPDATE:
         validate_only = pb.decode("FinishFirmwareUpdateRequest", payload).validate_only
+        if board.update is not None and board.update.received < board.update.size:
+            board.update = None  # bytes missing
+            return INVALID_STATE, b""
         code = ota.finish_update(board, validate_only)
         if code == 0 and not validate_only:
-            board.reset("firmware update", delay=timing.RESET_AFTER_REPLY)
+            after.append(lambda: board.reset("firmware update", delay=timing.RESET_AFTER_REPLY))
         return code, b""
     return NOT_SUPPORTED, b""

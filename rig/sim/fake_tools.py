@@ -17,7 +17,7 @@ from intelhex import IntelHex
 from rig.firmware.module import ModuleError
 from rig.firmware.parse import read_modules
 from rig.sim.board import Board, Mode
-from rig.sim.dfu import DNLOAD, GETSTATUS, DfuSe
+from rig.sim.dfu import DNLOAD, GETSTATUS, DfuSe, memory_map
 from rig.sim.hub import UhubctlResult
 
 DFU_UTIL_BANNER = (
@@ -81,10 +81,10 @@ class FakeTools:
     def _found(b: Board) -> str:
         lines = []
         for alt in b.platform.dfu_alts:
-            serial = b.device_id if b.platform.generation >= 3 else b.device_id.upper()
+            serial = b.usb_serial_number
             lines.append(
                 f"Found DFU: [{b.platform.usb_vid:04x}:{b.platform.dfu_pid:04x}] ver=0251, devnum=5, cfg=1, "
-                f'intf=0, path="1-1", alt={alt.alt}, name="{alt.memory_map}", serial="{serial}"\n'
+                f'intf=0, path="1-1", alt={alt.alt}, name="{memory_map(b, alt.alt)}", serial="{serial}"\n'
             )
         return "".join(lines)
 

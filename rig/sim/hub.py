@@ -92,7 +92,7 @@ class HubBank:
         if present and on and board is not None:
             vidpid = f"{board.platform.usb_vid:04x}:{board.usb_product_id:04x}"
             dfu = " DFU Mode" if board.usb_product_id == board.platform.dfu_pid else ""
-            serial = board.device_id if (dfu and board.platform.generation >= 3) else board.device_id.upper()
+            serial = board.usb_serial_number
             line += f" [{vidpid}]" if nodesc else f" [{vidpid} Particle {board.platform.display_name}{dfu} {serial}]"
         return line
 

@@ -263,7 +263,7 @@ class Lab:
                     continue
                 info = ListPortInfo(f"sim://{b.device_id}", skip_link_detection=True)
                 info.vid, info.pid = b.platform.usb_vid, b.usb_product_id
-                info.serial_number = b.device_id.upper()
+                info.serial_number = b.usb_serial_number
                 info.location = f"{slot.location}:1.0"
                 info.manufacturer, info.product = "Particle", b.platform.display_name
                 info.description = f"{b.platform.display_name} ({info.device})"

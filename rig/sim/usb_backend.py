@@ -22,7 +22,7 @@ from rig import timing
 from rig.sim.board import Board, Mode
 from rig.sim.clock import SimClock
 from rig.sim.control import ControlChannel, Stall
-from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall
+from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall, memory_map
 
 SPEED_FULL = 2  # usb.util.SPEED_FULL
 DFU_ALT_STRING = 6  # string index of alt 0's memory map; 4 and 5 name the interface (§5.8)
@@ -326,13 +326,13 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         if index == 0:
             return bytes([4, 3, 0x09, 0x04])
         dfu = board.mode == Mode.DFU
-        serial = board.device_id if (dfu and board.platform.generation >= 3) else board.device_id.upper()
+        serial = board.usb_serial_number
         texts = {1: "Particle", 2: f"{board.platform.display_name}{' DFU Mode' if dfu else ''}", 3: serial}
         if dfu:
             interface = "DFU" if board.platform.generation == 2 else f"{board.platform.display_name} DFU Mode"
             texts[4] = texts[5] = interface
             for a in board.platform.dfu_alts:
-                texts[DFU_ALT_STRING + a.alt] = a.memory_map
+                texts[DFU_ALT_STRING + a.alt] = memory_map(board, a.alt)
         if index not in texts:
             raise _stall()
         raw = texts[index].encode("utf-16-le")

@@ -1,9 +1,11 @@
 """The YMODEM receiver of a simulated board (`f` in listening mode; particle-protocols §3.3).
 
-As Device OS ≤ 5.9 does it: no initial 'C' (only after a 5 s timeout or a garbled packet), the
-CRC-16 trailer is never checked, the OTA region is written block by block, EOT is ACKed at once,
-and the final empty header is ACKed only after the image has been validated; then the board
-reboots. Refused on Device OS 6 (4 x CAN).
+As Device OS ≤ 5.9 does it (v2.3.1 `system/src/system_ymodem.cpp`): no initial 'C' (only after a
+5 s timeout or a garbled packet), the CRC-16 trailer is never checked, the OTA region is written
+block by block, EOT is ACKed at once, and the final empty header is ACKed only after the image has
+been validated; then the board reboots. A session that ends early sends CAN CAN twice (once where
+it stopped, once from the caller) and one line saying why. A rejected image still resets the board
+(from 2.0.0 at once, before that when listening mode ends, §3.3). Refused on Device OS 6 (4 x CAN).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ NAK_TIMEOUT = 5.0
 MAX_ERRORS = 5
 # Device OS below 2.0.0-alpha.1 (system module 2000) prints "Validation failed: 0x%x" with the
 # validation checks that failed (MODULE_VALIDATION_* of hal/inc/ota_flash_hal.h, v1.5.2); later
-# ones print the result code (§3.3)
+# ones print the result code, and reset at once after a rejected image (§3.3)
 FAILED_CHECKS_UNTIL = 2000
 FAILED_CHECKS = {-1330: 0x02, -1340: 0x44, -1360: 0x10, -1350: 0x5E}
 WAITING = b"Waiting for the binary file to be sent ... (press 'a' to abort)\r\n"
@@ -59,18 +61,19 @@ class YmodemReceiver:
 
     def _error(self) -> None:
         self.errors += 1
-        if self.errors > MAX_ERRORS:
-            self._abort(b"\r\nFailed to receive the file!\r\n")
-            return
         self.emit(bytes([CRC_C]), 0.0)
+        if self.errors > MAX_ERRORS:  # the sixth 'C' is followed by the end of the session
+            self._abort(b"Failed to receive the file!\r\n")
+            return
         self._arm()
 
-    def _abort(self, message: bytes) -> None:
+    def _abort(self, message: bytes, first: bytes = bytes([CAN, CAN])) -> None:
+        """End the session: `first` where it stopped, then CAN CAN and the reason (one line)."""
         self.finished = True
         if self._timer:
             self._timer.cancel()
         self.board.update = None
-        self.emit(bytes([CAN, CAN]) + message, 0.0)
+        self.emit(first + bytes([CAN, CAN]) + message, 0.0)
         self.done()
 
     def feed(self, data: bytes) -> None:
@@ -94,10 +97,10 @@ class YmodemReceiver:
                 self.emit(bytes([ACK]), 0.0)
             elif mark in (ord("a"), ord("A")):
                 del self.buffer[0]
-                self._abort(b"\r\nAborted by user.\r\n")
+                self._abort(b"Aborted by user.\r\n")
             elif mark == CAN and len(self.buffer) >= 2 and self.buffer[1] == CAN:
                 del self.buffer[:2]
-                self._abort(b"")
+                self._abort(b"Failed to receive the file!\r\n", first=bytes([ACK]))  # the sender's abort
             elif mark == CAN:
                 return
             else:  # a lone space (or noise) is acknowledged and ignored
@@ -137,7 +140,7 @@ class YmodemReceiver:
         board = self.board
         board.take_cost()
         if ota.begin_update(board, self.size) != 0:
-            self._abort(b"\r\nThe file size is higher than the allowed space memory!\r\n")
+            self._abort(b"The file size is higher than the allowed space memory!\r\n")
             return
         delay = board.take_cost()
         self.expected = 1
@@ -149,7 +152,7 @@ class YmodemReceiver:
         chunk = data[: max(0, self.size - self.offset)]
         board.take_cost()
         if chunk and ota.write_update(board, self.offset, chunk) != 0:
-            self._abort(b"\r\nFailed to save chunk!\r\n")
+            self._abort(b"Failed to save chunk!\r\n")
             return
         self.offset += len(chunk)
         self.expected += 1
@@ -167,6 +170,11 @@ class YmodemReceiver:
             old = (board.system_module_version() or 0) < FAILED_CHECKS_UNTIL  # 1.x prints flags (§3.3)
             shown = f"0x{FAILED_CHECKS.get(code, 0):x}" if old else str(code)
             self.emit(bytes([CAN, CAN]) + f"Validation failed: {shown}\r\n".encode(), delay)
+            # Spark_Finish_Firmware_Update resets whether or not the image applied (§3.3)
+            if old:
+                board.reset_when_listening_ends = "serial firmware update (rejected)"
+            else:
+                board.reset("serial firmware update (rejected)", delay=delay + 0.1)
             self.done()
             return
         text = f"\r\nDownloaded file successfully!\r\nName: {self.name}\r\nSize: {self.size} bytes\r\n"

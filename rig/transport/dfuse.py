@@ -23,7 +23,8 @@ from rig.transport.usb import control_transfer
 
 DETACH, DNLOAD, UPLOAD, GETSTATUS, CLRSTATUS, GETSTATE, ABORT = range(7)
 ST_IDLE, ST_DNBUSY, ST_DNLOAD_IDLE, ST_MANIFEST_SYNC, ST_MANIFEST, ST_UPLOAD_IDLE, ST_ERROR = 2, 4, 5, 6, 7, 9, 10
-ST_DNLOAD_SYNC = 3
+ST_DNLOAD_SYNC, ST_MANIFEST_WAIT_RESET = 3, 8
+SAFE_MODE = 0xFA  # Particle's DfuSe command (nRF52840 bootloader from 6.1.1, §5.9)
 STATUS_TEXT = {
     1: "errTARGET (protected or invalid address)",
     2: "errFILE",
@@ -147,7 +148,10 @@ class DfuSe:
         """Poll GETSTATUS (sleeping bwPollTimeout) until the board is no longer busy."""
         deadline = Deadline(self.clock, OP_TIMEOUT)
         while True:
-            st = self.get_status()
+            try:
+                st = self.get_status()
+            except DfuError:  # Gen 2 refuses by stalling the status request, then carries on (§5.9)
+                raise DfuError(f"The board refused to {what} (it stalled the status request).") from None
             if st.status != 0:
                 raise DfuError(
                     f"The board failed to {what}: {STATUS_TEXT.get(st.status, st.status)}.", st.status, st.state
@@ -227,11 +231,30 @@ class DfuSe:
                 f"The board did not leave DFU mode (state {st.state}, status {st.status}).", st.status, st.state
             )
 
+    def commands(self) -> bytes:
+        """GET_COMMANDS (UPLOAD of block 0): the DfuSe commands this bootloader supports (§5.9)."""
+        self.clear_errors()
+        data = bytes(self._xfer(0xA1, UPLOAD, 0, 16))
+        self._xfer(0x21, ABORT, 0, None)  # back to dfuIDLE
+        return data
+
     def enter_safe_mode(self) -> None:
-        """Particle's 0xFA command: reboot into safe mode."""
+        """Particle's 0xFA command: reboot into safe mode. Only nRF52840 bootloaders from Device OS
+        6.1.1 have it, so GET_COMMANDS is asked first, as particle-usb does (§5.9).
+        """
         self.select(0)
-        self._xfer(0x21, DNLOAD, 0, b"\xfa")
-        try:
-            self.get_status()
-        except BoardGoneError:
-            return
+        if SAFE_MODE not in self.commands():
+            raise DfuError("The board's bootloader has no safe-mode command (0xFA needs the 6.1.1 bootloader).")
+        self._xfer(0x21, DNLOAD, 0, bytes([SAFE_MODE]))
+        deadline = Deadline(self.clock, OP_TIMEOUT)
+        while not deadline.expired():  # the status after the command, then the leave's (dfuMANIFEST)
+            try:
+                st = self.get_status()
+            except BoardGoneError:
+                return  # it already reset
+            if st.status != 0:
+                raise DfuError(f"The board refused safe mode: {STATUS_TEXT.get(st.status, st.status)}.", st.status)
+            if st.state in (ST_MANIFEST, ST_MANIFEST_WAIT_RESET):
+                return
+            self.clock.sleep(st.poll_ms / 1000)
+        raise TimeoutError_(f"The board did not start its safe-mode reset within {OP_TIMEOUT:g} s.")

@@ -87,9 +87,13 @@ class YmodemSender:
         raise YmodemError(f"The receiver did not acknowledge {what} after {MAX_RETRIES} attempts.")
 
     def _drain(self) -> bytes:
+        """What the receiver says after its last answer, until it is quiet or its port goes away."""
         out = b""
-        while (b := self._byte(0.3)) is not None:
-            out += bytes([b])
+        try:
+            while (b := self._byte(0.3)) is not None:
+                out += bytes([b])
+        except BoardGoneError:  # a board that resets right after refusing an image
+            pass
         return out
 
     @staticmethod

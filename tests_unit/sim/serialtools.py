@@ -39,5 +39,5 @@ def send(port: serial.SerialBase, name: str, data: bytes, block: int = 1024) -> 
         return False, b"EOT not acknowledged"
     port.write(_packet(0, b"", 128))
     first = port.read(1)
-    rest = port.read_until(b"bytes\r\n") if first == bytes([ACK]) else port.read(200)
+    rest = port.read_until(b"bytes\r\n") if first == bytes([ACK]) else port.read_until(b"\r\n", 200)
     return first == bytes([ACK]), first + rest

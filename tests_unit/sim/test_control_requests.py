@@ -21,8 +21,8 @@ def test_identity_strings_and_raw_requests(lab: Lab) -> None:
     dev = u.find(board.device_id)
     assert (dev.idVendor, dev.idProduct) == (0x2B04, 0xC00D)
     assert dev.manufacturer == "Particle" and dev.product == "Boron"
-    assert dev.serial_number == board.device_id.upper()
-    assert bytes(dev.ctrl_transfer(0xC0, 0x50, 0, 20, 64)).decode() == board.device_id.upper()
+    assert dev.serial_number == board.device_id  # lower case in every mode (§2.1)
+    assert bytes(dev.ctrl_transfer(0xC0, 0x50, 0, 20, 64)).decode() == board.device_id.upper()  # raw 20: upper
     assert bytes(dev.ctrl_transfer(0xC0, 0x50, 0, 30, 64)).split(b"\0")[0] == b"2.3.1"
     result, reply = u.request(dev, pb.DEVICE_ID, clock=lab.clock)
     assert result == 0 and pb.decode("GetDeviceIdReply", reply).id == board.device_id
@@ -113,7 +113,7 @@ def test_no_usb_permission_looks_like_the_real_thing(lab: Lab) -> None:
     assert dev is not None
     with pytest.raises(ValueError, match="langid"):
         usb.util.get_string(dev, 3)
-    assert usb.core.find(idVendor=0x2B04, serial_number=board.device_id.upper()) is None
+    assert usb.core.find(idVendor=0x2B04, serial_number=board.device_id) is None
 
 
 def test_update_validation_gen3_bootloader_first(real_lab: Lab, real_store) -> None:

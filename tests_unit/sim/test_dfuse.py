@@ -10,7 +10,7 @@ import usb.core
 import usb.util
 
 from rig.sim.board import Mode
-from rig.sim.dfu import DNLOAD_IDLE, ERR_TARGET, ERR_WRITE, ERROR, FUNCTIONAL_DESCRIPTOR, MANIFEST
+from rig.sim.dfu import DNLOAD_IDLE, ERR_UNKNOWN, ERR_WRITE, ERROR, FUNCTIONAL_DESCRIPTOR, MANIFEST
 from rig.sim.lab import Lab
 from tests_unit.sim import usbtools as u
 from tests_unit.sim.test_dfu_boot import to_dfu
@@ -21,24 +21,36 @@ def test_alt_settings_carry_the_platform_memory_maps(lab: Lab) -> None:
     dev = to_dfu(lab, board)
     assert (dev.idProduct, dev.serial_number) == (0xD00D, board.device_id)  # Gen 3 DFU: lower case
     names = [usb.util.get_string(dev, dev.get_active_configuration()[(0, alt)].iInterface) for alt in range(3)]
-    assert names[0].startswith("@Internal Flash /0x00000000/1*004Ka")
-    assert names[1] == "@DCT Flash /0x00000000/1*016Ke"
-    assert names[2] == "@External Flash /0x80000000/1024*004Kg"
+    assert names[0].startswith("@Internal Flash   /0x00000000/1*004Ka")  # three spaces, as the bootloader
+    assert names[1] == "@DCD Flash   /0x00000000/1*016Ke"  # renamed DCT by the 5.0.1 bootloader (§2.5)
+    assert names[2] == "@External Flash   /0x80000000/1024*004Kg"
 
 
-def test_read_only_and_non_erasable_segments_are_refused(lab: Lab) -> None:
+@pytest.mark.parametrize(
+    ("platform", "version", "dct"),
+    [("boron", "5.0.1", "@DCT Flash   /0x00000000/1*016Ke"), ("photon", "2.3.1", "@DCT Flash   /0x00000000/01*016Kg")],
+)
+def test_dct_alt_name_by_bootloader(lab: Lab, platform: str, version: str, dct: str) -> None:
+    board = lab.add_board("b", platform, version)
+    dev = to_dfu(lab, board)
+    assert usb.util.get_string(dev, dev.get_active_configuration()[(0, 1)].iInterface) == dct
+
+
+def test_read_only_segments_are_refused_and_the_dct_erase_is_a_no_op(lab: Lab) -> None:
+    """Gen 3 reports errUNKNOWN in dfuERROR for a refused erase or write (v4.0.1 usbd_dfu.cpp, §5.9)."""
     board = lab.add_board("b", "boron", "2.3.1")
     dev = to_dfu(lab, board)
     dev.set_interface_altsetting(0, 0)
-    assert u.dfu_cmd(dev, b"\x41" + struct.pack("<I", 0xF8000)) == (ERR_TARGET, ERROR)  # bootloader top: 'a'
+    assert u.dfu_cmd(dev, b"\x41" + struct.pack("<I", 0xF8000)) == (ERR_UNKNOWN, ERROR)  # bootloader top: 'a'
     dev.ctrl_transfer(0x21, 4, 0, 0, None)  # CLRSTATUS
-    assert u.dfu_write(dev, 0, 0xF9000, b"\x00" * 16, erase=False) == (ERR_TARGET, ERROR)
+    assert u.dfu_write(dev, 0, 0xF9000, b"\x00" * 16, erase=False) == (ERR_UNKNOWN, ERROR)
     dev.ctrl_transfer(0x21, 4, 0, 0, None)
     dev.set_interface_altsetting(0, 1)
-    assert u.dfu_cmd(dev, b"\x41" + struct.pack("<I", 0)) == (ERR_TARGET, ERROR)  # DCT is 'e': no erase
-    dev.ctrl_transfer(0x21, 4, 0, 0, None)
-    assert u.dfu_write(dev, 1, 0x1FC6, b"\x01", erase=False) == (0, DNLOAD_IDLE)
+    board.dct_write(0x1FC6, b"\x01")
+    assert u.dfu_cmd(dev, b"\x41" + struct.pack("<I", 0)) == (0, DNLOAD_IDLE)  # DCT erase: nothing happens
     assert board.dct_read(0x1FC6, 1) == b"\x01"
+    assert u.dfu_write(dev, 1, 0x1FC6, b"\x00", erase=False) == (0, DNLOAD_IDLE)
+    assert board.dct_read(0x1FC6, 1) == b"\x00"
 
 
 def test_upload_reads_back_flash(lab: Lab) -> None:
@@ -66,14 +78,6 @@ def test_leave_reports_gen2_quirk_or_manifest(lab: Lab, platform: str, state: in
     assert u.dfu_leave(dev) == (0, state)
     lab.settle(5)
     assert board.mode == Mode.NORMAL
-
-
-def test_enter_safe_mode_command(lab: Lab) -> None:
-    board = lab.add_board("b", "boron", "2.3.1")
-    dev = to_dfu(lab, board)
-    u.dfu_cmd(dev, b"\xfa")
-    lab.settle(5)
-    assert board.mode == Mode.SAFE
 
 
 def test_injected_dfu_error_and_disconnect(lab: Lab) -> None:

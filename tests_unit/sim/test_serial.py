@@ -71,8 +71,12 @@ def test_photon_downgrade_over_ymodem_needs_reverse_order(real_lab: Lab, real_st
     board = real_lab.add_board("p", "photon", "2.3.1")
     target = {s.module.index: s for s in real_store.get("photon", "1.5.2").system_parts}
     port = open_port(board, 28800)
+    boots = board.boots
     ok, reply = serialtools.send(port, "part1", target[1].module.data)
     assert not ok and b"Validation failed: -1340" in reply  # part 2 2302 needs part 1 >= 2302 (§6.5)
+    real_lab.settle(5)  # Device OS 2.x resets after a rejected image too (§3.3)
+    assert board.boots == boots + 1 and board.mode == Mode.NORMAL
+    port = open_port(board, 28800)
     ok, reply = serialtools.send(port, "part2", target[2].module.data)
     assert ok and b"Downloaded file successfully!" in reply
     assert port.read_until(b"update...\r\n").endswith(b"Restarting system to apply firmware update...\r\n")
@@ -92,6 +96,8 @@ def test_gen3_system_part_waits_for_its_bootloader(real_lab: Lab, real_store) ->
     port = open_port(board, 28800)
     ok, reply = serialtools.send(port, "part1", release.system_parts[0].module.data)
     assert not ok and b"-1340" in reply
+    real_lab.settle(5)
+    port = open_port(board, 28800)
     ok, _ = serialtools.send(port, "bootloader", release.bootloader.module.data)  # type: ignore[union-attr]
     assert ok
     real_lab.settle(10)
@@ -127,9 +133,12 @@ def test_receiver_sends_c_on_timeout_and_gives_up(lab: Lab) -> None:
     port.write(b"f")
     port.read_until(b"\r\n")
     start = lab.clock.now()
-    assert port.read(7) == b"CCCCC\x18\x18"  # one 'C' per 5 s timeout, then CAN CAN (§3.3)
+    # one 'C' per 5 s timeout; after the sixth, CAN CAN where it stopped and CAN CAN again (§3.3)
+    assert port.read(10) == b"CCCCCC\x18\x18\x18\x18"
     assert 29 < lab.clock.now() - start < 31
-    assert b"Failed to receive the file!" in port.read_until(b"file!\r\n")
+    assert port.read_until(b"\r\n") == b"Failed to receive the file!\r\n"
+    lab.settle(5)
+    assert board.mode == Mode.LISTENING  # nothing was flashed: no reset
 
 
 def test_nak_storm_and_disconnect_mid_ymodem(lab: Lab) -> None:

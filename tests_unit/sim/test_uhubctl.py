@@ -35,7 +35,7 @@ def test_status_lines_match_the_real_grammar(bench: Lab) -> None:
     assert all(PORT.match(line) for line in lines[1:])
     assert lines[1] == "  Port 1: 0100 power"  # as in mvp/uhubctl #601
     board = bench.board("boron")
-    assert lines[3] == f"  Port 3: 0103 power enable connect [2b04:c00d Particle Boron {board.device_id.upper()}]"
+    assert lines[3] == f"  Port 3: 0103 power enable connect [2b04:c00d Particle Boron {board.device_id}]"
 
 
 def test_off_on_sequences_match_issue_293(bench: Lab) -> None:

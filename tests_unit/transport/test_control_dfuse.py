@@ -134,3 +134,32 @@ def test_functional_descriptor_is_found_in_any_run_of_descriptors() -> None:
     assert functional_transfer_size(config) == 2048
     assert functional_transfer_size(config[:-9]) is None
     assert functional_transfer_size(b"\x00\x21" + functional) is None  # malformed length: no endless loop
+
+
+def test_gen2_refusal_by_stall_is_a_named_failure_and_the_next_write_works(lab: Lab) -> None:
+    """A Photon refuses writes below 0x08020000 by stalling the status request and carrying on in
+    dfuDNLOAD_IDLE with status OK (§5.9): the rig must report the write failed, not retry into 'OK'."""
+    board = lab.add_board("p", "photon", "2.3.1")
+    dfu = dfuse_of(lab, board)
+    before = board.mem.read(0x08010000, 16)
+    with pytest.raises(DfuError, match="refused to erase the sector at 0x8010000 \\(it stalled the status request\\)"):
+        dfu.write(0, 0x08010000, b"\x00" * 16)
+    with pytest.raises(DfuError, match="refused to write 0x8010000"):
+        dfu.write(0, 0x08010000, b"\x00" * 16, erase=False)
+    assert board.mem.read(0x08010000, 16) == before
+    dfu.write(0, 0x080A0000, b"\x00" * 16, verify=True)  # the board carried on
+
+
+@pytest.mark.parametrize(("version", "has_it"), [("6.1.1", True), ("4.0.1", False)])
+def test_safe_mode_command_is_asked_for_first(lab: Lab, version: str, has_it: bool) -> None:
+    board = lab.add_board("b", "boron", version)
+    dfu = dfuse_of(lab, board)
+    assert (0xFA in dfu.commands()) == has_it
+    if has_it:
+        dfu.enter_safe_mode()
+        lab.settle(5)
+        assert board.mode == Mode.SAFE
+    else:
+        with pytest.raises(DfuError, match="bootloader has no safe-mode command"):
+            dfu.enter_safe_mode()
+        assert board.mode == Mode.DFU and board.log[-1][1] != "DfuSe 0xFA: enter safe mode"

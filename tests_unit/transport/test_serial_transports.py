@@ -54,6 +54,9 @@ def test_ymodem_to_particle_receiver_and_refusal(real_lab: Lab, real_store) -> N
     con.command("f", until=b"\r\n")
     with pytest.raises(DependencyCheckFailedError):
         YmodemSender(con.port, real_lab.clock).send("part1.bin", part1, wait_for_c=False)
+    real_lab.settle(5)  # 2.x resets after refusing an image (§3.3)
+    assert board.mode == Mode.NORMAL
+    con = console(real_lab, board)
     part2 = real_store.get("photon", "1.5.2").system_parts[1].module.data
     con.command("f", until=b"\r\n")
     report = YmodemSender(con.port, real_lab.clock).send("part2.bin", part2, wait_for_c=False)
@@ -114,6 +117,14 @@ def test_device_os_1_prints_the_failed_checks_and_the_rig_names_them(real_lab: L
     with pytest.raises(DependencyCheckFailedError):
         YmodemSender(line, real_lab.clock).send("part2.bin", part2, wait_for_c=False)
     assert b"\x18\x18Validation failed: 0x44\r\n" in line.received  # what the board said
+    real_lab.settle(5)
+    assert board.mode == Mode.LISTENING  # 1.x resets only when listening mode ends
+    con.write(b"x")
+    real_lab.settle(5)
+    assert (
+        board.mode == Mode.NORMAL
+        and b"reset: serial firmware update (rejected)" in "".join(t for _, t in board.log).encode()
+    )
 
 
 @pytest.mark.parametrize(

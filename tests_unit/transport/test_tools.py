@@ -53,6 +53,6 @@ def test_dfu_util_lists_simulated_boards(lab) -> None:
         ("2b04:d00d", 1, board.device_id),
         ("2b04:d00d", 2, board.device_id),
     ]
-    assert found[1].name == "@DCT Flash /0x00000000/1*016Ke"
+    assert found[1].name == "@DCD Flash   /0x00000000/1*016Ke"  # a 2.x bootloader (§2.5)
     with pytest.raises(ToolError, match="No DFU capable USB device available"):
         DfuUtil().download("2b04:d006", 0, 0x08020000, "x.bin")
