@@ -208,6 +208,17 @@ def test_a_new_style_app_installed_by_the_board_invalidates_the_old_128k_app(lab
     assert app is not None and (app.index, app.version) == (2, 7)
 
 
+def test_a_reset_that_is_over_before_the_next_poll_still_counts(lab: Lab) -> None:
+    """After a flash the rig waits for the reset; a board back at a new address already has reset."""
+    board = lab.add_board("b", "boron", "2.3.1")
+    dev = device(lab, board, "b")
+    reset = dev.reset_seen()
+    assert not reset()
+    board.reset("test")
+    lab.settle(5)
+    assert dev.present() and reset()
+
+
 def test_refusals_write_nothing(lab: Lab) -> None:
     board = lab.add_board("b", "boron", "6.1.1")
     from tests_unit.test_bad_input import snapshot  # (that module imports this one)

@@ -28,6 +28,7 @@ from rig.firmware.inspect import as_json, as_text, inspect_file
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseError, ReleaseStore
 from rig.plan import METHODS, InstalledModule, Target, plan
+from rig.sim import box_env
 from rig.sim.serve import serve_forever
 
 RELEASES_ENV = "RIG_RELEASES"
@@ -161,12 +162,33 @@ def cmd_versions(args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_sim_serve(args: argparse.Namespace, out: Console) -> int:
-    """`rig sim serve [devices.yaml]`."""
-    if args.time_scale <= 0:
+    """`rig sim serve [devices.yaml] [--usb --env-file FILE]`."""
+    if not args.time_scale > 0:
         raise ConfigError("--time-scale must be above 0 for a served bench (external programs run in real time).")
+    env_file = Path(args.env_file).absolute() if args.env_file else None
+    if args.usb and not box_env.preloaded():  # umockdev's test bed needs its preload library in this process
+        if not box_env.preload_available():
+            raise ConfigError("--usb needs umockdev: install the Debian packages umockdev and gir1.2-umockdev-1.0.")
+        env = box_env.with_preload(dict(os.environ))
+        rerun = "import sys, rig.cli; sys.exit(rig.cli.main())"
+        os.execve(sys.executable, [sys.executable, "-c", rerun, *args.argv], env)
     lab = simulated_lab(args.devices, args.time_scale, args.releases)
-    serve_forever(lab, lambda line: out.print(line, markup=False))
+    serve_forever(lab, lambda line: out.print(line, markup=False), usb=args.usb, env_file=env_file)
     return 0
+
+
+def cmd_sim_exec(args: argparse.Namespace, out: Console) -> int:
+    """`rig sim exec --env-file FILE -- COMMAND [ARGS...]`: run a program that sees the served USB bench."""
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise ConfigError("rig sim exec needs a command after --, e.g. rig sim exec --env-file bench.env -- lsusb")
+    env = box_env.with_preload({**os.environ, **box_env.read_env_file(Path(args.env_file))})
+    box_env.spread_event_sockets(env["UMOCKDEV_DIR"])
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        raise ConfigError(f"{command[0]}: no such program on PATH.") from None
+    return 127  # not reached
 
 
 def cmd_plan(args: argparse.Namespace, out: Console) -> int:
@@ -241,7 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("devices", nargs="?", help="devices.yaml (default: one Boron and one Photon)")
     p.add_argument("--time-scale", type=float, default=1.0, help="wall seconds per modelled second (default 1)")
     p.add_argument("--releases", help="a release directory to provision boards from (default: synthetic)")
+    p.add_argument("--usb", action="store_true", help="also put the boards on a umockdev USB bus (bench in a box)")
+    p.add_argument("--env-file", help="write the settings other programs need here once the bench is up")
     p.set_defaults(func=cmd_sim_serve)
+    p = sim.add_parser("exec", help="run a program that sees a bench served with --usb (lsusb, dfu-util, rig ...)")
+    p.add_argument("--env-file", required=True, help="the file `rig sim serve --usb --env-file` wrote")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    p.set_defaults(func=cmd_sim_exec)
 
     p = sub.add_parser("plan", help="show the steps of an upgrade or downgrade path")
     p.add_argument("--releases", help=f"release directory (default ${RELEASES_ENV} or ./releases)")
@@ -264,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rig` console script."""
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

@@ -7,6 +7,7 @@ runs, over the listening console for old firmware, and from flash reads in DFU m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -114,6 +115,23 @@ class Device:
     def present(self) -> bool:
         """True when the board is on USB."""
         return self.usb() is not None
+
+    def usb_address(self) -> int | None:
+        """The board's USB address now (new at every enumeration), None when it is not on USB."""
+        board = self.usb()
+        return int(board.device.address) if board is not None else None
+
+    def reset_seen(self) -> Callable[[], bool]:
+        """A check that the board left USB or came back at a new address since now: a reset that
+        is over before the next poll still counts.
+        """
+        before = self.usb_address()
+
+        def seen() -> bool:
+            now = self.usb_address()
+            return now is None or now != before
+
+        return seen
 
     def wait_usb(self, dfu: bool | None = None, timeout: float = 30.0) -> tusb.UsbBoard:
         """Wait until the board enumerates (in DFU mode or not, when given)."""

@@ -241,9 +241,10 @@ def _usb(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
     chunk = reply.chunk_size or 1024
     for off in range(0, len(data), chunk):
         ctl.call(pb.FIRMWARE_UPDATE_DATA, "FirmwareUpdateDataRequest", None, data=data[off : off + chunk])
+    reset = dev.reset_seen()
     ctl.call(pb.FINISH_FIRMWARE_UPDATE, "FinishFirmwareUpdateRequest", None, validate_only=False)
     dev.note(f"control-request update of {name} accepted; the board resets")
-    wait_for(lambda: not dev.present(), dev.clock, 10.0)
+    wait_for(reset, dev.clock, 10.0)
 
 
 def _serial(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
@@ -258,25 +259,27 @@ def _serial(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
     try:
         con = Console(port, dev.clock, dev.serial_log)
         con.command("f", until=b"(press 'a' to abort)\r\n", timeout=10)  # as particle-cli: 10 s (§3.4)
+        reset = dev.reset_seen()
         try:
             report = YmodemSender(con.port, dev.clock).send(name, data, wait_for_c=False)
         except DeviceResultError:
             if sysver >= RESETS_AFTER_REJECTED_IMAGE:  # the board resets anyway (§3.3): let it come back
                 dev.note(f"the board rejected {name} and resets")
-                wait_for(lambda: not dev.present(), dev.clock, 10.0)
+                wait_for(reset, dev.clock, 10.0)
                 _wait_running(dev)
             raise
     finally:
         port.close()
     dev.serial_log += report.tail
     dev.note(f"YMODEM transfer of {name} accepted; the board resets")
-    wait_for(lambda: not dev.present(), dev.clock, 10.0)
+    wait_for(reset, dev.clock, 10.0)
 
 
 def _ota(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
     if dev.cloud is None:
         raise FlashRefused("No cloud is configured: set RIG_CLOUD_URL and RIG_CLOUD_TOKEN.")
     events = dev.cloud.events(dev.device_id)
+    reset = dev.reset_seen()
     try:
         dev.cloud.flash(dev.device_id, data, name)
         outcome: list[str] = []
@@ -291,7 +294,7 @@ def _ota(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
             raise TimeoutError_(f"The cloud did not report the end of the OTA update of {dev.name} in time.")
         if outcome[0] != "success":
             raise FlashRefused(f"The OTA update of {name} to {dev.name} failed on the board.")
-        wait_for(lambda: not dev.present(), dev.clock, 10.0)
+        wait_for(reset, dev.clock, 10.0)
     finally:
         events.close()
 
@@ -325,9 +328,10 @@ def _swd(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="rig-swd-") as tmp:
         path = Path(tmp) / "image.hex"
         write_image(image, path)
+        reset = dev.reset_seen()
         PyOcd().flash(str(path), target, dev.swd_probe, os.environ.get(PACK_ENV))
     dev.note(f"pyocd programmed {len(image)} bytes through probe {dev.swd_probe}")
-    wait_for(lambda: not dev.present(), dev.clock, 5.0)
+    wait_for(reset, dev.clock, 5.0)
 
 
 def _particle_cli(dev: Device, modules: list[Module], data: bytes, name: str) -> None:

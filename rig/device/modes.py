@@ -178,14 +178,9 @@ def _ladder(dev: Device, target: Mode, current: Mode) -> list[tuple[str, Callabl
 
 
 def _reset_seen(dev: Device) -> Callable[[], bool]:
-    """A check that the board re-enumerated (new USB address) since now."""
-    before = _address(dev)
-    return lambda: _address(dev) not in (None, before)
-
-
-def _address(dev: Device) -> int | None:
-    board = dev.usb()
-    return int(board.device.address) if board is not None else None
+    """A check that the board re-enumerated (back at a new USB address) since now."""
+    before = dev.usb_address()
+    return lambda: dev.usb_address() not in (None, before)
 
 
 def _try(

@@ -28,13 +28,17 @@ POLL_SECONDS = 0.01
 class PtyBridge:
     """One board's serial port as /dev/pts/N."""
 
-    def __init__(self, board: Board, port: SerialPort) -> None:
+    def __init__(self, board: Board, port: SerialPort, master: int | None = None, path: str = "") -> None:
+        """A new pty, or the master side of one made elsewhere (umockdev's /dev/ttyACM<N>)."""
         self.board = board
         self.port = port
-        self.master, slave = os.openpty()
-        tty.setraw(slave)
-        self.path = os.ttyname(slave)
-        os.close(slave)  # so that POLLHUP tells whether a host has the port open
+        self._owned = master is None
+        if master is None:
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            path = os.ttyname(slave)
+            os.close(slave)  # so that POLLHUP tells whether a host has the port open
+        self.master, self.path = master, path
         self._stop = threading.Event()
         self._baud = 0
         self._thread = threading.Thread(target=self._run, name=f"pty-{board.device_id}", daemon=True)
@@ -46,8 +50,10 @@ class PtyBridge:
     def stop(self) -> None:
         """Stop serving and close the master side."""
         self._stop.set()
-        self._thread.join(timeout=2)
-        os.close(self.master)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        if self._owned:
+            os.close(self.master)
 
     def _slave_baud(self) -> int:
         buf = bytearray(44)

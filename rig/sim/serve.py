@@ -1,43 +1,84 @@
 """`rig sim serve`: a simulated bench in the foreground, for people and external programs.
 
 Each board's serial port is a pseudo-terminal, the fake uhubctl is on PATH (for this process;
-the printed `export` lines give it to a shell), the cloud listens on loopback. Ctrl-C ends it.
+the printed `export` lines give it to a shell), the cloud listens on loopback. With `usb`, the
+boards are also on a umockdev USB bus (rig.sim.usb_bridge) that `rig sim exec` shows to any
+program, and the settings a program needs are written to an env file once the bench is up.
+Ctrl-C or SIGTERM ends it; the env file and the test bed folder go with it.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from rig.sim.lab import Lab
+from rig.sim.lab import CLOUD_TOKEN_ENV, CLOUD_URL_ENV, Lab
 from rig.sim.pty_bridge import PtyBridge
+from rig.sim.usb_bridge import UsbBridge
 
 
 @dataclass
 class ServedBench:
-    """A running bench: the lab and its ptys."""
+    """A running bench: the lab, its ptys and, with `usb`, its umockdev bus."""
 
     lab: Lab
     ptys: dict[str, PtyBridge]
+    usb: UsbBridge | None = None
 
     def stop(self) -> None:
-        """Close the ptys and remove the seams."""
+        """Close the ptys and the USB bus and remove the seams."""
         for bridge in self.ptys.values():
             bridge.stop()
+        if self.usb is not None:
+            self.usb.stop()
         self.lab.uninstall()
 
+    def environment(self) -> dict[str, str]:
+        """What a program needs to use this bench from outside (the env file)."""
+        env = {CLOUD_URL_ENV: self.lab.cloud_url or "", CLOUD_TOKEN_ENV: self.lab.cloud.token}
+        if self.usb is not None:
+            env.update(self.usb.environment())
+        return env
 
-def start(lab: Lab) -> ServedBench:
-    """Install the lab's seams and open a pty per board."""
+
+def start(lab: Lab, usb: bool = False) -> ServedBench:
+    """Install the lab's seams, open a pty per board and, with `usb`, put the boards on umockdev."""
     lab.install()
-    ptys = {}
-    for name, slot in lab.slots.items():
-        bridge = PtyBridge(slot.board, slot.serial)
-        bridge.start()
-        ptys[name] = bridge
-    return ServedBench(lab, ptys)
+    ptys: dict[str, PtyBridge] = {}
+    bench = ServedBench(lab, ptys)
+    try:
+        for name, slot in lab.slots.items():
+            if usb:
+                break  # the serial ports are /dev/ttyACM<N> on the USB bus instead
+            bridge = PtyBridge(slot.board, slot.serial)
+            bridge.start()
+            ptys[name] = bridge
+        if usb:
+            bench.usb = UsbBridge(lab)
+            bench.usb.start()
+    except BaseException:
+        bench.stop()
+        raise
+    return bench
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """KEY=VALUE lines, written to a temporary name and renamed, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in env.items()))
+    os.replace(tmp, path)
+
+
+def _serial_path(bench: ServedBench, name: str) -> str:
+    if name in bench.ptys:
+        return bench.ptys[name].path
+    return "/dev/ttyACM* (with rig sim exec)"
 
 
 def describe(bench: ServedBench) -> list[str]:
@@ -48,7 +89,7 @@ def describe(bench: ServedBench) -> list[str]:
         b = slot.board
         lines.append(
             f"  {name:<16} {b.platform.name:<9} {b.device_id}  Device OS {b.system_version():<7} "
-            f"hub {slot.hub} port {slot.port}  serial {bench.ptys[name].path}  ({b.mode})"
+            f"hub {slot.hub} port {slot.port}  serial {_serial_path(bench, name)}  ({b.mode})"
         )
     assert lab.tools is not None
     env = lab.tools.environment()
@@ -61,9 +102,15 @@ def describe(bench: ServedBench) -> list[str]:
     return lines
 
 
-def serve_forever(lab: Lab, show: Callable[[str], None], stop: threading.Event | None = None) -> None:
+def serve_forever(
+    lab: Lab,
+    show: Callable[[str], None],
+    stop: threading.Event | None = None,
+    usb: bool = False,
+    env_file: Path | None = None,
+) -> None:
     """Run the bench until Ctrl-C (SIGINT/SIGTERM) or `stop` is set; always cleans up."""
-    bench = start(lab)
+    bench = start(lab, usb)
     stop = stop or threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     if threading.current_thread() is threading.main_thread():
@@ -72,10 +119,15 @@ def serve_forever(lab: Lab, show: Callable[[str], None], stop: threading.Event |
     try:
         for line in describe(bench):
             show(line)
-        while not stop.wait(0.05):
+        if env_file is not None:
+            write_env_file(env_file, bench.environment())
+            show(f"settings for other programs: {env_file} (rig sim exec --env-file {env_file} -- COMMAND)")
+        while not stop.wait(0.02):
             with lab.clock.lock:
                 lab.clock.run_due()
     finally:
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
         bench.stop()
         if threading.current_thread() is threading.main_thread():
             for sig, handler in previous.items():

@@ -9,7 +9,6 @@ stall, EACCES (and no LANGID) when the lab denies USB permission.
 from __future__ import annotations
 
 import errno
-import struct
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,29 +18,13 @@ import usb.backend
 import usb.core
 
 from rig import timing
+from rig.sim import usb_descriptors as usbd
 from rig.sim.board import Board, Mode
 from rig.sim.clock import SimClock
 from rig.sim.control import ControlChannel, Stall
-from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall, memory_map
+from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall
 
 SPEED_FULL = 2  # usb.util.SPEED_FULL
-DFU_ALT_STRING = 6  # string index of alt 0's memory map; 4 and 5 name the interface (§5.8)
-
-
-def _dfu_config_header(board: Board) -> dict[str, Any]:
-    """Configuration descriptor fields of the bootloaders (Gen 2 usbd_dfu_core.c, Gen 3 usbd_dfu.h)."""
-    alts = len(board.platform.dfu_alts)
-    return {
-        "bLength": 9,
-        "bDescriptorType": 2,
-        "wTotalLength": 9 + 9 * alts + len(FUNCTIONAL_DESCRIPTOR),
-        "bNumInterfaces": 1,
-        "bConfigurationValue": 1,
-        "iConfiguration": 2 if board.platform.generation == 2 else 4,
-        "bmAttributes": 0xC0,
-        "bMaxPower": 0x32,
-        "extra_descriptors": [],
-    }
 
 
 @dataclass
@@ -134,138 +117,47 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def get_device_descriptor(self, dev: SimUsbDevice) -> Desc:
         """Device descriptor, with the bus/address/port fields pyusb copies."""
-        b = dev.board
-        dfu = b.mode == Mode.DFU
-        return Desc(
-            {
-                "bLength": 18,
-                "bDescriptorType": 1,
-                "bcdUSB": 0x0200,
-                "bDeviceClass": 0x00 if dfu else 0xEF,
-                "bDeviceSubClass": 0x00 if dfu else 0x02,
-                "bDeviceProtocol": 0x00 if dfu else 0x01,
-                "bMaxPacketSize0": 64,
-                "idVendor": b.platform.usb_vid,
-                "idProduct": b.usb_product_id,
-                "bcdDevice": 0x0251,
-                "iManufacturer": 1,
-                "iProduct": 2,
-                "iSerialNumber": 3,
-                "bNumConfigurations": 1,
-                "address": self._address(dev),
-                "bus": dev.bus,
-                "port_number": dev.port_numbers[-1],
-                "port_numbers": dev.port_numbers,
-                "speed": SPEED_FULL,
-            }
+        fields: dict[str, Any] = dict(usbd.unpack(usbd.DEVICE, usbd.device_descriptor(dev.board)))
+        fields.update(
+            address=self._address(dev),
+            bus=dev.bus,
+            port_number=dev.port_numbers[-1],
+            port_numbers=dev.port_numbers,
+            speed=SPEED_FULL,
         )
+        return Desc(fields)
 
-    def _interfaces(self, dev: SimUsbDevice) -> list[list[Desc]]:
-        """Interfaces as lists of alt settings. In DFU mode the functional descriptor follows the
-        last alt only, so libusb hands it out as that alt's `extra` alone (§5.8).
+    def _interfaces(self, dev: SimUsbDevice) -> list[list[usbd.ParsedInterface]]:
+        """Interfaces as lists of alt settings, parsed from the raw configuration as libusb does:
+        in DFU mode the functional descriptor follows the last alt only, so it is that alt's
+        `extra` alone (§5.8).
         """
-        b = dev.board
-        if b.mode == Mode.DFU:
-            last = len(b.platform.dfu_alts) - 1
-            alts = [
-                Desc(
-                    {
-                        "bLength": 9,
-                        "bDescriptorType": 4,
-                        "bInterfaceNumber": 0,
-                        "bAlternateSetting": a.alt,
-                        "bNumEndpoints": 0,
-                        "bInterfaceClass": 0xFE,
-                        "bInterfaceSubClass": 1,
-                        "bInterfaceProtocol": 2,
-                        "iInterface": DFU_ALT_STRING + a.alt,
-                        "extra_descriptors": list(FUNCTIONAL_DESCRIPTOR) if i == last else [],
-                    }
-                )
-                for i, a in enumerate(b.platform.dfu_alts)
-            ]
-            return [alts]
-        cdc = Desc(
-            {
-                "bLength": 9,
-                "bDescriptorType": 4,
-                "bInterfaceNumber": 0,
-                "bAlternateSetting": 0,
-                "bNumEndpoints": 0,
-                "bInterfaceClass": 0x02,
-                "bInterfaceSubClass": 0x02,
-                "bInterfaceProtocol": 0x01,
-                "iInterface": 0,
-                "extra_descriptors": [],
-            }
-        )
-        data = Desc(
-            {
-                "bLength": 9,
-                "bDescriptorType": 4,
-                "bInterfaceNumber": 1,
-                "bAlternateSetting": 0,
-                "bNumEndpoints": 0,
-                "bInterfaceClass": 0x0A,
-                "bInterfaceSubClass": 0,
-                "bInterfaceProtocol": 0,
-                "iInterface": 0,
-                "extra_descriptors": [],
-            }
-        )
-        return [[cdc], [data]]
+        return usbd.parse_configuration(usbd.configuration_descriptor(dev.board))[1]
 
     def get_configuration_descriptor(self, dev: SimUsbDevice, config: int) -> Desc:
         """The single configuration."""
         if config != 0:
             raise IndexError("configuration")
-        if dev.board.mode == Mode.DFU:
-            return Desc(_dfu_config_header(dev.board))
-        interfaces = self._interfaces(dev)
-        return Desc(
-            {
-                "bLength": 9,
-                "bDescriptorType": 2,
-                "wTotalLength": 9 + 9 * len(interfaces),
-                "bNumInterfaces": len(interfaces),
-                "bConfigurationValue": 1,
-                "iConfiguration": 0,
-                "bmAttributes": 0x80,
-                "bMaxPower": 250,
-                "extra_descriptors": [],
-            }
-        )
-
-    def _dfu_configuration(self, dev: SimUsbDevice) -> bytes:
-        """The DFU-mode configuration descriptor as the bootloader sends it: header, one interface
-        descriptor per alt, the functional descriptor once at the end.
-        """
-        header = _dfu_config_header(dev.board)
-        out = struct.pack(
-            "<BBHBBBBB",
-            9,
-            2,
-            header["wTotalLength"],
-            1,
-            1,
-            header["iConfiguration"],
-            header["bmAttributes"],
-            header["bMaxPower"],
-        )
-        for alt in self._interfaces(dev)[0]:
-            out += struct.pack("<BBBBBBBBB", 9, 4, 0, alt.bAlternateSetting, 0, 0xFE, 1, 2, alt.iInterface)
-        return out + FUNCTIONAL_DESCRIPTOR
+        header = usbd.parse_configuration(usbd.configuration_descriptor(dev.board))[0]
+        return Desc({**header, "extra_descriptors": []})
 
     def get_interface_descriptor(self, dev: SimUsbDevice, intf: int, alt: int, config: int) -> Desc:
         """Interface `intf`, alt setting `alt`; IndexError past the last one (pyusb relies on it)."""
         interfaces = self._interfaces(dev)
         if config != 0 or intf >= len(interfaces) or alt >= len(interfaces[intf]):
             raise IndexError("interface")
-        return interfaces[intf][alt]
+        found = interfaces[intf][alt]
+        return Desc({**found.fields, "extra_descriptors": list(found.extra)})
 
     def get_endpoint_descriptor(self, dev: SimUsbDevice, ep: int, intf: int, alt: int, config: int) -> Desc:
-        """No endpoints besides EP0 are modelled."""
-        raise IndexError("endpoint")
+        """Endpoint `ep` of an interface (the CDC interrupt and bulk endpoints; none in DFU mode)."""
+        interfaces = self._interfaces(dev)
+        if config != 0 or intf >= len(interfaces) or alt >= len(interfaces[intf]):
+            raise IndexError("endpoint")
+        endpoints = interfaces[intf][alt].endpoints
+        if ep >= len(endpoints):
+            raise IndexError("endpoint")
+        return Desc({**endpoints[ep], "extra_descriptors": []})
 
     # ---- handles --------------------------------------------------------------------
 
@@ -322,22 +214,6 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     # ---- transfers -------------------------------------------------------------------
 
-    def _string(self, board: Board, index: int) -> bytes:
-        if index == 0:
-            return bytes([4, 3, 0x09, 0x04])
-        dfu = board.mode == Mode.DFU
-        serial = board.usb_serial_number
-        texts = {1: "Particle", 2: f"{board.platform.display_name}{' DFU Mode' if dfu else ''}", 3: serial}
-        if dfu:
-            interface = "DFU" if board.platform.generation == 2 else f"{board.platform.display_name} DFU Mode"
-            texts[4] = texts[5] = interface
-            for a in board.platform.dfu_alts:
-                texts[DFU_ALT_STRING + a.alt] = memory_map(board, a.alt)
-        if index not in texts:
-            raise _stall()
-        raw = texts[index].encode("utf-16-le")
-        return bytes([len(raw) + 2, 3]) + raw
-
     def ctrl_transfer(
         self,
         handle: Handle,
@@ -350,48 +226,76 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     ) -> int:
         """Route one control transfer to the board; IN data is written into `data`."""
         with self._lock:
-            board = self._check(handle)
-            dev = handle.dev
             out = not bm_request_type & 0x80
-            payload = bytes(data) if out else b""
-            board.clock.busy(timing.usb_control(len(data)))
-            if out and payload:
-                board.received(len(payload))
-            if not board.usb_present or board.usb_generation != handle.generation:
-                raise _gone()
+            if bm_request_type == 0x80 and b_request == 6 and w_value >> 8 == 3 and not self._permitted():
+                raise _err("Access denied (insufficient permissions)", -3, errno.EACCES)  # no LANGID
             try:
-                reply = self._dispatch(board, dev, bm_request_type, b_request, w_value, w_index, payload, len(data))
+                reply = wire_transfer(
+                    handle.dev, handle.generation, bm_request_type, b_request, w_value, w_index, bytes(data), len(data)
+                )
+            except BoardGone:
+                raise _gone() from None
             except (Stall, DfuStall):
                 raise _stall() from None
             if out:
-                return len(payload)
+                return len(data)
             n = min(len(reply), len(data))
             data[:n] = array("B", reply[:n])
             return n
 
-    def _dispatch(
-        self, board: Board, dev: SimUsbDevice, rt: int, req: int, value: int, index: int, payload: bytes, length: int
-    ) -> bytes:
-        if rt == 0x80 and req == 6 and value >> 8 == 3:  # GET_DESCRIPTOR(string)
-            if not self._permitted():
-                raise _err("Access denied (insufficient permissions)", -3, errno.EACCES)
-            return self._string(board, value & 0xFF)
-        if board.mode == Mode.DFU:
-            if rt == 0x80 and req == 6 and value >> 8 == 2:  # GET_DESCRIPTOR(configuration)
-                return self._dfu_configuration(dev)
-            if rt == 0x81 and req == 6 and value >> 8 == 0x21:  # GET_DESCRIPTOR(DFU functional)
-                return FUNCTIONAL_DESCRIPTOR
-            if rt == 0x81 and req == 10:  # GET_INTERFACE
-                return bytes([dev.dfu.alt])
-            if rt == 0x21:
-                dev.dfu.control_out(req, value, payload)
-                return b""
-            if rt == 0xA1:
-                return dev.dfu.control_in(req, value, length)
+
+class BoardGone(Exception):
+    """The board re-enumerated or lost power since the device was opened."""
+
+
+def wire_transfer(
+    dev: SimUsbDevice, generation: int, rt: int, req: int, value: int, index: int, data: bytes, length: int
+) -> bytes:
+    """One control transfer as it crosses the wire, for any host stack (pyusb's backend here, the
+    umockdev bridge): takes its modelled time, counts OUT bytes, and raises BoardGone when the board
+    re-enumerated since `generation`, Stall or DfuStall where it stalls. Call with the lab lock held.
+    """
+    board = dev.board
+    board.clock.run_due()
+    out = not rt & 0x80
+    payload = data if out else b""
+    if board.usb_present and board.usb_generation == generation:
+        board.clock.busy(timing.usb_control(len(payload) if out else length))
+        if payload:
+            board.received(len(payload))
+    if not board.usb_present or board.usb_generation != generation:
+        raise BoardGone()
+    return board_control(board, dev, rt, req, value, index, payload, length)
+
+
+def board_control(
+    board: Board, dev: SimUsbDevice, rt: int, req: int, value: int, index: int, payload: bytes, length: int
+) -> bytes:
+    """One control transfer as the board answers it, whatever the host stack: standard
+    GET_DESCRIPTOR, DfuSe in DFU mode, Particle's vendor requests otherwise. Raises Stall or
+    DfuStall where the board stalls.
+    """
+    if rt == 0x80 and req == 6:  # GET_DESCRIPTOR: device, configuration, string
+        kind = value >> 8
+        found = {1: usbd.device_descriptor, 2: usbd.configuration_descriptor}.get(kind)
+        text = found(board) if found else usbd.string_descriptor(board, value & 0xFF) if kind == 3 else None
+        if text is None:
             raise Stall()
-        if rt == 0xC0:
-            return dev.control.vendor_in(req, value, index, length)
-        if rt == 0x40:
-            dev.control.vendor_out(req, value, index, payload)
+        return text
+    if board.mode == Mode.DFU:
+        if rt == 0x81 and req == 6 and value >> 8 == 0x21:  # GET_DESCRIPTOR(DFU functional)
+            return FUNCTIONAL_DESCRIPTOR
+        if rt == 0x81 and req == 10:  # GET_INTERFACE
+            return bytes([dev.dfu.alt])
+        if rt == 0x21:
+            dev.dfu.control_out(req, value, payload)
             return b""
+        if rt == 0xA1:
+            return dev.dfu.control_in(req, value, length)
         raise Stall()
+    if rt == 0xC0:
+        return dev.control.vendor_in(req, value, index, length)
+    if rt == 0x40:
+        dev.control.vendor_out(req, value, index, payload)
+        return b""
+    raise Stall()

@@ -20,7 +20,7 @@ from rig.transport.results import raise_for, result_of_failed_checks
 SOH, STX, EOT, ACK, NAK, CAN, CRC_C, PAD = 0x01, 0x02, 0x04, 0x06, 0x15, 0x18, 0x43, 0x1A
 MAX_RETRIES = 10
 PACKET_TIMEOUT = 20.0
-RESEND_SETTLE = 0.2  # seconds before a resend the receiver asked for, longer on each attempt
+RESEND_SETTLE = 0.5  # seconds before a resend the receiver asked for, longer on each attempt
 _VALIDATION = re.compile(rb"Validation failed: (0x[0-9a-fA-F]+|-?\d+)")  # 1.x: failed checks; 2.x: code (§3.3)
 
 
@@ -108,14 +108,18 @@ class YmodemSender:
 
     def send(self, name: str, data: bytes, wait_for_c: bool = True, start_timeout: float = 60.0) -> SendReport:
         """Send `data` as `name`; raises YmodemError or the board's named result error."""
+        # A classic receiver (lrzsz rb) purges its input right after each 'C' it sends, so what
+        # arrives at once may be thrown away (10 s lost to its timeout): let it settle first.
         if wait_for_c:
             deadline = Deadline(self.clock, start_timeout)
             while self._byte(min(1.0, deadline.remaining() or 0.001)) != CRC_C:
                 if deadline.expired():
                     raise TimeoutError_(f"The receiver did not ask for the file within {start_timeout:g} s.")
+            self.clock.sleep(RESEND_SETTLE)
         header = name.encode()[:100] + b"\0" + f"{len(data)} ".encode()
         self._exchange(packet(0, header, 128), "the header")
-        self._byte(PACKET_TIMEOUT)  # the 'C' that asks for the data
+        if self._byte(PACKET_TIMEOUT) == CRC_C and wait_for_c:  # the 'C' that asks for the data; a
+            self.clock.sleep(RESEND_SETTLE)  # Particle board (no initial 'C') does not purge after it
         blocks = 0
         try:
             for seq, off in enumerate(range(0, len(data), 1024), start=1):

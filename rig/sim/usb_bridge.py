@@ -1,0 +1,356 @@
+"""The bench in a box: a simulated lab's boards on "real" USB through umockdev (docs/bench-in-a-box.md).
+
+umockdev fakes only the kernel: a sysfs tree and /dev/bus/usb nodes in a test bed folder, seen by
+any program started with its preload library (`rig sim exec`). This module puts each board (and
+each hub of devices.yaml, and the root hub) into that tree with the descriptors of its current
+mode, answers every usbdevfs ioctl on a board's node (synchronous control transfers and URBs, as
+libusb submits them) through `usb_backend.wire_transfer`, and re-enumerates a board (new address,
+remove and add uevents) whenever it resets, changes mode or loses power. The boards know nothing
+of umockdev: this module only watches them and forwards transfers.
+"""
+
+from __future__ import annotations
+
+import errno
+import queue
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rig.sim import hub_usb
+from rig.sim import usb_descriptors as usbd
+from rig.sim.board import Board
+from rig.sim.box_env import PRELOAD, BridgeError
+from rig.sim.control import Stall
+from rig.sim.dfu import DfuStall
+from rig.sim.hub import Hub
+from rig.sim.pty_bridge import PtyBridge
+from rig.sim.usb_backend import BoardGone, SimUsbDevice, wire_transfer
+from rig.sim.usbdevfs import Usbdevfs
+
+if TYPE_CHECKING:
+    from rig.sim.lab import Lab, SimSlot
+
+ROOT_HUB = "usb1"
+
+
+def _umockdev() -> Any:
+    try:
+        import gi
+
+        gi.require_version("UMockdev", "1.0")
+        from gi.repository import UMockdev
+    except (ImportError, ValueError) as exc:
+        raise BridgeError(
+            f"umockdev is not available ({exc}): install the Debian packages umockdev and "
+            "gir1.2-umockdev-1.0 and the project's 'bench' extra (PyGObject)."
+        ) from None
+    return UMockdev
+
+
+class _NodePort:
+    """A node's side of usbdevfs: its transfers go to the board or hub behind it."""
+
+    def __init__(self, bridge: UsbBridge, name: str) -> None:
+        self.bridge, self.name = bridge, name
+
+    @property
+    def devnum(self) -> int:
+        """The node's address now."""
+        return self.bridge._nodes[self.name].devnum
+
+    def transfer(self, setup: bytes, data: bytes) -> bytes:
+        """One control transfer."""
+        return self.bridge._transfer(self.name, setup, data)
+
+    def set_interface(self, interface: int, alt: int) -> None:
+        """SETINTERFACE."""
+        self.bridge._set_interface(self.name, interface, alt)
+
+
+@dataclass
+class _Node:
+    """One device on the fake bus: where it is in sysfs and /dev, and its current enumeration."""
+
+    key: str  # the board's name in the lab, or the hub's location
+    name: str  # sysfs name, e.g. 1-1.3
+    parent: str | None  # sysfs path of the parent
+    syspath: str | None = None
+    devnode: str | None = None
+    generation: int = -1
+    devnum: int = 0
+    tty: tuple[str, int, PtyBridge] | None = None  # sysfs path, ACM number, the pump behind its pty
+
+
+class UsbBridge:
+    """A lab's boards and hubs in a umockdev test bed, kept in step with the boards."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self._umockdev = _umockdev()
+        self.testbed = self._umockdev.Testbed.new()
+        self._nodes: dict[str, _Node] = {}
+        self._handlers: dict[str, Any] = {}
+        self.usbdevfs = Usbdevfs()
+        self._next_devnum = 2
+        self._next_acm = 0
+        self._changes: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._follow, name="usb-bridge", daemon=True)
+
+    # ---- the fake bus -------------------------------------------------------------------
+
+    @property
+    def root(self) -> str:
+        """The test bed folder (UMOCKDEV_DIR)."""
+        return str(self.testbed.get_root_dir())
+
+    def environment(self) -> dict[str, str]:
+        """What a program needs to see this bus."""
+        return {"LD_PRELOAD": PRELOAD, "UMOCKDEV_DIR": self.root}
+
+    def start(self) -> None:
+        """Build the tree (root hub, hubs, present boards) and follow the boards from now on."""
+        root = self._add_hub(ROOT_HUB, None, ports=max(8, *[s.port for s in self.lab.slots.values()], 1))
+        for hub in sorted({s.hub for s in self.lab.slots.values()}, key=len):
+            parent = self._hub_parent(hub, root)
+            self._add_hub(hub, parent, ports=self.lab.hubs.hub(hub).ports)
+        with self.lab.clock.lock:
+            for slot in self.lab.slots.values():
+                self._nodes[slot.name] = _Node(slot.name, slot.location, self._nodes[slot.hub].syspath)
+                slot.board.listeners.append(self._watch(slot.name))
+        for name in self.lab.slots:
+            self._sync(name)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following the boards and remove the test bed folder."""
+        self._changes.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for devnode in list(self._handlers):
+            self._detach(devnode)
+        self.testbed.clear()
+        del self.testbed
+
+    def _hub_parent(self, hub: str, root: str) -> str:
+        above = hub.rpartition(".")[0] if "." in hub else None
+        if above and above in self._nodes and self._nodes[above].syspath:
+            return str(self._nodes[above].syspath)
+        return root
+
+    def _add_hub(self, name: str, parent: str | None, ports: int) -> str:
+        node = _Node(name, name, parent)
+        self._nodes[name] = node
+        devnum = 1 if name == ROOT_HUB else self._take_devnum()
+        hub = self._hub(name)
+        device, config = hub_usb.device_descriptor(hub), hub_usb.configuration_descriptor()
+        attrs = {"maxchild": str(ports)} | ({"product": hub.product} if hub else {})
+        node.syspath = self._add_usb(node, devnum, device, config, attrs, {})
+        return str(node.syspath)
+
+    def _take_devnum(self) -> int:
+        used = {n.devnum for n in self._nodes.values()}
+        while self._next_devnum in used or self._next_devnum < 2:
+            self._next_devnum = self._next_devnum % 127 + 1
+        devnum, self._next_devnum = self._next_devnum, self._next_devnum % 127 + 1
+        return devnum
+
+    def _add_usb(
+        self, node: _Node, devnum: int, device: bytes, config: bytes, attrs: dict[str, str], props: dict[str, str]
+    ) -> str:
+        dev = usbd.unpack(usbd.DEVICE, device)
+        cfg = usbd.unpack(usbd.CONFIGURATION, config)
+        devnode = f"/dev/bus/usb/001/{devnum:03d}"
+        devpath = "0" if node.name == ROOT_HUB else node.name.partition("-")[2]
+        attributes = {
+            "busnum": "1",
+            "devnum": str(devnum),
+            "devpath": devpath,
+            "speed": "12" if node.name != ROOT_HUB else "480",
+            "version": " 2.00",
+            "idVendor": f"{dev['idVendor']:04x}",
+            "idProduct": f"{dev['idProduct']:04x}",
+            "bcdDevice": f"{dev['bcdDevice']:04x}",
+            "bDeviceClass": f"{dev['bDeviceClass']:02x}",
+            "bDeviceSubClass": f"{dev['bDeviceSubClass']:02x}",
+            "bDeviceProtocol": f"{dev['bDeviceProtocol']:02x}",
+            "bMaxPacketSize0": str(dev["bMaxPacketSize0"]),
+            "bNumConfigurations": "1",
+            "bConfigurationValue": "1",
+            "bNumInterfaces": f"{cfg['bNumInterfaces']:2d}",
+            "bmAttributes": f"{cfg['bmAttributes']:02x}",
+            "bMaxPower": f"{cfg['bMaxPower'] * 2}mA",
+            "maxchild": "0",
+            "removable": "removable",
+            "configuration": "",
+            "rx_lanes": "1",
+            "tx_lanes": "1",
+            "dev": f"189:{devnum - 1}",
+            **attrs,
+        }
+        properties = {
+            "DEVNAME": devnode,
+            "DEVTYPE": "usb_device",
+            "BUSNUM": "001",
+            "DEVNUM": f"{devnum:03d}",
+            "MAJOR": "189",
+            "MINOR": str(devnum - 1),
+            "PRODUCT": f"{dev['idVendor']:x}/{dev['idProduct']:x}/{dev['bcdDevice']:x}",
+            "TYPE": f"{dev['bDeviceClass']}/{dev['bDeviceSubClass']}/{dev['bDeviceProtocol']}",
+            **props,
+        }
+        syspath = f"{node.parent or '/sys/devices'}/{node.name}"
+        record = [f"P: {syspath[4:]}", f"N: {devnode[5:]}", "E: SUBSYSTEM=usb"]
+        record += [f"E: {k}={v}" for k, v in properties.items()]
+        record += [f"A: {k}={v}\\n" for k, v in attributes.items()]  # sysfs text ends with a newline
+        record.append(f"H: descriptors={(device + config).hex()}")
+        for alts in usbd.parse_configuration(config)[1]:  # the interfaces, as the kernel lists them
+            f = alts[0].fields
+            cls = (f["bInterfaceClass"], f["bInterfaceSubClass"], f["bInterfaceProtocol"])
+            interface = f"{'1-0' if node.name == ROOT_HUB else node.name}:1.{f['bInterfaceNumber']}"
+            record += ["", f"P: {syspath[4:]}/{interface}", "E: SUBSYSTEM=usb"]
+            record += ["E: DEVTYPE=usb_interface", f"E: INTERFACE={cls[0]}/{cls[1]}/{cls[2]}"]
+            record += [
+                f"A: bInterfaceNumber={f['bInterfaceNumber']:02x}\\n",
+                f"A: bNumEndpoints={f['bNumEndpoints']:02x}\\n",
+            ]
+            record += [f"A: bInterfaceClass={cls[0]:02x}\\n", f"A: bInterfaceSubClass={cls[1]:02x}\\n"]
+            record += [f"A: bInterfaceProtocol={cls[2]:02x}\\n", "A: bAlternateSetting= 0\\n"]
+        # The ioctl socket first, then the device with its node and descriptors in one go: the one
+        # "add" uevent comes last, so a program that reacts to it finds everything in place.
+        self._detach(devnode)  # the address is used again: its old handler goes
+        self._attach(devnode, node.key)
+        self.testbed.add_from_string("\n".join(record) + "\n")
+        node.syspath, node.devnode, node.devnum = syspath, devnode, devnum
+        return syspath
+
+    # ---- following the boards ----------------------------------------------------------
+
+    def _watch(self, name: str) -> Callable[[Board], None]:
+        """A board listener: queue a sync (the ioctl that changed the board may still be running)."""
+        return lambda _board: self._changes.put(name)
+
+    def _follow(self) -> None:
+        while (name := self._changes.get()) is not None:
+            self._sync(name)
+
+    def _sync(self, name: str) -> None:
+        """Make the tree show the board as it is now: gone, or enumerated at its generation."""
+        slot = self.lab.slots[name]
+        node = self._nodes[name]
+        with self.lab.clock.lock:
+            board = slot.board
+            present, generation = board.usb_present, board.usb_generation
+            strings = usbd.string_texts(board) if present else {}
+            cdc = board.cdc_present
+            device = usbd.device_descriptor(board) if present else b""
+            config = usbd.configuration_descriptor(board) if present else b""
+        if node.syspath is not None and (not present or generation != node.generation):
+            self._remove(node)
+        if present and node.syspath is None:
+            node.generation = generation
+            attrs = {"manufacturer": strings[1], "product": strings[2], "serial": strings[3]}
+            props = {"ID_SERIAL_SHORT": strings[3], "ID_VENDOR": "Particle"}
+            self._add_usb(node, self._take_devnum(), device, config, attrs, props)
+            if cdc:
+                self._add_tty(node, slot)
+
+    def _add_tty(self, node: _Node, slot: SimSlot) -> None:
+        """The CDC port as /dev/ttyACM<N> under interface 0, as cdc_acm registers it: umockdev
+        backs the node with a pty, and a PtyBridge carries bytes between it and the board's console.
+        Unlike the kernel, N is never used twice (umockdev keeps a removed pty node's name).
+        """
+        number, self._next_acm = self._next_acm, self._next_acm + 1  # umockdev cannot make a pty node twice
+        name, interface = f"ttyACM{number}", f"{node.name}:1.0"
+        path = f"{node.syspath}/{interface}/tty/{name}"
+        record = [f"P: {path[4:]}", f"N: {name}", "E: SUBSYSTEM=tty", f"E: DEVNAME=/dev/{name}", "E: MAJOR=166"]
+        record += [f"E: MINOR={number}", f"A: dev=166:{number}\\n", f"L: device=../../../{interface}"]
+        self.testbed.add_from_string("\n".join(record) + "\n")
+        pump = PtyBridge(slot.board, slot.serial, master=self.testbed.get_dev_fd(f"/dev/{name}"), path=f"/dev/{name}")
+        pump.start()
+        node.tty = (path, number, pump)
+
+    def _remove(self, node: _Node) -> None:
+        """Unplug: interfaces first (umockdev leaves their bus links otherwise), then the device and
+        its /dev node. The node's ioctl handler stays, answering ENODEV to anyone who still has it
+        open, as the kernel does, until the address is used again.
+        """
+        if node.tty is not None:
+            path, _number, pump = node.tty
+            pump.stop()
+            self.testbed.remove_device(path)
+            node.tty = None
+        if node.syspath:
+            folder = Path(self.root) / node.syspath.lstrip("/")
+            self.testbed.uevent(node.syspath, "remove")  # while its properties are still there to send
+            for child in sorted(folder.glob(f"{node.name}:*")):
+                self.testbed.remove_device(f"{node.syspath}/{child.name}")
+            self.testbed.remove_device(node.syspath)
+        if node.devnode:
+            (Path(self.root) / node.devnode.lstrip("/")).unlink(missing_ok=True)
+        node.syspath = node.devnode = None
+        node.devnum = 0
+
+    # ---- usbdevfs on a node ------------------------------------------------------------
+
+    def _attach(self, devnode: str, name: str) -> None:
+        handler = self._umockdev.IoctlBase()
+        node = _NodePort(self, name)
+        handler.connect("handle-ioctl", lambda _h, client: self.usbdevfs.handle(node, client))
+        handler.connect("client-vanished", lambda _h, client: self.usbdevfs.forget(client))
+        self.testbed.attach_ioctl(devnode, handler)
+        self._handlers[devnode] = handler
+
+    def _detach(self, devnode: str) -> None:
+        if self._handlers.pop(devnode, None) is not None:
+            self.testbed.detach_ioctl(devnode)
+
+    def _device(self, name: str) -> tuple[SimUsbDevice | None, int]:
+        slot: SimSlot | None = self.lab.slots.get(name)
+        if slot is None:
+            return None, -1
+        return slot.usb, self._nodes[name].generation
+
+    @contextmanager
+    def _board(self, name: str) -> Iterator[tuple[SimUsbDevice | None, int]]:
+        with self.lab.clock.lock:
+            yield self._device(name)
+
+    def _transfer(self, name: str, setup: bytes, out_data: bytes) -> bytes:
+        """One control transfer to the board or hub behind `name`."""
+        rt, req, value, index, length = struct.unpack("<BBHHH", setup)
+        with self._board(name) as (dev, generation):
+            if dev is None:
+                return self._hub_transfer(name, rt, req, value, index)
+            try:
+                return wire_transfer(dev, generation, rt, req, value, index, out_data, length)
+            except BoardGone:
+                raise OSError(errno.ENODEV, "gone") from None
+            except (Stall, DfuStall):
+                raise OSError(errno.EPIPE, "stall") from None
+
+    def _hub(self, name: str) -> Hub | None:
+        """The hub model behind a node (None for the root hub)."""
+        return None if name == ROOT_HUB else self.lab.hubs.hub(name)
+
+    def _hub_transfer(self, name: str, rt: int, req: int, value: int, index: int) -> bytes:
+        try:
+            return hub_usb.control(self.lab.hubs, self._hub(name), rt, req, value, index)
+        except hub_usb.HubStall:
+            raise OSError(errno.EPIPE, "stall") from None
+
+    def _set_interface(self, name: str, interface: int, alt: int) -> None:
+        with self._board(name) as (dev, generation):
+            if dev is None or dev.board.usb_generation != generation:
+                raise OSError(errno.ENODEV, "gone")
+            if dev.board.mode.value == "dfu":
+                try:
+                    dev.dfu.select_alt(alt)
+                except Exception:
+                    raise OSError(errno.EINVAL, "no such alt setting") from None
+            elif alt != 0:
+                raise OSError(errno.EINVAL, "no such alt setting")
