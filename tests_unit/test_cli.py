@@ -187,3 +187,27 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
         [exe, "binary", "inspect", "--json", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False
     )
     assert bad.returncode == 1 and "is a directory" in bad.stdout and bad.stderr == ""
+
+
+def test_bench_in_a_box_errors_are_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rig.sim import box_env
+
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.setattr(box_env, "preload_available", lambda: False)
+    code, _, err = run(capsys, "sim", "serve", "--usb", "--env-file", str(tmp_path / "bench.env"))
+    assert (code, err.strip()) == (
+        2,
+        "rig: error: --usb needs umockdev: install the Debian packages umockdev and gir1.2-umockdev-1.0.",
+    )
+    code, _, err = run(capsys, "sim", "exec", "--env-file", str(tmp_path / "bench.env"))
+    assert (code, err.strip()) == (
+        2,
+        "rig: error: rig sim exec needs a command after --, e.g. rig sim exec --env-file bench.env -- lsusb",
+    )
+    stale = tmp_path / "stale.env"
+    stale.write_text(f"UMOCKDEV_DIR={tmp_path / 'gone'}\n")
+    code, _, err = run(capsys, "sim", "exec", "--env-file", str(stale), "--", "lsusb")
+    assert code == 2 and "names no running bench" in err and "is `rig sim serve` still up?" in err
+    assert not (tmp_path / "bench.env").exists()

@@ -26,7 +26,7 @@ from rig.firmware.format import ModuleFunction as F
 from rig.firmware.hexfile import build_image, write_image
 from rig.firmware.module import Module
 from rig.firmware.parse import parse_modules
-from rig.platforms import GEN3_USER_PART_MOVE
+from rig.platforms import GEN3_USER_PART_MOVE, Platform
 from rig.proto import control as pb
 from rig.transport.console import Console, open_port
 from rig.transport.dfuse import DfuSe
@@ -189,10 +189,9 @@ def _wait_running(dev: Device) -> Mode:
     return modes[-1]
 
 
-def _dfu_writes(dev: Device, module: Module) -> list[tuple[int, int, bytes]]:
-    """(alt, address, bytes) DFU writes for one module."""
+def dfu_writes(plat: Platform, module: Module) -> list[tuple[int, int, bytes]]:
+    """(alt, address, bytes) DFU writes for one module on a platform (§5.6, §7.4)."""
     image = module.image
-    plat = dev.platform
     if module.inner is not None:
         raise FlashRefused(f"{image.describe()} is compressed; only the board can inflate it (use usb or serial).")
     if image.function == F.NCP_FIRMWARE:
@@ -217,7 +216,7 @@ def _dfu_writes(dev: Device, module: Module) -> list[tuple[int, int, bytes]]:
 
 
 def _dfu(dev: Device, modules: list[Module], data: bytes, name: str) -> None:
-    writes = [w for m in modules for w in _dfu_writes(dev, m)]
+    writes = [w for m in modules for w in dfu_writes(dev.platform, m)]
     if dev.mode() != Mode.DFU:
         enter(dev, Mode.DFU)
     dfu = DfuSe(dev.require_usb().device, dev.clock)
@@ -303,7 +302,7 @@ def _dfu_util(dev: Device, modules: list[Module], data: bytes, name: str) -> Non
     """The same DFU writes through dfu-util, as particle-cli 2.x does (§5.5): one call per write,
     :leave on the last, -S with the device id.
     """
-    writes = [w for m in modules for w in _dfu_writes(dev, m)]
+    writes = [w for m in modules for w in dfu_writes(dev.platform, m)]
     if dev.mode() != Mode.DFU:
         enter(dev, Mode.DFU)
     tool = DfuUtil()
