@@ -188,6 +188,8 @@ def cmd_sim_exec(args: argparse.Namespace, out: Console) -> int:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
         raise ConfigError(f"{command[0]}: no such program on PATH.") from None
+    except OSError as exc:
+        raise ConfigError(f"{command[0]} cannot be run ({exc.strerror}).") from None
     return 127  # not reached
 
 

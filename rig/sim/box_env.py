@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes.util
 import fcntl
 import os
+import resource
 from pathlib import Path
 
 from rig.errors import ConfigError
@@ -49,16 +50,21 @@ def spread_event_sockets(root: str, stride: int = 16, slots: int = 48) -> None:
     subprocess default) start low, below every slot.
     """
     ticket = Path(root) / ".rig-exec-tickets"
-    fd = os.open(ticket, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        number = int(os.read(fd, 16) or b"0")
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(number + 1).encode())
-    finally:
-        os.close(fd)
-    floor = 24 + stride * (number % slots)
+        fd = os.open(ticket, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            text = os.read(fd, 16).strip()
+            number = int(text) if text.isdigit() else 0
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(number + 1).encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        return  # a ticket we cannot take: the program still runs, it may only miss uevents
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    floor = min(24 + stride * (number % slots), max(3, limit // 2))
     filler = os.open(os.devnull, os.O_RDONLY)
     os.set_inheritable(filler, True)
     for target in range(3, floor):
@@ -78,8 +84,10 @@ def read_env_file(path: Path) -> dict[str, str]:
         raise BridgeError(
             f"{path} does not exist: start `rig sim serve DEVICES.yaml --usb --env-file {path}` first."
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BridgeError(f"Cannot read the env file {path} ({exc}): pass the file `rig sim serve` wrote.") from None
     pairs = (line.partition("=") for line in text.splitlines() if "=" in line)
-    env = {key.strip(): value for key, _, value in pairs}
+    env = {key.strip(): value for key, _, value in pairs if key.strip() != "LD_PRELOAD"}  # with_preload adds it
     root = env.get("UMOCKDEV_DIR", "")
     if not root or not Path(root).is_dir():
         raise BridgeError(

@@ -35,8 +35,8 @@ def _ids(hub: Hub | None) -> tuple[int, int]:
 def device_descriptor(hub: Hub | None) -> bytes:
     """A full-speed hub's device descriptor (class 9, product string 2 for a devices.yaml hub)."""
     vid, pid = _ids(hub)
-    protocol, product = (0, 0) if hub is None else (1, 2)
-    return struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0200, 9, 0, protocol, 64, vid, pid, 0x0100, 0, product, 0, 1)
+    product = 0 if hub is None else 2  # bDeviceProtocol 0: a full-speed hub
+    return struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0200, 9, 0, 0, 64, vid, pid, 0x0100, 0, product, 0, 1)
 
 
 def configuration_descriptor() -> bytes:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rig.sim.box_env import BridgeError
 from rig.sim.lab import CLOUD_TOKEN_ENV, CLOUD_URL_ENV, Lab
 from rig.sim.pty_bridge import PtyBridge
 from rig.sim.usb_bridge import UsbBridge
@@ -67,12 +69,20 @@ def start(lab: Lab, usb: bool = False) -> ServedBench:
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
-    """KEY=VALUE lines, written to a temporary name and renamed, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(f"{k}={v}\n" for k, v in env.items()))
-    os.replace(tmp, path)
+    """KEY=VALUE lines in a new private file (it holds the cloud token), renamed into place so a
+    reader never sees half of it; one sentence when the folder cannot take it.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise BridgeError(f"Cannot write the env file {path} ({exc.strerror}): choose a writable folder.") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(f"{k}={v}\n" for k, v in env.items()))
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise BridgeError(f"Cannot write the env file {path} ({exc.strerror}): choose a writable folder.") from None
 
 
 def _serial_path(bench: ServedBench, name: str) -> str:
@@ -112,6 +122,7 @@ def serve_forever(
     """Run the bench until Ctrl-C (SIGINT/SIGTERM) or `stop` is set; always cleans up."""
     bench = start(lab, usb)
     stop = stop or threading.Event()
+    wrote: Path | None = None
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     if threading.current_thread() is threading.main_thread():
         for sig in previous:
@@ -121,13 +132,14 @@ def serve_forever(
             show(line)
         if env_file is not None:
             write_env_file(env_file, bench.environment())
+            wrote = env_file
             show(f"settings for other programs: {env_file} (rig sim exec --env-file {env_file} -- COMMAND)")
         while not stop.wait(0.02):
             with lab.clock.lock:
                 lab.clock.run_due()
     finally:
-        if env_file is not None:
-            env_file.unlink(missing_ok=True)
+        if wrote is not None:  # only the file this bench wrote
+            wrote.unlink(missing_ok=True)
         bench.stop()
         if threading.current_thread() is threading.main_thread():
             for sig, handler in previous.items():

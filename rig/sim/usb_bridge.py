@@ -12,6 +12,7 @@ of umockdev: this module only watches them and forwards transfers.
 from __future__ import annotations
 
 import errno
+import os
 import queue
 import struct
 import threading
@@ -55,8 +56,8 @@ def _umockdev() -> Any:
 class _NodePort:
     """A node's side of usbdevfs: its transfers go to the board or hub behind it."""
 
-    def __init__(self, bridge: UsbBridge, name: str) -> None:
-        self.bridge, self.name = bridge, name
+    def __init__(self, bridge: UsbBridge, name: str, generation: int) -> None:
+        self.bridge, self.name, self.generation = bridge, name, generation  # the enumeration it belongs to
 
     @property
     def devnum(self) -> int:
@@ -65,11 +66,11 @@ class _NodePort:
 
     def transfer(self, setup: bytes, data: bytes) -> bytes:
         """One control transfer."""
-        return self.bridge._transfer(self.name, setup, data)
+        return self.bridge._transfer(self.name, self.generation, setup, data)
 
     def set_interface(self, interface: int, alt: int) -> None:
         """SETINTERFACE."""
-        self.bridge._set_interface(self.name, interface, alt)
+        self.bridge._set_interface(self.name, self.generation, interface, alt)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class UsbBridge:
         self._next_devnum = 2
         self._next_acm = 0
         self._changes: queue.Queue[str | None] = queue.Queue()
+        self._listeners: list[Callable[[Board], None]] = []
         self._thread = threading.Thread(target=self._follow, name="usb-bridge", daemon=True)
 
     # ---- the fake bus -------------------------------------------------------------------
@@ -114,23 +116,31 @@ class UsbBridge:
 
     def start(self) -> None:
         """Build the tree (root hub, hubs, present boards) and follow the boards from now on."""
-        root = self._add_hub(ROOT_HUB, None, ports=max(8, *[s.port for s in self.lab.slots.values()], 1))
+        root = self._add_hub(ROOT_HUB, None, ports=hub_usb.ROOT_PORTS)
         for hub in sorted({s.hub for s in self.lab.slots.values()}, key=len):
             parent = self._hub_parent(hub, root)
             self._add_hub(hub, parent, ports=self.lab.hubs.hub(hub).ports)
         with self.lab.clock.lock:
             for slot in self.lab.slots.values():
                 self._nodes[slot.name] = _Node(slot.name, slot.location, self._nodes[slot.hub].syspath)
-                slot.board.listeners.append(self._watch(slot.name))
+                listener = self._watch(slot.name)
+                self._listeners.append(listener)
+                slot.board.listeners.append(listener)
         for name in self.lab.slots:
             self._sync(name)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop following the boards and remove the test bed folder."""
+        """Stop following the boards, stop the tty pumps and remove the test bed folder."""
+        with self.lab.clock.lock:
+            for slot in self.lab.slots.values():
+                slot.board.listeners[:] = [f for f in slot.board.listeners if f not in self._listeners]
         self._changes.put(None)
         if self._thread.is_alive():
-            self._thread.join(timeout=5)
+            self._thread.join()  # a sync in progress finishes first: the tree is never changed by two threads
+        for node in self._nodes.values():
+            if node.tty is not None:
+                node.tty[2].stop()
         for devnode in list(self._handlers):
             self._detach(devnode)
         self.testbed.clear()
@@ -223,7 +233,7 @@ class UsbBridge:
         # The ioctl socket first, then the device with its node and descriptors in one go: the one
         # "add" uevent comes last, so a program that reacts to it finds everything in place.
         self._detach(devnode)  # the address is used again: its old handler goes
-        self._attach(devnode, node.key)
+        self._attach(devnode, node.key, node.generation)
         self.testbed.add_from_string("\n".join(record) + "\n")
         node.syspath, node.devnode, node.devnum = syspath, devnode, devnum
         return syspath
@@ -279,10 +289,16 @@ class UsbBridge:
         its /dev node. The node's ioctl handler stays, answering ENODEV to anyone who still has it
         open, as the kernel does, until the address is used again.
         """
-        if node.tty is not None:
-            path, _number, pump = node.tty
+        if node.tty is not None:  # the tty goes first, and its holders see a hangup, as with cdc_acm
+            path, number, pump = node.tty
             pump.stop()
+            link = Path(self.root) / "dev" / f"ttyACM{number}"
+            pts = os.readlink(link) if link.is_symlink() else ""
             self.testbed.remove_device(path)
+            os.close(pump.master)  # umockdev never closes it
+            link.unlink(missing_ok=True)
+            if pts:  # or umockdev aborts when it maps a new pty of the same number
+                (Path(self.root) / "dev" / ".ptymap" / pts.replace("/", "_")).unlink(missing_ok=True)
             node.tty = None
         if node.syspath:
             folder = Path(self.root) / node.syspath.lstrip("/")
@@ -297,33 +313,42 @@ class UsbBridge:
 
     # ---- usbdevfs on a node ------------------------------------------------------------
 
-    def _attach(self, devnode: str, name: str) -> None:
+    def _attach(self, devnode: str, name: str, generation: int) -> None:
         handler = self._umockdev.IoctlBase()
-        node = _NodePort(self, name)
+        node = _NodePort(self, name, generation)  # a node answers ENODEV once its board re-enumerated
         handler.connect("handle-ioctl", lambda _h, client: self.usbdevfs.handle(node, client))
-        handler.connect("client-vanished", lambda _h, client: self.usbdevfs.forget(client))
+        handler.connect("client-connected", lambda _h, client: self._follow_client(client))
         self.testbed.attach_ioctl(devnode, handler)
         self._handlers[devnode] = handler
+
+    def _follow_client(self, client: Any) -> None:
+        """Forget a client's unreaped URBs when it disconnects (umockdev never emits client-vanished)."""
+
+        def changed(conn: Any, _spec: Any) -> None:
+            if not conn.props.connected:
+                self.usbdevfs.forget(conn)
+
+        client.connect("notify::connected", changed)
 
     def _detach(self, devnode: str) -> None:
         if self._handlers.pop(devnode, None) is not None:
             self.testbed.detach_ioctl(devnode)
 
-    def _device(self, name: str) -> tuple[SimUsbDevice | None, int]:
+    def _device(self, name: str) -> SimUsbDevice | None:
         slot: SimSlot | None = self.lab.slots.get(name)
-        if slot is None:
-            return None, -1
-        return slot.usb, self._nodes[name].generation
+        return None if slot is None else slot.usb
 
     @contextmanager
-    def _board(self, name: str) -> Iterator[tuple[SimUsbDevice | None, int]]:
+    def _board(self, name: str) -> Iterator[SimUsbDevice | None]:
         with self.lab.clock.lock:
             yield self._device(name)
 
-    def _transfer(self, name: str, setup: bytes, out_data: bytes) -> bytes:
-        """One control transfer to the board or hub behind `name`."""
-        rt, req, value, index, length = struct.unpack("<BBHHH", setup)
-        with self._board(name) as (dev, generation):
+    def _transfer(self, name: str, generation: int, setup: bytes, out_data: bytes) -> bytes:
+        """One control transfer to the board or hub behind `name`, as enumerated at `generation`."""
+        if len(setup) < 8:
+            raise OSError(errno.EINVAL, "a control URB starts with its 8-byte setup packet")
+        rt, req, value, index, length = struct.unpack("<BBHHH", setup[:8])
+        with self._board(name) as dev:
             if dev is None:
                 return self._hub_transfer(name, rt, req, value, index)
             try:
@@ -343,9 +368,13 @@ class UsbBridge:
         except hub_usb.HubStall:
             raise OSError(errno.EPIPE, "stall") from None
 
-    def _set_interface(self, name: str, interface: int, alt: int) -> None:
-        with self._board(name) as (dev, generation):
-            if dev is None or dev.board.usb_generation != generation:
+    def _set_interface(self, name: str, generation: int, interface: int, alt: int) -> None:
+        with self._board(name) as dev:
+            if dev is None:  # a hub: one alt setting
+                if alt != 0:
+                    raise OSError(errno.EINVAL, "no such alt setting")
+                return
+            if dev.board.usb_generation != generation:
                 raise OSError(errno.ENODEV, "gone")
             if dev.board.mode.value == "dfu":
                 try:

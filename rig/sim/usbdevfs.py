@@ -68,6 +68,9 @@ class Usbdevfs:
         except OSError as exc:
             client.complete(-1, exc.errno or errno.EIO)
             return True
+        except Exception:  # a dying client (GLib.Error) or a bug: an errno, not a traceback in the server
+            client.complete(-1, errno.EIO)
+            return True
         client.complete(result, 0)
         return True
 
@@ -83,7 +86,7 @@ class Usbdevfs:
         if request == GET_SPEED:
             return USB_SPEED_FULL
         if request == CONNECTINFO:
-            arg.resolve(0, 8).update(0, struct.pack("<IB3x", device.devnum, 1))
+            arg.resolve(0, 8).update(0, struct.pack("<IB3x", device.devnum, 0))
             return 0
         if request == SETINTERFACE:
             interface, alt = struct.unpack("<II", bytes(arg.resolve(0, 8).retrieve()))
@@ -116,6 +119,8 @@ class Usbdevfs:
         kind, _endpoint, buffer_length = head[0], head[1], struct.unpack_from("<i", head, 24)[0]
         if kind != URB_TYPE_CONTROL:
             raise OSError(errno.EINVAL, "only control transfers reach a simulated board")
+        if buffer_length < 8:
+            raise OSError(errno.EINVAL, "a control URB starts with its 8-byte setup packet")
         buffer = urb.resolve(16, buffer_length)
         raw = bytes(buffer.retrieve())
         status, actual = 0, 0

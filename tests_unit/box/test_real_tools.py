@@ -91,3 +91,21 @@ def test_real_uhubctl_lists_and_switches_the_hub_ports(box: Box) -> None:
     box.rig("power", "b", "on")
     out = box.rig("identify", "b").stdout  # back on USB, and its console answers
     assert BORON in out, out
+
+
+def test_a_program_holding_the_old_node_gets_enodev_after_a_reset(box: Box) -> None:
+    """As with the kernel: once the board re-enumerated, the old device node answers ENODEV."""
+    script = (
+        "import time, usb.core\n"
+        "dev = usb.core.find(idVendor=0x2B04, idProduct=0xC006)\n"
+        "assert bytes(dev.ctrl_transfer(0xC0, 0x50, 0, 30, 64)).startswith(b'2.')\n"
+        "dev.ctrl_transfer(0x40, 0x50, 0, 40, b'')  # raw reset request (protocols §4.2)\n"
+        "time.sleep(5)\n"
+        "try:\n"
+        "    dev.ctrl_transfer(0xC0, 0x50, 0, 30, 64)\n"
+        "    print('answered')\n"
+        "except usb.core.USBError as exc:\n"
+        "    print('errno', exc.errno)\n"
+    )
+    assert box.run(sys.executable, "-c", script).stdout.strip() == "errno 19"
+    assert PHOTON in box.rig("identify", "p").stdout  # the board itself is back
