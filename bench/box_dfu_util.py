@@ -2,7 +2,7 @@
 
 Serves one Boron (Device OS 2.2.0) with `rig sim serve --usb` at each time scale given, puts it in
 DFU mode with the rig, then writes the 4.0.1 release (bootloader through the OTA region and flag,
-SoftDevice, system part, user app: the rig's own DFU write rules, `rig.device.flash.dfu_writes`)
+SoftDevice, system part, user app: the rig's own DFU write rules, `rig.firmware.dfu_writes`)
 with one dfu-util call per write, RUNS times. Prints each scale's runs, failures and the
 median/max wall seconds, with the machine's load average.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rig import platforms
-from rig.device.flash import dfu_writes
+from rig.firmware.dfu_writes import module_writes
 from rig.firmware.release import ReleaseStore
 from rig.sim import box_env
 
@@ -44,9 +44,10 @@ def release_writes(folder: Path) -> list[tuple[int, int, Path]]:
     plat = platforms.by_name("boron")
     out = []
     for i, stored in enumerate(release.modules()):
-        for alt, address, data in dfu_writes(plat, stored.module):
+        for w in module_writes(plat, stored.module):
+            alt, address = w.alt, w.address
             path = folder / f"write{i}-{alt}-{address:x}.bin"
-            path.write_bytes(data)
+            path.write_bytes(w.data)
             out.append((alt, address, path))
     return out
 

@@ -21,9 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rig.firmware.release import Release, ReleaseStore
+from rig.methods import Via
 from rig.plan import PlanRefused, Target, plan
 from rig.plan.estimate import estimate
-from rig.plan.model import Plan, Step
+from rig.plan.model import Plan, Step, StepKind
 from rig.runner import installed
 from rig.sim.lab import Lab
 from tests_unit.plan.helpers import board_and_device
@@ -61,11 +62,11 @@ def manual_cost(release: Release) -> Cost:
     for stored in release.modules():
         target = Target(stored.name, stored.module)
         steps += [
-            Step("enter-mode", "dfu"),
-            Step("flash", "dfu", "dfu", target, target.image.start, 0),
-            Step("wait-reboot"),
+            Step.enter("dfu"),
+            Step.flash(Via.DFU, target, "dfu"),  # the whole file at the module's address
+            Step(StepKind.WAIT_REBOOT),
         ]
-    flashes = [s for s in steps if s.kind == "flash"]
+    flashes = [s for s in steps if s.kind == StepKind.FLASH]
     return Cost(sum(s.size for s in flashes), 2 * len(flashes), estimate(release.platform, steps), 1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -54,3 +55,14 @@ class Deadline:
     def expired(self) -> bool:
         """True once the deadline has passed."""
         return self.clock.now() >= self.at
+
+
+def wait_for(predicate: Callable[[], bool], clock: Clock, timeout: float, interval: float = 0.25) -> bool:
+    """Poll `predicate` until it is true or `timeout` passes on `clock`."""
+    deadline = Deadline(clock, timeout)
+    while True:
+        if predicate():
+            return True
+        if deadline.expired():
+            return False
+        clock.sleep(min(interval, max(deadline.remaining(), 0.001)))

@@ -11,12 +11,9 @@ from dataclasses import dataclass, field
 
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
+from rig.methods import ALL_METHODS
 
 PARTICLE_VID = 0x2B04
-# Every flashing path the rig knows (DESIGN.md "Flashing paths").
-ALL_METHODS = frozenset(
-    {"dfu", "serial", "usb", "restore", "ota", "particle-update", "dfu-util", "particle-cli", "swd"}
-)
 # Device OS 3.1.0 moved the Gen 3 user part (§2.3); system-part module version of 3.1.0.
 GEN3_USER_PART_MOVE = 3103
 

@@ -1,6 +1,7 @@
-"""A pool of boards with one file lock per board in a machine-wide lock directory, so two pytest
-runs or xdist workers never share a board (python-stack §6c). The kernel frees a dead worker's
-lock; the next claimant re-initialises the board.
+"""Claiming boards: the `Claimer` interface, and `Pool`, its implementation for one host: one file
+lock per board in a machine-wide lock directory, so two pytest runs or xdist workers never share a
+board (python-stack §6c). The kernel frees a dead worker's lock; the next claimant re-initialises
+the board. A remote bench plugs in another Claimer (labgrid places).
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from filelock import FileLock, Timeout
 
@@ -21,6 +23,24 @@ LOCK_DIR_ENV = "RIG_LOCK_DIR"
 
 class NoBoardError(RigError):
     """No board of the wanted kind became free in time."""
+
+
+class Claimer(Protocol):
+    """Exclusive use of boards, and taking a broken one out of service."""
+
+    def claim(
+        self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0
+    ) -> AbstractContextManager[str]:
+        """Hold one free, usable board of `candidates` for the block (NoBoardError if none comes free)."""
+        ...
+
+    def quarantine(self, name: str, reason: str) -> None:
+        """Take a board out of service for every later claim."""
+        ...
+
+    def quarantined(self, name: str) -> str | None:
+        """Why a board is out of service, or None."""
+        ...
 
 
 def default_lock_dir() -> Path:
@@ -49,7 +69,7 @@ def lock_dir(path: Path | None) -> Path:
 
 
 class Pool:
-    """Boards (by name) that can be claimed exclusively."""
+    """Boards (by name) claimed through file locks on this host: a `Claimer`."""
 
     def __init__(self, names: list[str], folder: Path | None = None) -> None:
         self.names = sorted(names)

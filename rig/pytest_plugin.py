@@ -306,9 +306,9 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
                 request.node.add_report_section("teardown", "rig", leave_usable(dev, store))
             if PROCESS_QUARANTINE.is_quarantined(name):  # out of service for every later claim
                 pool.quarantine(name, PROCESS_QUARANTINE.reasons.get(name, "failed its health checks"))
-            if dev.hub is not None:
+            if dev.power is not None:
                 try:
-                    dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
+                    dev.power.switch(True)
                 except Exception as exc:
                     request.node.add_report_section("teardown", "rig", f"could not power the port on: {exc}")
 

@@ -19,7 +19,7 @@ from rig.device import Device, HubPort
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, Inventory, load_inventory
 from rig.platforms import by_name
-from rig.pool import Pool
+from rig.pool import Claimer, Pool
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 
@@ -115,7 +115,7 @@ class RigSession:
             }
         return self._devices
 
-    def pool(self) -> Pool:
+    def pool(self) -> Claimer:
         """Board locks; simulated boards of different workers are different boards."""
         folder = self.folder_option("rig_lock_dir")
         pool = Pool(list(self.devices()), Path(folder) if folder else None)

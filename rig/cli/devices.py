@@ -11,14 +11,13 @@ from rich.table import Table
 
 from rig.cli.bench import Bench, open_bench
 from rig.device import Device, Mode
-from rig.device.flash import PATHS, flash
+from rig.device.flash import flash
 from rig.device.identify import identify
-from rig.device.modes import cycle, enter, power_off, power_on
+from rig.device.modes import cycle, enter, mark_setup_done, power_off, power_on
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction
 from rig.firmware.parse import read_file
-from rig.proto import control as pb
-from rig.transport.errors import TransportError
+from rig.methods import Via
 
 Command = Callable[[argparse.Namespace, Bench, Console], int]
 
@@ -116,13 +115,7 @@ def cmd_flash(args: argparse.Namespace, bench: Bench, out: Console) -> int:
 def cmd_setup_done(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig setup-done NAME [--reset]`: Gen 3 below 4.0.0 (§6.10); then leave listening mode."""
     dev = bench.device(args.name)
-    if dev.platform.setup_done_offset is None:
-        raise TransportError(f"{args.name} is a {dev.platform.display_name}: setup done exists on Gen 3 only.")
-    if dev.mode() not in (Mode.NORMAL, Mode.LISTENING, Mode.SAFE):
-        enter(dev, Mode.NORMAL)
-    ctl = dev.control()
-    ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=not args.reset)
-    ctl.call(pb.START_LISTENING if args.reset else pb.STOP_LISTENING, None, None)
+    mark_setup_done(dev, done=not args.reset)
     out.print("Done.")
     return 0
 
@@ -160,7 +153,7 @@ def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p = sub.add_parser("flash", help="flash one module file over one path")
     p.add_argument("name")
     p.add_argument("file")
-    p.add_argument("--via", required=True, choices=PATHS)
+    p.add_argument("--via", required=True, choices=[str(v) for v in Via])
     p.add_argument("--force", action="store_true", help="flash a user app even if the board's Device OS is too old")
     common(p)
     p.set_defaults(func=_run(cmd_flash))

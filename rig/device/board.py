@@ -14,7 +14,8 @@ from enum import StrEnum
 import serial.tools.list_ports
 
 from rig import platforms
-from rig.clock import Clock
+from rig.clock import Clock, wait_for
+from rig.device.power import PowerPort
 from rig.firmware import versions
 from rig.firmware.format import ModuleFunction
 from rig.proto import control as pb
@@ -22,7 +23,7 @@ from rig.transport import usb as tusb
 from rig.transport.cloud import CloudClient
 from rig.transport.control import ControlChannel
 from rig.transport.errors import BoardNotFoundError, TimeoutError_, TransportError
-from rig.transport.hub import Uhubctl, wait_for
+from rig.transport.hub import Uhubctl, UhubctlPort
 
 
 class Mode(StrEnum):
@@ -33,6 +34,9 @@ class Mode(StrEnum):
     LISTENING = "listening"
     DFU = "dfu"
     SAFE = "safe"
+
+
+RUNNING = frozenset({Mode.NORMAL, Mode.SAFE, Mode.LISTENING})  # the firmware runs and answers control requests
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,11 @@ class Device:
     def __post_init__(self) -> None:
         self.device_id = self.device_id.lower()
         self.name = self.name or self.device_id
+
+    @property
+    def power(self) -> PowerPort | None:
+        """The board's switchable supply (its hub port through uhubctl), None without one."""
+        return UhubctlPort(self.uhubctl, self.hub.location, self.hub.port) if self.hub is not None else None
 
     def note(self, text: str) -> None:
         """Record a step (kept for reports)."""

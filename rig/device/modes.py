@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rig.device.board import Device, Mode
+from rig.clock import wait_for
+from rig.device import power
+from rig.device.board import RUNNING, Device, Mode
 from rig.proto import control as pb
 from rig.transport.console import DFU_BAUD, LISTEN_BAUD, Console, open_port
 from rig.transport.dfuse import DfuSe
-from rig.transport.errors import TransportError
-from rig.transport.hub import power_cycle, wait_for
+from rig.transport.errors import TimeoutError_, TransportError
 
 STEP_TIMEOUT = 30.0
+REBOOT_TIMEOUT = 120.0
+LEAVE_DFU_TIMEOUT = 10.0
 
 
 class ModeChangeError(TransportError):
@@ -27,12 +30,13 @@ def power_on(dev: Device) -> None:
     """Switch the board's hub port on and wait for it; a uhubctl that failed or hung after switching
     the port still counts when the board shows up.
     """
-    if dev.hub is None:
+    port = dev.power
+    if port is None:
         raise ModeChangeError(f"{dev.name} is off and has no hub port in devices.yaml to power it on.")
-    dev.note(f"hub {dev.hub.location} port {dev.hub.port} on")
+    dev.note(f"{port.where} on")
     failure: TransportError | None = None
     try:
-        dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
+        port.switch(True)
     except TransportError as exc:
         dev.note(f"uhubctl failed ({exc}); waiting for the board anyway")
         failure = exc
@@ -45,24 +49,18 @@ def power_on(dev: Device) -> None:
 
 
 def power_off(dev: Device) -> None:
-    """Switch the board's hub port off (and verify it is gone from USB)."""
-    if dev.hub is None:
+    """Switch the board's hub port off and verify it is gone from USB (else it is switched on again)."""
+    if dev.power is None:
         raise ModeChangeError(f"{dev.name} has no hub port in devices.yaml.")
-    dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=False)
-    if not wait_for(lambda: not dev.present(), dev.clock, STEP_TIMEOUT):
-        dev.uhubctl.set_power(dev.hub.location, dev.hub.port, on=True)
-        raise ModeChangeError(
-            f"Hub {dev.hub.location} port {dev.hub.port} did not cut power: check that the hub "
-            "supports per-port power switching."
-        )
+    power.power_off(dev.power, dev.present, dev.clock, STEP_TIMEOUT)
 
 
 def cycle(dev: Device) -> None:
     """Power-cycle the board through its hub port, verified."""
-    if dev.hub is None:
+    if dev.power is None:
         raise ModeChangeError(f"{dev.name} has no hub port in devices.yaml, so it cannot be power-cycled.")
     dev.note("power cycle")
-    power_cycle(dev.uhubctl, dev.hub.location, dev.hub.port, dev.clock, dev.present, timeout=STEP_TIMEOUT)
+    power.cycle(dev.power, dev.clock, dev.present, timeout=STEP_TIMEOUT)
 
 
 def _request(dev: Device, req_type: int) -> None:
@@ -74,9 +72,8 @@ def _baud(dev: Device, baud: int) -> None:
     port.close()
 
 
-def _leave_dfu(dev: Device) -> None:
-    board = dev.require_usb()
-    DfuSe(board.device, dev.clock).leave()
+def _leave(dev: Device) -> None:
+    leave_dfu(dev)
 
 
 def _dfu_safe_mode(dev: Device) -> None:
@@ -125,7 +122,7 @@ def enter(dev: Device, target: Mode) -> list[str]:
         current = dev.mode()
     if current == Mode.DFU and target != Mode.DFU:
         tried.append("DFU leave")
-        _try(dev, "DFU leave", lambda: _leave_dfu(dev), Mode.NORMAL, {Mode.NORMAL, Mode.SAFE, Mode.LISTENING})
+        _try(dev, "DFU leave", lambda: _leave(dev), Mode.NORMAL, {Mode.NORMAL, Mode.SAFE, Mode.LISTENING})
         current = dev.mode()
         if current == target:
             return tried
@@ -206,3 +203,56 @@ def _try(
             return False  # re-enumerating
 
     return wait_for(arrived, dev.clock, STEP_TIMEOUT, interval=0.5)
+
+
+def wait_running(dev: Device, timeout: float = REBOOT_TIMEOUT) -> Mode:
+    """Wait until the firmware runs again (normal, safe or listening mode); returns that mode."""
+    seen: list[Mode] = []
+
+    def running() -> bool:
+        try:
+            seen.append(dev.mode())
+        except TransportError:
+            return False
+        return seen[-1] in RUNNING
+
+    if not wait_for(running, dev.clock, timeout, interval=0.5):
+        raise TimeoutError_(f"{dev.name} did not come back within {timeout:g} s.")
+    return seen[-1]
+
+
+def wait_left_dfu(dev: Device, timeout: float = LEAVE_DFU_TIMEOUT) -> bool:
+    """Wait (bounded) until the board is no longer in DFU mode; False if it still is."""
+
+    def left() -> bool:
+        board = dev.usb()
+        return board is None or not board.dfu
+
+    return wait_for(left, dev.clock, timeout)
+
+
+def ensure_running(dev: Device, target: Mode = Mode.NORMAL) -> None:
+    """Bring the firmware up (in `target` mode) unless it already runs."""
+    if dev.mode() not in RUNNING:
+        enter(dev, target)
+
+
+def leave_dfu(dev: Device) -> bool:
+    """End DFU mode if the board is still in it (the bootloader resets); False when it was not."""
+    board = dev.usb()
+    if board is None or not board.dfu:
+        return False
+    DfuSe(board.device, dev.clock).leave()
+    return True
+
+
+def mark_setup_done(dev: Device, done: bool = True) -> None:
+    """Set (or clear) the setup-done flag of a Gen 3 board (§6.10), then leave (or enter) listening mode."""
+    if dev.platform.setup_done_offset is None:
+        raise TransportError(f"{dev.name} is a {dev.platform.display_name}: setup done exists on Gen 3 only.")
+    ensure_running(dev)
+    ctl = dev.control()
+    ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=done)
+    ctl.call(pb.STOP_LISTENING if done else pb.START_LISTENING, None, None)
+    if done:
+        wait_for(lambda: dev.mode() == Mode.NORMAL, dev.clock, 10.0)

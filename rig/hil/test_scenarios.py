@@ -12,6 +12,7 @@ import pytest
 
 from rig.device import Device
 from rig.device.identify import identify
+from rig.device.modes import wait_running
 from rig.firmware.build import build
 from rig.firmware.hexfile import release_image, write_image
 from rig.firmware.parse import parse_module
@@ -22,7 +23,6 @@ from rig.plan import PlanRefused, Target, plan
 from rig.plan.steps import asset_number
 from rig.runner import ANY_APP, FAIL, OVER_THE_AIR, PASS, Runner, installed, verify
 from rig.runner.prepare import ensure_release
-from rig.runner.steps import wait_running
 from rig.transport.tools import PyOcd
 
 pytestmark = pytest.mark.hil

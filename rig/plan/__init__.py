@@ -1,6 +1,7 @@
 """Planning: (installed modules, target release, method, user binary) -> ordered steps."""
 
-from rig.plan.model import METHODS, InstalledModule, Plan, PlanRefused, Step, Target
+from rig.methods import METHODS
+from rig.plan.model import InstalledModule, Plan, PlanRefused, Step, StepKind, Target
 from rig.plan.planner import plan
 
-__all__ = ["METHODS", "InstalledModule", "Plan", "PlanRefused", "Step", "Target", "plan"]
+__all__ = ["METHODS", "InstalledModule", "Plan", "PlanRefused", "Step", "StepKind", "Target", "plan"]

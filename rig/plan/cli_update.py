@@ -13,6 +13,7 @@ from rig import platforms
 from rig.firmware import versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
+from rig.methods import Via
 from rig.plan.model import InstalledModule, PlanRefused, Step, Target
 from rig.plan.steps import asset_number, dfu_plan, restore_plan
 
@@ -89,5 +90,5 @@ def plan_update(
         return dfu_plan(plat, targets, device_mode), skipped
     if _tuple(cli) >= (3, 6, 0):
         order = sorted(targets, key=lambda t: (t.image.function != F.BOOTLOADER, asset_number(plat, t)))
-        return dfu_plan(plat, order, device_mode, dfu_via="dfu-util"), skipped
-    return restore_plan(plat, targets, release, "dfu-util"), skipped
+        return dfu_plan(plat, order, device_mode, dfu_via=Via.DFU_UTIL), skipped
+    return restore_plan(plat, targets, release, Via.DFU_UTIL), skipped

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rig import platforms, timing
 from rig.dfu_map import parse_memory_map
-from rig.plan.model import Step
+from rig.methods import Via
+from rig.plan.model import Step, StepKind
 
 OTA_BYTES_PER_SECOND = 20_000.0  # as the simulated cloud (an assumption: Wi-Fi / LTE-M OTA)
 
@@ -34,9 +35,9 @@ def erase_and_program(plat: platforms.Platform, alt: int, address: int, size: in
 def _validated_write(plat: platforms.Platform, step: Step) -> float:
     """Transfer into the OTA region, validation, reset, install at the target on the next boot."""
     size = step.size
-    if step.via == "usb":
+    if step.via == Via.USB:
         transfer = (size // 1024 + 1) * 3 * timing.usb_control(1024)
-    elif step.via == "serial":
+    elif step.via == Via.SERIAL:
         transfer = size / timing.SERIAL_BYTES_PER_SECOND
     else:
         transfer = size / OTA_BYTES_PER_SECOND
@@ -50,17 +51,16 @@ def _validated_write(plat: platforms.Platform, step: Step) -> float:
 
 def step_seconds(plat: platforms.Platform, step: Step) -> float:
     """Modelled seconds of one step."""
-    if step.kind == "flash":
+    if step.kind == StepKind.FLASH:
         if step.mode == "normal":
             return _validated_write(plat, step)
-        alt = step.alt or 0
-        transfer = 0.0 if step.via == "swd" else (step.size // 4096 + 1) * timing.usb_control(4096)
-        return transfer + erase_and_program(plat, alt, step.address or 0, step.size)
-    if step.kind == "enter-mode":
+        transfer = 0.0 if step.via == Via.SWD else (step.size // 4096 + 1) * timing.usb_control(4096)
+        return transfer + erase_and_program(plat, step.alt, step.address or 0, step.size)
+    if step.kind == StepKind.ENTER_MODE:
         return timing.RESET_AFTER_REPLY + timing.BOOT_TO_SYSTEM
-    if step.kind in ("reset", "wait-reboot"):
+    if step.kind in (StepKind.RESET, StepKind.WAIT_REBOOT):
         return timing.BOOT_TO_SYSTEM
-    if step.kind == "wait-cloud":
+    if step.kind == StepKind.WAIT_CLOUD:
         return 3.0
     return 0.1
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from rig.errors import RigError
+from rig.firmware.dfu_writes import DfuWrite
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
-
-METHODS = ("dfu", "serial", "usb", "restore", "ota", "dfu-util", "particle-cli", "swd")
+from rig.methods import Via
 
 
 class PlanRefused(RigError):
@@ -43,34 +44,68 @@ class Target:
         return int(self.image.function), self.image.index
 
 
+class StepKind(StrEnum):
+    """What a step does."""
+
+    ENTER_MODE = "enter-mode"
+    FLASH = "flash"
+    RESET = "reset"
+    SETUP_DONE = "setup-done"
+    WAIT_REBOOT = "wait-reboot"
+    WAIT_CLOUD = "wait-cloud"
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing the runner does."""
 
-    kind: str  # enter-mode | flash | reset | setup-done | wait-reboot | wait-cloud
-    mode: str | None = None  # for flash: "normal" (control request / YMODEM / OTA writes) or "dfu"
-    via: str | None = None  # dfu | usb | serial | ota | dfu-util | particle-cli | swd
+    kind: StepKind
+    mode: str | None = None  # enter-mode: the board mode; flash: "normal" (validated on the board), "dfu" or "swd"
+    via: Via | None = None
     target: Target | None = None
-    address: int | None = None  # DFU writes only
-    alt: int | None = None
-    data: bytes | None = None  # raw DFU payloads that are not module files (OTA flag, invalidation)
+    write: DfuWrite | None = None  # a raw DFU write (from rig.firmware.dfu_writes)
     label: str = ""
+
+    @classmethod
+    def enter(cls, mode: str) -> Step:
+        """Put the board in `mode`."""
+        return cls(StepKind.ENTER_MODE, mode)
+
+    @classmethod
+    def flash(cls, via: Via, target: Target, mode: str = "normal") -> Step:
+        """Send a module file over a path."""
+        return cls(StepKind.FLASH, mode, via, target)
+
+    @classmethod
+    def dfu(cls, via: Via, write: DfuWrite, target: Target | None = None) -> Step:
+        """One raw DFU write (of `target`'s module, or a flag)."""
+        return cls(StepKind.FLASH, "dfu", via, target, write, write.label)
+
+    @property
+    def address(self) -> int | None:
+        """Where a DFU-mode write lands."""
+        if self.write is not None:
+            return self.write.address
+        if self.mode in ("dfu", "swd") and self.target is not None:
+            return self.target.image.start
+        return None
+
+    @property
+    def alt(self) -> int:
+        """The DFU alt setting of a write."""
+        return self.write.alt if self.write is not None else 0
 
     @property
     def size(self) -> int:
         """Bytes written by a flash step."""
-        if self.data is not None:
-            return len(self.data)
-        if self.target is None:
-            return 0
-        m = self.target.image
-        stripped = self.via in ("dfu", "dfu-util") and self.mode == "dfu" and m.flags & 0x01
-        return len(m.data) - 24 if stripped else len(self.target.module.data)
+        if self.write is not None:
+            return len(self.write.data)
+        return len(self.target.module.data) if self.target is not None else 0
 
     def to_json(self) -> dict[str, Any]:
         """The step as `rig plan --json` prints it."""
-        if self.kind != "flash":
-            out: dict[str, Any] = {"kind": self.kind}
+        if self.kind != StepKind.FLASH:
+            out: dict[str, Any] = {"kind": str(self.kind)}
             if self.mode:
                 out["mode"] = self.mode
             if self.label:
@@ -82,13 +117,13 @@ class Step:
             "mode": self.mode,
             "address": self.address if self.mode == "dfu" else None,
             "size": self.size,
-            "via": self.via,
+            "via": str(self.via),
             "module": self.target.image.describe() if self.target else self.label,
         }
 
     def describe(self) -> str:
         """One line for people."""
-        if self.kind == "flash":
+        if self.kind == StepKind.FLASH:
             where = f" at 0x{self.address:x} (alt {self.alt})" if self.address is not None else ""
             name = self.target.name if self.target else self.label
             return f"flash {name} via {self.via}{where}, {self.size} bytes"
@@ -108,7 +143,7 @@ class Plan:
 
     def flash_steps(self) -> list[Step]:
         """Only the writes."""
-        return [s for s in self.steps if s.kind == "flash"]
+        return [s for s in self.steps if s.kind == StepKind.FLASH]
 
     def to_json(self) -> dict[str, Any]:
         """`rig plan --json`."""

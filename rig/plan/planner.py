@@ -13,9 +13,10 @@ from __future__ import annotations
 from rig import platforms
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
+from rig.methods import METHODS, PARTICLE_UPDATE, RESTORE, Via
 from rig.plan import cli_update
 from rig.plan.estimate import estimate
-from rig.plan.model import METHODS, InstalledModule, Plan, PlanRefused, Step, Target
+from rig.plan.model import InstalledModule, Plan, PlanRefused, Step, StepKind, Target
 from rig.plan.steps import DOS_4_0_0, asset_number, dfu_plan, restore_plan
 
 DOS_6_0_0 = 6000
@@ -31,7 +32,7 @@ def _targets(release: Release, user: Target | None) -> list[Target]:
 def check_method(method: str) -> str:
     """The method's base name (`particle-update@3.6.0` -> `particle-update`); an unknown one is refused."""
     base = method.split("@", maxsplit=1)[0]
-    if base not in METHODS and base != "particle-update":
+    if base not in METHODS and base != PARTICLE_UPDATE:
         raise PlanRefused(f"Unknown method '{method}': use one of {', '.join(METHODS)} or particle-update@VERSION.")
     return base
 
@@ -99,16 +100,16 @@ def _by_kind(plat: platforms.Platform, targets: list[Target], downgrade: bool) -
 
 def _setup_done(plat: platforms.Platform, release: Release) -> list[Step]:
     if plat.setup_done_offset is not None and release.system_version < DOS_4_0_0:
-        return [Step("setup-done")]
+        return [Step(StepKind.SETUP_DONE)]
     return []
 
 
-def _validated(plat: platforms.Platform, targets: list[Target], downgrade: bool, via: str) -> list[Step]:
-    mode = "listening" if via == "serial" else "normal"
+def _validated(plat: platforms.Platform, targets: list[Target], downgrade: bool, via: Via) -> list[Step]:
+    mode = "listening" if via == Via.SERIAL else "normal"
     steps: list[Step] = []
     for t in _by_kind(plat, targets, downgrade):
-        online = [Step("wait-cloud")] if via == "ota" else []  # OTA needs the board connected first
-        steps += [Step("enter-mode", mode), *online, Step("flash", "normal", via, t), Step("wait-reboot")]
+        online = [Step(StepKind.WAIT_CLOUD)] if via == Via.OTA else []  # OTA needs the board connected first
+        steps += [Step.enter(mode), *online, Step.flash(via, t), Step(StepKind.WAIT_REBOOT)]
     return steps
 
 
@@ -133,42 +134,38 @@ def plan(
     if order is not None:
         downgrade = order == "reverse"
     base = method.split("@", maxsplit=1)[0]
-    if base == "particle-update":
+    if base == PARTICLE_UPDATE:
         steps, skipped = cli_update.plan_update(method, plat, release, installed, device_mode)
         result.steps, result.skipped = steps, skipped
         result.modelled_seconds = estimate(plat, result.steps)
         return result
     ncp = [t for t in targets if t.image.function == F.NCP_FIRMWARE]
-    if ncp and base in ("dfu-util", "restore", "swd"):
+    if ncp and base in (Via.DFU_UTIL, RESTORE, Via.SWD):
         result.skipped += [(t.name, "NCP firmware cannot be written over DFU or SWD (§6.9)") for t in ncp]
         targets = [t for t in targets if t not in ncp]
-    if base == "ota":
+    if base == Via.OTA:
         _refuse_ota_downgrade(installed, targets, release)
-    if base == "serial" and (_sys(installed) >= DOS_6_0_0 or release.system_version >= DOS_6_0_0):
+    if base == Via.SERIAL and (_sys(installed) >= DOS_6_0_0 or release.system_version >= DOS_6_0_0):
         raise PlanRefused("Serial (YMODEM) flashing was removed in Device OS 6.0.0: use dfu, usb or restore.")
     todo = _skip(installed, targets, result)
-    if base in ("serial", "usb", "ota"):
-        steps = _validated(plat, todo, downgrade, base)
-    elif base == "dfu":
+    if base in (Via.SERIAL, Via.USB, Via.OTA):
+        steps = _validated(plat, todo, downgrade, Via(base))
+    elif base == Via.DFU:
         steps = dfu_plan(plat, todo, device_mode)
-    elif base == "particle-cli":
+    elif base == Via.PARTICLE_CLI:
         boot = [t for t in todo if t.image.function == F.BOOTLOADER]
         rest = [t for t in todo if t not in boot]
         steps = dfu_plan(plat, boot, device_mode) + [
             s
             for t in rest
-            for s in (
-                Step("enter-mode", "dfu"),
-                Step("flash", "dfu", "particle-cli", t, t.image.start, 0),
-                Step("wait-reboot"),
-            )
+            for s in (Step.enter("dfu"), Step.flash(Via.PARTICLE_CLI, t, "dfu"), Step(StepKind.WAIT_REBOOT))
         ]
-    elif base in ("restore", "dfu-util"):
-        steps = restore_plan(plat, todo, release, base) if todo else []
+    elif base in (RESTORE, Via.DFU_UTIL):
+        steps = restore_plan(plat, todo, release, Via.DFU if base == RESTORE else Via.DFU_UTIL) if todo else []
     else:  # swd
-        steps = [Step("flash", "swd", "swd", t, t.image.start) for t in todo]
-        steps += [Step("wait-reboot")] if steps else []
-    if todo and base not in ("restore", "dfu-util"):
+        steps = [Step.flash(Via.SWD, t, "swd") for t in todo]
+        steps += [Step(StepKind.WAIT_REBOOT)] if steps else []
+    if todo and base not in (RESTORE, Via.DFU_UTIL):
         steps += _setup_done(plat, release)
     result.steps = steps
     result.modelled_seconds = estimate(plat, steps)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 from rig import platforms
+from rig.firmware.dfu_writes import DfuWriteRefused, module_writes, setup_done_write
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
-from rig.plan.model import PlanRefused, Step, Target
+from rig.methods import Via
+from rig.plan.model import PlanRefused, Step, StepKind, Target
 
-DOS_3_1_0 = platforms.GEN3_USER_PART_MOVE
 DOS_4_0_0 = 4003
-FORMER_USER_PART = 0xD4000
 
 
 def asset_number(plat: platforms.Platform, t: Target) -> int:
@@ -23,32 +23,21 @@ def asset_number(plat: platforms.Platform, t: Target) -> int:
     return t.image.index
 
 
-def dfu_write(plat: platforms.Platform, t: Target, via: str = "dfu") -> list[Step]:
-    """DFU steps for one module: the OTA-region trick for bootloaders (§5.6), invalidation (§7.4)."""
-    image = t.image
-    if image.function == F.BOOTLOADER:
-        region = plat.ota_region
-        if region is None or plat.dct_alt is None or plat.ota_flag_offset is None:
-            raise PlanRefused(f"The {plat.display_name}'s bootloader cannot be written in DFU mode.")
-        return [
-            Step("flash", "dfu", via, t, region.dfu_address, region.dfu_alt, label="bootloader -> OTA region"),
-            Step("flash", "dfu", via, None, plat.ota_flag_offset, plat.dct_alt, b"\xa5", "ota-flag"),
-        ]
-    steps = []
-    if image.function == F.USER_PART and any(
-        s.start == FORMER_USER_PART and s.until for s in plat.slots_for(F.USER_PART, 1)
-    ):
-        needs = max((d.version for d in image.real_dependencies if d.function == F.SYSTEM_PART), default=0)
-        if needs >= DOS_3_1_0:
-            steps.append(
-                Step("flash", "dfu", via, None, FORMER_USER_PART, 0, b"\xff" * 4096, "invalidate-128k-user-part")
-            )
-    steps.append(Step("flash", "dfu", via, t, image.start, 0))
-    return steps
+def dfu_write(plat: platforms.Platform, t: Target, via: Via = Via.DFU) -> list[Step]:
+    """DFU steps for one module (rig.firmware.dfu_writes: OTA region + flag, invalidation)."""
+    try:
+        writes = module_writes(plat, t.module)
+    except DfuWriteRefused as exc:
+        raise PlanRefused(str(exc)) from None
+    return [Step.dfu(via, w, t if w.of_module else None) for w in writes]
 
 
 def dfu_plan(
-    plat: platforms.Platform, targets: list[Target], device_mode: str, dfu_via: str = "dfu", normal_via: str = "usb"
+    plat: platforms.Platform,
+    targets: list[Target],
+    device_mode: str,
+    dfu_via: Via = Via.DFU,
+    normal_via: Via = Via.USB,
 ) -> list[Step]:
     """particle-cli 3.x createFlashSteps (§7.4): bootloader/NCP by control requests, the rest in DFU."""
     normal = [t for t in targets if t.image.function in (F.BOOTLOADER, F.NCP_FIRMWARE)]
@@ -58,15 +47,13 @@ def dfu_plan(
         key=lambda t: (rank.get(t.image.function, 3), asset_number(plat, t)),
     )
     normal_steps = [
-        s
-        for t in normal
-        for s in (Step("enter-mode", "normal"), Step("flash", "normal", normal_via, t), Step("wait-reboot"))
+        s for t in normal for s in (Step.enter("normal"), Step.flash(normal_via, t), Step(StepKind.WAIT_REBOOT))
     ]
     dfu_steps = (
         (
-            [Step("enter-mode", "dfu")]
+            [Step.enter("dfu")]
             + [s for t in dfu for s in dfu_write(plat, t, dfu_via)]
-            + [Step("reset", label="DFU leave"), Step("wait-reboot")]
+            + [Step(StepKind.RESET, label="DFU leave"), Step(StepKind.WAIT_REBOOT)]
         )
         if dfu
         else []
@@ -74,14 +61,15 @@ def dfu_plan(
     return dfu_steps + normal_steps if device_mode == "dfu" else normal_steps + dfu_steps
 
 
-def restore_plan(plat: platforms.Platform, targets: list[Target], release: Release, via: str) -> list[Step]:
+def restore_plan(plat: platforms.Platform, targets: list[Target], release: Release, via: Via) -> list[Step]:
     """Device Restore / particle-cli 2.x order (§7.1): Photon/P1 bootloader first, others last."""
     boot = [t for t in targets if t.image.function == F.BOOTLOADER]
     parts = sorted((t for t in targets if t.image.function == F.SYSTEM_PART), key=lambda t: t.image.index)
     radio = [t for t in targets if t.image.function == F.RADIO_STACK]
     users = [t for t in targets if t.image.function == F.USER_PART]
     order = boot + parts + radio if plat.family == "stm32f2" and not plat.bootloader_embedded else parts + radio + boot
-    steps = [Step("enter-mode", "dfu")] + [s for t in order + users for s in dfu_write(plat, t, via)]
-    if plat.setup_done_offset is not None and plat.dct_alt is not None and release.system_version < DOS_4_0_0:
-        steps.append(Step("flash", "dfu", via, None, plat.setup_done_offset, plat.dct_alt, b"\x01", "setup-done byte"))
-    return [*steps, Step("reset", label="DFU leave"), Step("wait-reboot")]
+    steps = [Step.enter("dfu")] + [s for t in order + users for s in dfu_write(plat, t, via)]
+    setup_done = setup_done_write(plat)
+    if setup_done is not None and release.system_version < DOS_4_0_0:
+        steps.append(Step.dfu(via, setup_done))
+    return [*steps, Step(StepKind.RESET, label="DFU leave"), Step(StepKind.WAIT_REBOOT)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rig.clock import wait_for
 from rig.device import Device, Mode
 from rig.errors import RigError
 from rig.firmware.release import ReleaseStore
@@ -13,7 +14,6 @@ from rig.matrix import release_versions
 from rig.plan import Target, plan
 from rig.runner.prepare import ensure_release
 from rig.runner.run import Runner, installed
-from rig.transport.hub import wait_for
 
 STAY_UP_SECONDS = 30.0
 NOT_RUN = "not run"

@@ -9,16 +9,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rig.clock import wait_for
 from rig.device import Device, Mode
 from rig.device.identify import modules_from_flash, user_part_hashes
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
-from rig.plan.model import InstalledModule, Plan, PlanRefused, Step
+from rig.plan.model import InstalledModule, Plan, PlanRefused, Step, StepKind
 from rig.runner.state import left_in
 from rig.runner.steps import execute
-from rig.transport.cloud import EventStream
-from rig.transport.hub import wait_for
 
 PASS, OVER_THE_AIR, FAIL, REFUSED = "pass", "completed-over-the-air", "fail", "refused"
 SAFE_MODE_GRACE = 120.0  # modelled seconds an online board in safe mode is given to be healed
@@ -125,7 +124,7 @@ class Runner:
         dev = self.dev
         result = RunResult(PASS, plan.method)
         serial_start, log_start = len(dev.serial_log), len(dev.log)
-        events: EventStream | None = dev.cloud.events(dev.device_id) if dev.cloud is not None else None
+        events = dev.cloud.events(dev.device_id) if dev.cloud is not None else None
         expected = _versions(installed(dev))
         try:
             for i, step in enumerate(plan.steps):
@@ -137,7 +136,7 @@ class Runner:
                     StepResult(step.describe(), time.perf_counter() - wall0, dev.clock.now() - clock0, True, note)
                 )
                 result.last_good_step = step.describe()
-                if step.kind == "wait-reboot":
+                if step.kind == StepKind.WAIT_REBOOT:
                     self._compare(expected, result)
             problems = verify(dev, release, user_version)
             if problems:
@@ -167,16 +166,18 @@ class Runner:
 
     def _step(self, step: Step, rest: list[Step], expected: dict[tuple[int, int], int], result: RunResult) -> str:
         dev = self.dev
-        if step.kind == "enter-mode" and self._installed_by_others(next((s for s in rest if s.kind == "flash"), None)):
+        if step.kind == StepKind.ENTER_MODE and self._installed_by_others(
+            next((s for s in rest if s.kind == StepKind.FLASH), None)
+        ):
             return "skipped: the next write is already installed"  # don't leave the board in listening mode
         if self._installed_by_others(step) and step.target is not None:
             result.foreign_changes.append(f"{step.target.image.describe()} was installed before the rig sent it")
             expected[step.target.key()] = step.target.image.version
             return "skipped: already installed by someone else"
         note = execute(dev, step, rest)
-        if step.kind == "flash" and step.target is not None:
+        if step.kind == StepKind.FLASH and step.target is not None:
             expected[step.target.key()] = step.target.image.version
-        if step.kind == "wait-reboot" and dev.cloud is not None and dev.mode() == Mode.SAFE:
+        if step.kind == StepKind.WAIT_REBOOT and dev.cloud is not None and dev.mode() == Mode.SAFE:
             # An intermediate boot failed its dependency check; an online board now gets the missing
             # parts from the cloud's safe-mode healer (§6.3, §6.4). Give it the time to, and notice.
             dev.note(f"came back in safe mode; waiting for the cloud (up to {SAFE_MODE_GRACE:g} s if it connects)")
@@ -187,7 +188,7 @@ class Runner:
 
     def _installed_by_others(self, step: Step | None) -> bool:
         """A normal-mode write whose module the board already has (the cloud healed it meanwhile, §6.4)."""
-        if step is None or step.kind != "flash" or step.target is None or step.mode != "normal":
+        if step is None or step.kind != StepKind.FLASH or step.target is None or step.mode != "normal":
             return False
         if step.target.image.function == F.USER_PART:
             return False

@@ -7,26 +7,18 @@ from __future__ import annotations
 import contextlib
 
 from rig.device import Device, Mode
+from rig.device.board import RUNNING
 from rig.errors import RigError
-
-RUNNING = (Mode.NORMAL, Mode.SAFE, Mode.LISTENING)
 
 
 def port_power(dev: Device) -> str:
-    """'on', 'off', or 'unknown (why)' for the board's hub port, from uhubctl's status."""
-    if dev.hub is None:
+    """'on', 'off', or 'unknown (why)' for the board's supply (its hub port, from uhubctl's status)."""
+    if dev.power is None:
         return "unknown (no hub port in devices.yaml)"
     try:
-        hubs = dev.uhubctl.status(dev.hub.location)
+        return "on" if dev.power.is_on() else "off"
     except RigError as exc:
         return f"unknown ({exc})"
-    for hub in hubs:
-        if hub.location != dev.hub.location:
-            continue
-        for line in hub.port_lines:
-            if line.number == dev.hub.port:
-                return "on" if line.powered else "off"
-    return "unknown (uhubctl did not list the port)"
 
 
 def board_state(dev: Device, with_power: bool = True) -> str:

@@ -1,22 +1,20 @@
 """USB hub power through uhubctl (python-stack §3–§5).
 
-uhubctl is resolved on PATH when called (never at import), always run with a timeout, and after a
-timeout or an error an explicit `-a on` is sent, because a killed uhubctl leaves the port off.
-Output is parsed from the hex port status (power bit 0x0100 on USB2 hubs, 0x0200 on USB3 hubs),
-not from the words. Power changes are verified: after off the board must vanish from USB, after
-on it must re-enumerate.
+uhubctl is resolved on PATH when called (never at import) and always run with a timeout. Output is
+parsed from the hex port status (power bit 0x0100 on USB2 hubs, 0x0200 on USB3 hubs), not from the
+words. `UhubctlPort` is one hub port as a `rig.device.power.PowerPort`; the rule that a switch-off
+(even a failed or hung one: a killed uhubctl may have switched already) is followed by a
+switch-on lives there, in `power_cut`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sh
 
-from rig.clock import Clock, Deadline
 from rig.transport.errors import TimeoutError_, ToolError, TransportError
 
 HEADER = re.compile(
@@ -38,14 +36,6 @@ class HubNotFoundError(HubError):
 
 class HubPermissionError(HubError):
     """uhubctl lacks permission."""
-
-
-class PortNotCutError(HubError):
-    """The port was switched off but the board stayed on USB."""
-
-
-class BoardNotBackError(HubError):
-    """The port was switched on but the board did not re-enumerate."""
 
 
 @dataclass(frozen=True)
@@ -156,56 +146,40 @@ class Uhubctl:
         return parse(self.run(*(("-l", location) if location else ())))
 
     def set_power(self, location: str, port: int, on: bool) -> None:
-        """Switch one port; after a timeout or failure an explicit `-a on` follows."""
-        args = ("-l", location, "-p", str(port), "-a", "on" if on else "off")
-        try:
-            self.run(*args)
-        except (TimeoutError_, HubError):
-            if not on:
-                self._restore(location, port)
-            raise
-
-    def _restore(self, location: str, port: int) -> None:
-        """The explicit `-a on` after a failed call; it keeps the board powered, so it gets at least
-        the default timeout even where a short one was set for the calls themselves.
+        """Switch one port (`-l LOCATION -p PORT -a on|off`); switching on gets at least the
+        default timeout, because it is what keeps a board powered.
         """
-        try:
-            self.run("-l", location, "-p", str(port), "-a", "on", timeout=max(self.timeout, DEFAULT_TIMEOUT))
-        except TransportError:
-            return
+        timeout = max(self.timeout, DEFAULT_TIMEOUT) if on else self.timeout
+        self.run("-l", location, "-p", str(port), "-a", "on" if on else "off", timeout=timeout)
+
+    def port_powered(self, location: str, port: int) -> bool:
+        """Whether one port is powered, from uhubctl's status (HubError when it is not listed)."""
+        for hub in self.status(location):
+            if hub.location != location:
+                continue
+            for line in hub.port_lines:
+                if line.number == port:
+                    return line.powered
+        raise HubError(f"uhubctl did not list hub {location} port {port}")
 
 
-def wait_for(predicate: Callable[[], bool], clock: Clock, timeout: float, interval: float = 0.25) -> bool:
-    """Poll `predicate` until it is true or `timeout` passes."""
-    deadline = Deadline(clock, timeout)
-    while True:
-        if predicate():
-            return True
-        if deadline.expired():
-            return False
-        clock.sleep(min(interval, max(deadline.remaining(), 0.001)))
+@dataclass(frozen=True)
+class UhubctlPort:
+    """A hub port switched by uhubctl: the `PowerPort` of a board in devices.yaml."""
 
+    uhubctl: Uhubctl
+    location: str
+    port: int
 
-def power_cycle(
-    hub: Uhubctl,
-    location: str,
-    port: int,
-    clock: Clock,
-    present: Callable[[], bool],
-    off_seconds: float = 2.0,
-    timeout: float = 15.0,
-) -> None:
-    """Power a port off and on again, verifying both; the port is on again whatever happens."""
-    hub.set_power(location, port, on=False)  # on failure it sends `-a on` itself
-    try:
-        if not wait_for(lambda: not present(), clock, timeout):
-            raise PortNotCutError(
-                f"Hub {location} port {port} did not cut power: check that the hub supports per-port power switching."
-            )
-        clock.sleep(off_seconds)
-    finally:
-        hub.set_power(location, port, on=True)
-    if not wait_for(present, clock, timeout):
-        raise BoardNotBackError(
-            f"The board on hub {location} port {port} did not come back on USB within {timeout:g} s after power on."
-        )
+    @property
+    def where(self) -> str:
+        """'hub 1-1 port 3'."""
+        return f"hub {self.location} port {self.port}"
+
+    def switch(self, on: bool) -> None:
+        """Uhubctl -a on|off."""
+        self.uhubctl.set_power(self.location, self.port, on)
+
+    def is_on(self) -> bool:
+        """From uhubctl's port status."""
+        return self.uhubctl.port_powered(self.location, self.port)

@@ -72,29 +72,33 @@ def _location(dev: Any) -> str:
 def _serial(dev: Any) -> str:
     try:
         value = usb.util.get_string(dev, dev.iSerialNumber)
-    except ValueError:
-        if not _still_there(dev):  # it re-enumerated while we read it: not a permission problem
-            raise BoardGoneError(f"The USB device at {_location(dev)} went away while being read.") from None
-        raise UsbAccessError(
-            f"No permission to use the USB device {dev.idVendor:04x}:{dev.idProduct:04x} at {_location(dev)}: "
-            "install Particle's udev rules (or run as root)."
-        ) from None
+    except ValueError:  # pyusb hides why the LANGID read failed: read it again, for the errno
+        try:
+            langids = usb.util.get_langids(dev)
+            if not langids:
+                raise _gone(dev)
+            value = usb.util.get_string(dev, dev.iSerialNumber, langids[0])
+        except usb.core.USBError as exc:
+            raise _unreadable(dev, exc) from None
     except usb.core.USBError as exc:
-        if exc.errno == errno.EACCES:
-            raise UsbAccessError(
-                f"No permission to use the USB device at {_location(dev)}: install Particle's udev rules "
-                "(or run as root)."
-            ) from None
-        raise BoardGoneError(f"The USB device at {_location(dev)} went away while being read ({exc}).") from None
+        raise _unreadable(dev, exc) from None
     return str(value or "").strip().lower()
 
 
-def _still_there(dev: Any) -> bool:
-    """True when a device with the same bus and address is still enumerated."""
-    try:
-        return usb.core.find(bus=dev.bus, address=dev.address) is not None
-    except usb.core.USBError:
-        return False
+def _gone(dev: Any, why: str = "") -> BoardGoneError:
+    return BoardGoneError(f"The USB device at {_location(dev)} went away while being read{why}.")
+
+
+def _unreadable(dev: Any, exc: usb.core.USBError) -> TransportError:
+    """No permission (EACCES), or the device went away: anything else is a device that
+    re-enumerated while being read, which the kernel reports before its node is gone.
+    """
+    if exc.errno == errno.EACCES:
+        return UsbAccessError(
+            f"No permission to use the USB device {dev.idVendor:04x}:{dev.idProduct:04x} at {_location(dev)}: "
+            "install Particle's udev rules (or run as root)."
+        )
+    return _gone(dev, f" ({exc})")
 
 
 def scan(location: str | None = None) -> list[UsbBoard]:

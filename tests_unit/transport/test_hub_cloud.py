@@ -13,15 +13,8 @@ from rig.sim.lab import Lab
 from rig.transport import usb as tusb
 from rig.transport.cloud import CloudAuthError, CloudClient, CloudError, CloudNotFoundError, CloudOfflineError
 from rig.transport.errors import TimeoutError_, ToolError
-from rig.transport.hub import (
-    BoardNotBackError,
-    HubNotFoundError,
-    HubPermissionError,
-    PortNotCutError,
-    Uhubctl,
-    parse,
-    power_cycle,
-)
+from rig.device.power import BoardNotBackError, PortNotCutError, cycle, power_cut
+from rig.transport.hub import HubNotFoundError, HubPermissionError, Uhubctl, UhubctlPort, parse
 
 SAMPLES = """Current status for hub 1-1 [14b0:013f StarTech.com USB 2.0 HUB, USB 2.10, 5 ports, ppps]
   Port 1: 0000 off
@@ -83,16 +76,17 @@ def test_missing_uhubctl_names_the_package() -> None:
 def test_verified_cycle_and_faults(lab: Lab) -> None:
     board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
     hub = Uhubctl()
+    port = UhubctlPort(hub, "1-1", 2)
     present = lambda: tusb.find(board.device_id) is not None  # noqa: E731
-    power_cycle(hub, "1-1", 2, lab.clock, present)
+    cycle(port, lab.clock, present)
     assert board.mode == Mode.NORMAL and board.boots == 2  # the lab start, then the power cycle
     board.faults.port_keeps_power = True
     with pytest.raises(PortNotCutError, match="Hub 1-1 port 2 did not cut power"):
-        power_cycle(hub, "1-1", 2, lab.clock, present)
+        cycle(port, lab.clock, present)
     board.faults.port_keeps_power = False
     board.faults.stuck = True
     with pytest.raises(BoardNotBackError, match="did not come back on USB"):
-        power_cycle(hub, "1-1", 2, lab.clock, present, timeout=10)
+        cycle(port, lab.clock, present, timeout=10)
     assert lab.hubs.hub("1-1").is_on(2)  # power restored
     lab.hubs.permission = False
     with pytest.raises(HubPermissionError, match="run as root"):
@@ -102,11 +96,11 @@ def test_verified_cycle_and_faults(lab: Lab) -> None:
 def test_hanging_uhubctl_times_out_and_power_comes_back(lab: Lab) -> None:
     board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
     lab.hubs.hub("1-1").hang = 1  # the next call hangs
-    hub = Uhubctl(timeout=1.0)
-    with pytest.raises(TimeoutError_, match="did not finish within 1 s"):
-        hub.set_power("1-1", 2, on=False)
+    port = UhubctlPort(Uhubctl(timeout=1.0), "1-1", 2)
+    with pytest.raises(TimeoutError_, match="did not finish within 1 s"), power_cut(port):
+        pytest.fail("the block must not run when the switch-off failed")
     # uhubctl hung (after switching the port off, or, on a loaded machine, killed before it got that
-    # far); the rig then sent an explicit `-a on` with the default timeout, so the port is on
+    # far); power_cut then sent an explicit `-a on` with the default timeout, so the port is on
     assert lab.hubs.hung.is_set()
     assert lab.hubs.hub("1-1").is_on(2) and board.powered
     lab.hubs.hub("1-1").hang = False

@@ -1,0 +1,50 @@
+"""dfu-util: the same DFU writes through the dfu-util program, as particle-cli 2.x does (§5.5):
+one call per write, `-S` with the device id, `:leave` on the last.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from rig.device.board import Device, Mode
+from rig.device.modes import enter, wait_left_dfu
+from rig.device.paths.base import ModuleFile
+from rig.device.paths.rules import writes_for
+from rig.firmware.dfu_writes import DfuWrite
+from rig.methods import Via
+from rig.transport.tools import DfuUtil
+
+
+class DfuUtilPath:
+    """One dfu-util download per write."""
+
+    via = Via.DFU_UTIL
+    leaves_with_last_write = True  # `-s ADDR:leave`, as particle-cli 2.x (§5.5)
+
+    def send(self, dev: Device, file: ModuleFile) -> None:
+        """Every write of every module; the last one leaves DFU mode."""
+        self._download(dev, writes_for(dev, file.modules), leave=True)
+
+    def write(self, dev: Device, write: DfuWrite, leave: bool) -> None:
+        """`dfu-util -d VID:PID -S ID -a ALT -s ADDR[:leave] -D FILE`."""
+        self._download(dev, [write], leave)
+
+    @staticmethod
+    def _download(dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+        enter(dev, Mode.DFU)
+        vid_pid = f"{dev.platform.usb_vid:04x}:{dev.platform.dfu_pid:04x}"
+        tool = DfuUtil()
+        with tempfile.TemporaryDirectory(prefix="rig-dfu-") as tmp:
+            for i, write in enumerate(writes):
+                path = Path(tmp) / f"write{i}.bin"
+                path.write_bytes(write.data)
+                last = leave and i == len(writes) - 1
+                tool.download(vid_pid, write.alt, write.address, str(path), leave=last, serial=dev.device_id)
+                dev.note(f"dfu-util {write.describe()}")
+        if leave:
+            wait_left_dfu(dev)
+
+
+PATH = DfuUtilPath()

@@ -1,0 +1,37 @@
+"""usb: control requests 250/251/253 (§4.4), validated by the board, which resets to install."""
+
+from __future__ import annotations
+
+from rig.clock import wait_for
+from rig.device.board import Device, Mode
+from rig.device.modes import ensure_running
+from rig.device.paths.base import ModuleFile
+from rig.methods import Via
+from rig.proto import control as pb
+
+UPDATE_TIMEOUT = 240.0  # particle-cli allows 4 min for an update (§7.2)
+
+
+class UsbPath:
+    """Start, data chunks, finish; the board validates and resets."""
+
+    via = Via.USB
+
+    def send(self, dev: Device, file: ModuleFile) -> None:
+        """The whole file in the chunk size the board asks for."""
+        ensure_running(dev, Mode.NORMAL)
+        ctl = dev.control(timeout=UPDATE_TIMEOUT)
+        data = file.data
+        reply = ctl.call(
+            pb.START_FIRMWARE_UPDATE, "StartFirmwareUpdateRequest", "StartFirmwareUpdateReply", size=len(data)
+        )
+        chunk = reply.chunk_size or 1024
+        for off in range(0, len(data), chunk):
+            ctl.call(pb.FIRMWARE_UPDATE_DATA, "FirmwareUpdateDataRequest", None, data=data[off : off + chunk])
+        reset = dev.reset_seen()
+        ctl.call(pb.FINISH_FIRMWARE_UPDATE, "FinishFirmwareUpdateRequest", None, validate_only=False)
+        dev.note(f"control-request update of {file.name} accepted; the board resets")
+        wait_for(reset, dev.clock, 10.0)
+
+
+PATH = UsbPath()
