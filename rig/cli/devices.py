@@ -17,7 +17,6 @@ from rig.device.modes import cycle, enter, power_off, power_on
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction
 from rig.firmware.parse import read_file
-from rig.proto import control as pb
 from rig.transport.errors import TransportError
 
 Command = Callable[[argparse.Namespace, Bench, Console], int]
@@ -121,8 +120,11 @@ def cmd_setup_done(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     if dev.mode() not in (Mode.NORMAL, Mode.LISTENING, Mode.SAFE):
         enter(dev, Mode.NORMAL)
     ctl = dev.control()
-    ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=not args.reset)
-    ctl.call(pb.START_LISTENING if args.reset else pb.STOP_LISTENING, None, None)
+    ctl.set_device_setup_done(not args.reset)
+    if args.reset:
+        ctl.start_listening()
+    else:
+        ctl.stop_listening()
     out.print("Done.")
     return 0
 
