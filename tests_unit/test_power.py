@@ -64,7 +64,7 @@ def test_keep_off_only_when_the_block_succeeds() -> None:
 
 def test_power_off_that_does_not_cut_switches_on_again() -> None:
     port = RecordingPort()
-    with pytest.raises(PortNotCutError, match="^Hub 1-1 port 4 did not cut power"):
+    with pytest.raises(PortNotCutError, match=r"^Hub 1-1 port 4 did not cut power"):
         power_off(port, present=lambda: True, clock=SimClock(0), timeout=5)
     assert port.calls == [False, True]
     power_off(port, present=lambda: False, clock=SimClock(0), timeout=5)

@@ -199,15 +199,14 @@ class Device:
         if board.dfu:
             return Mode.DFU
         ctl = ControlChannel(board.device, self.clock, timeout=10)
-        reply = ctl.call(pb.GET_DEVICE_MODE, None, "GetDeviceModeReply")
-        if reply.mode == 1:
+        if ctl.get_device_mode().mode == 1:
             return Mode.LISTENING
         return Mode.SAFE if any(not m.valid for m in self.modules_usb(ctl)) else Mode.NORMAL
 
     def modules_usb(self, ctl: ControlChannel | None = None) -> list[ModuleRecord]:
         """Installed modules from control request 90."""
         ctl = ctl or self.control()
-        reply = ctl.call(pb.GET_MODULE_INFO, None, "GetModuleInfoReply", timeout=10)
+        reply = ctl.get_module_info(timeout=10)
         out = []
         for m in reply.modules:
             deps = tuple((pb.FUNCTION_OF_MODULE_TYPE.get(d.type, 0), d.index, d.version) for d in m.dependencies)

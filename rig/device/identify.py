@@ -16,7 +16,6 @@ from rig.firmware.format import PREFIX_SIZE
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import ModuleError
 from rig.firmware.parse import problems, read_modules
-from rig.proto import control as pb
 from rig.transport.console import Console, open_port
 from rig.transport.dfuse import DfuSe
 from rig.transport.errors import TransportError
@@ -37,7 +36,7 @@ def identify(dev: Device, cellular_details: bool = True) -> Identity:
     if cellular_details and _cellular(dev):
         part1 = next((m.version for m in modules if m.function == F.SYSTEM_PART and m.index == 1), 0)
         if part1 >= DOS_6:
-            reply = dev.control().call(pb.CELLULAR_GET_ICCID, None, "GetIccidReply")
+            reply = dev.control().get_iccid()
             ident.iccid, ident.imei = reply.iccid or None, reply.imei or None
         else:
             ident.imei, ident.iccid = _from_console(dev, mode)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from rig.clock import wait_for
 from rig.device import power
 from rig.device.board import RUNNING, Device, Mode
-from rig.proto import control as pb
 from rig.transport.console import DFU_BAUD, LISTEN_BAUD, Console, open_port
+from rig.transport.control import ControlChannel
 from rig.transport.dfuse import DfuSe
 from rig.transport.errors import TimeoutError_, TransportError
 
@@ -63,8 +63,8 @@ def cycle(dev: Device) -> None:
     power.cycle(dev.power, dev.clock, dev.present, timeout=STEP_TIMEOUT)
 
 
-def _request(dev: Device, req_type: int) -> None:
-    dev.control(timeout=10).call(req_type, None, None)
+def _control(dev: Device) -> ControlChannel:
+    return dev.control(timeout=10)
 
 
 def _baud(dev: Device, baud: int) -> None:
@@ -81,7 +81,10 @@ def _dfu_safe_mode(dev: Device) -> None:
 
 
 def _listen(dev: Device, start: bool) -> None:
-    _request(dev, pb.START_LISTENING if start else pb.STOP_LISTENING)
+    if start:
+        _control(dev).start_listening()
+    else:
+        _control(dev).stop_listening()
 
 
 def _console_exit(dev: Device) -> None:
@@ -149,9 +152,9 @@ def _ladder(dev: Device, target: Mode, current: Mode) -> list[tuple[str, Callabl
 
     if target == Mode.DFU:
         return [
-            ("control request 50 (DFU)", lambda: _request(dev, pb.DFU_MODE)),
+            ("control request 50 (DFU)", lambda: _control(dev).enter_dfu_mode()),
             ("14400 baud", lambda: _baud(dev, DFU_BAUD)),
-            ("power cycle, then control request 50", then(lambda: cycle(dev), lambda: _request(dev, pb.DFU_MODE))),
+            ("power cycle, then control request 50", then(lambda: cycle(dev), lambda: _control(dev).enter_dfu_mode())),
         ]
     if target == Mode.LISTENING:
         return [
@@ -161,17 +164,17 @@ def _ladder(dev: Device, target: Mode, current: Mode) -> list[tuple[str, Callabl
         ]
     if target == Mode.SAFE:
         return [
-            ("control request 60 (safe mode)", lambda: _request(dev, pb.SAFE_MODE)),
-            ("power cycle, then control request 60", then(lambda: cycle(dev), lambda: _request(dev, pb.SAFE_MODE))),
+            ("control request 60 (safe mode)", lambda: _control(dev).enter_safe_mode()),
+            ("power cycle, then control request 60", then(lambda: cycle(dev), lambda: _control(dev).enter_safe_mode())),
         ]
     # normal
     if current == Mode.LISTENING:
         return [
             ("control request 71 (stop listening)", lambda: _listen(dev, False)),
             ("console 'x'", lambda: _console_exit(dev)),
-            ("control request 40 (reset)", lambda: _request(dev, pb.RESET)),
+            ("control request 40 (reset)", lambda: _control(dev).reset()),
         ]
-    return [("control request 40 (reset)", lambda: _request(dev, pb.RESET)), ("power cycle", lambda: cycle(dev))]
+    return [("control request 40 (reset)", lambda: _control(dev).reset()), ("power cycle", lambda: cycle(dev))]
 
 
 def _reset_seen(dev: Device) -> Callable[[], bool]:
@@ -252,7 +255,9 @@ def mark_setup_done(dev: Device, done: bool = True) -> None:
         raise TransportError(f"{dev.name} is a {dev.platform.display_name}: setup done exists on Gen 3 only.")
     ensure_running(dev)
     ctl = dev.control()
-    ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=done)
-    ctl.call(pb.STOP_LISTENING if done else pb.START_LISTENING, None, None)
-    if done:
-        wait_for(lambda: dev.mode() == Mode.NORMAL, dev.clock, 10.0)
+    ctl.set_device_setup_done(done)
+    if not done:
+        ctl.start_listening()
+        return
+    ctl.stop_listening()
+    wait_for(lambda: dev.mode() == Mode.NORMAL, dev.clock, 10.0)

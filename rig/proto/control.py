@@ -2,12 +2,15 @@
 
 Field numbers and type ids are those of @particle/device-os-protobuf 2.4.2 (`control/config.proto`,
 `control/storage.proto`, `control/cellular.proto`). The schema is declared here as data and
-turned into message classes by the protobuf library at import time (no generated code).
+turned into message classes by the protobuf library at import time (no generated code). Each
+class is a module attribute (`pb.GetModuleInfoReply`); the `TYPE_CHECKING` block at the end is
+their static view for mypy, in the style of mypy-protobuf, and tests_unit/test_proto_types.py
+keeps it equal to the schema.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -140,8 +143,125 @@ def encode(name: str, **fields: Any) -> bytes:
     return new(name, **fields).SerializeToString()
 
 
+def message_class(name: str) -> type[Message]:
+    """The class of message `name` (the string-named counterpart of `pb.<name>`)."""
+    cls: type[Message] = _CLASSES[name]
+    return cls
+
+
 def decode(name: str, data: bytes) -> Any:
     """Parse bytes as message `name`; raises google.protobuf.message.DecodeError when malformed."""
     message = _CLASSES[name]()
     message.ParseFromString(data)
     return message
+
+
+if TYPE_CHECKING:  # what mypy sees of the classes built above (enums are ints, as on the wire)
+    from collections.abc import Iterable
+
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
+    class Empty(Message):
+        def __init__(self) -> None: ...
+
+    class GetDeviceIdReply(Message):
+        id: str
+
+        def __init__(self, *, id: str = "") -> None: ...
+
+    class GetSerialNumberReply(Message):
+        serial: str
+
+        def __init__(self, *, serial: str = "") -> None: ...
+
+    class GetSystemVersionReply(Message):
+        version: str
+
+        def __init__(self, *, version: str = "") -> None: ...
+
+    class GetNcpFirmwareVersionReply(Message):
+        version: str
+        module_version: int
+
+        def __init__(self, *, version: str = "", module_version: int = 0) -> None: ...
+
+    class GetSystemCapabilitiesReply(Message):
+        flags: int
+
+        def __init__(self, *, flags: int = 0) -> None: ...
+
+    class GetDeviceModeReply(Message):
+        mode: int
+
+        def __init__(self, *, mode: int = 0) -> None: ...
+
+    class SetDeviceSetupDoneRequest(Message):
+        done: bool
+
+        def __init__(self, *, done: bool = False) -> None: ...
+
+    class IsDeviceSetupDoneReply(Message):
+        done: bool
+
+        def __init__(self, *, done: bool = False) -> None: ...
+
+    class StartFirmwareUpdateRequest(Message):
+        size: int
+        format: int
+
+        def __init__(self, *, size: int = 0, format: int = 0) -> None: ...
+
+    class StartFirmwareUpdateReply(Message):
+        chunk_size: int
+
+        def __init__(self, *, chunk_size: int = 0) -> None: ...
+
+    class FinishFirmwareUpdateRequest(Message):
+        validate_only: bool
+
+        def __init__(self, *, validate_only: bool = False) -> None: ...
+
+    class FirmwareUpdateDataRequest(Message):
+        data: bytes
+
+        def __init__(self, *, data: bytes = b"") -> None: ...
+
+    class ModuleDependency(Message):
+        type: int
+        index: int
+        version: int
+
+        def __init__(self, *, type: int = 0, index: int = 0, version: int = 0) -> None: ...
+
+    class ModuleInfo(Message):
+        type: int
+        index: int
+        version: int
+        size: int
+        validity: int
+        dependencies: RepeatedCompositeFieldContainer[ModuleDependency]
+
+        def __init__(
+            self,
+            *,
+            type: int = 0,
+            index: int = 0,
+            version: int = 0,
+            size: int = 0,
+            validity: int = 0,
+            dependencies: Iterable[ModuleDependency] | None = None,
+        ) -> None: ...
+
+    class GetModuleInfoReply(Message):
+        modules: RepeatedCompositeFieldContainer[ModuleInfo]
+
+        def __init__(self, *, modules: Iterable[ModuleInfo] | None = None) -> None: ...
+
+    class GetIccidReply(Message):
+        iccid: str
+        imei: str
+
+        def __init__(self, *, iccid: str = "", imei: str = "") -> None: ...
+
+else:
+    globals().update(_CLASSES)  # GetIccidReply = _CLASSES["GetIccidReply"], ... for every message

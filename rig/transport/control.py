@@ -3,7 +3,9 @@
 INIT / CHECK / SEND / RECV / RESET over vendor requests on EP0, payloads chunked into 4096-byte
 transfers, CHECK polled with particle-usb's back-off (50, 50, 100, 100, 250, 250, 500, 500, 1000
 ms ...), a per-request timeout on the caller's clock, protobuf payloads, and a named error for
-every Device OS result code (rig.transport.results).
+every Device OS result code (rig.transport.results). Each request the rig sends has a typed method
+on ControlChannel (`get_module_info()`, `start_firmware_update(size)`, ...) whose reply is the
+message class of rig.proto.control, so mypy checks every field a caller reads or sets.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from google.protobuf.message import Message
 
 from rig.clock import Clock, Deadline
 from rig.proto import control as pb
@@ -26,6 +30,7 @@ CHUNK = 4096
 DEFAULT_TIMEOUT = 60.0  # particle-usb config.requestTimeout
 BACKOFF = (0.05, 0.05, 0.1, 0.1, 0.25, 0.25, 0.5, 0.5, 1.0)
 _STATUS = {ST_ERROR: "error", ST_BUSY: "busy", ST_NO_MEMORY: "out of memory", ST_NOT_FOUND: "unknown request"}
+_M = TypeVar("_M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -127,12 +132,91 @@ class ControlChannel:
         with contextlib.suppress(BoardGoneError, ControlRequestError, TimeoutError_):
             self._service(RESET, req_id)
 
-    # ---- typed requests ------------------------------------------------------------
+    # ---- typed requests (§4.3): one method per request the rig sends ------------------------------
 
-    def call(
-        self, req_type: int, request: str | None, reply: str | None, timeout: float | None = None, **fields: Any
-    ) -> Any:
-        """A protobuf request: encode `request` with fields, decode the reply as `reply`."""
-        payload = pb.encode(request, **fields) if request else b""
-        data = self.request(req_type, payload, timeout, name=request or reply or "")
-        return pb.decode(reply, data) if reply else None
+    @overload
+    def _call(self, req_type: int, request: Message | None, reply: type[_M], timeout: float | None) -> _M: ...
+    @overload
+    def _call(self, req_type: int, request: Message | None, reply: None, timeout: float | None) -> None: ...
+    def _call(self, req_type: int, request: Message | None, reply: type[_M] | None, timeout: float | None) -> _M | None:
+        """The one protobuf path: encode `request`, run it, decode the reply payload as `reply`."""
+        payload = request.SerializeToString() if request is not None else b""
+        name = request.DESCRIPTOR.name if request is not None else reply.DESCRIPTOR.name if reply is not None else ""
+        data = self.request(req_type, payload, timeout, name=name)
+        return reply.FromString(data) if reply is not None else None
+
+    def get_device_id(self, *, timeout: float | None = None) -> pb.GetDeviceIdReply:
+        """Request 20: the device id (lower case)."""
+        return self._call(pb.DEVICE_ID, None, pb.GetDeviceIdReply, timeout)
+
+    def get_serial_number(self, *, timeout: float | None = None) -> pb.GetSerialNumberReply:
+        """Request 21: the serial number printed on the board (not supported where none is stored)."""
+        return self._call(pb.SERIAL_NUMBER, None, pb.GetSerialNumberReply, timeout)
+
+    def get_system_version(self, *, timeout: float | None = None) -> pb.GetSystemVersionReply:
+        """Request 30: the Device OS version string."""
+        return self._call(pb.SYSTEM_VERSION, None, pb.GetSystemVersionReply, timeout)
+
+    def get_ncp_firmware_version(self, *, timeout: float | None = None) -> pb.GetNcpFirmwareVersionReply:
+        """Request 31: the NCP firmware version (not supported without an NCP)."""
+        return self._call(pb.NCP_FIRMWARE_VERSION, None, pb.GetNcpFirmwareVersionReply, timeout)
+
+    def get_system_capabilities(self, *, timeout: float | None = None) -> pb.GetSystemCapabilitiesReply:
+        """Request 32: the system capability flags."""
+        return self._call(pb.GET_SYSTEM_CAPABILITIES, None, pb.GetSystemCapabilitiesReply, timeout)
+
+    def reset(self, *, timeout: float | None = None) -> None:
+        """Request 40: reset (the board resets 1 s after replying)."""
+        self._call(pb.RESET, None, None, timeout)
+
+    def enter_dfu_mode(self, *, timeout: float | None = None) -> None:
+        """Request 50: reset into DFU mode."""
+        self._call(pb.DFU_MODE, None, None, timeout)
+
+    def enter_safe_mode(self, *, timeout: float | None = None) -> None:
+        """Request 60: reset into safe mode."""
+        self._call(pb.SAFE_MODE, None, None, timeout)
+
+    def start_listening(self, *, timeout: float | None = None) -> None:
+        """Request 70: enter listening mode (same USB device)."""
+        self._call(pb.START_LISTENING, None, None, timeout)
+
+    def stop_listening(self, *, timeout: float | None = None) -> None:
+        """Request 71: leave listening mode."""
+        self._call(pb.STOP_LISTENING, None, None, timeout)
+
+    def get_device_mode(self, *, timeout: float | None = None) -> pb.GetDeviceModeReply:
+        """Request 72: normal (0) or listening (1) mode; safe mode reads as normal."""
+        return self._call(pb.GET_DEVICE_MODE, None, pb.GetDeviceModeReply, timeout)
+
+    def set_device_setup_done(self, done: bool, *, timeout: float | None = None) -> None:
+        """Request 73: set or clear the setup-done flag (Gen 3; a stub from 4.0.0, §6.10)."""
+        self._call(pb.SET_DEVICE_SETUP_DONE, pb.SetDeviceSetupDoneRequest(done=done), None, timeout)
+
+    def is_device_setup_done(self, *, timeout: float | None = None) -> pb.IsDeviceSetupDoneReply:
+        """Request 74: the setup-done flag (Gen 3)."""
+        return self._call(pb.IS_DEVICE_SETUP_DONE, None, pb.IsDeviceSetupDoneReply, timeout)
+
+    def get_module_info(self, *, timeout: float | None = None) -> pb.GetModuleInfoReply:
+        """Request 90: the installed modules with their validity and dependencies."""
+        return self._call(pb.GET_MODULE_INFO, None, pb.GetModuleInfoReply, timeout)
+
+    def start_firmware_update(self, size: int, *, timeout: float | None = None) -> pb.StartFirmwareUpdateReply:
+        """Request 250: begin an update of `size` bytes; the reply carries the chunk size (§4.4)."""
+        return self._call(
+            pb.START_FIRMWARE_UPDATE, pb.StartFirmwareUpdateRequest(size=size), pb.StartFirmwareUpdateReply, timeout
+        )
+
+    def finish_firmware_update(self, validate_only: bool, *, timeout: float | None = None) -> None:
+        """Request 251: validate the update and, unless `validate_only`, apply it (the board resets)."""
+        self._call(
+            pb.FINISH_FIRMWARE_UPDATE, pb.FinishFirmwareUpdateRequest(validate_only=validate_only), None, timeout
+        )
+
+    def firmware_update_data(self, data: bytes, *, timeout: float | None = None) -> None:
+        """Request 253: the next chunk of the update."""
+        self._call(pb.FIRMWARE_UPDATE_DATA, pb.FirmwareUpdateDataRequest(data=data), None, timeout)
+
+    def get_iccid(self, *, timeout: float | None = None) -> pb.GetIccidReply:
+        """Request 554: the SIM's ICCID and the modem's IMEI (cellular, Device OS >= 6.0.0)."""
+        return self._call(pb.CELLULAR_GET_ICCID, None, pb.GetIccidReply, timeout)

@@ -34,11 +34,11 @@ def test_typed_requests_and_named_errors(lab: Lab) -> None:
     board = lab.add_board("b", "boron", "4.0.1")
     ctl = channel(lab, board.device_id)
     ctl.reset_all()
-    assert ctl.call(pb.SYSTEM_VERSION, None, "GetSystemVersionReply").version == "4.0.1"
+    assert ctl.get_system_version().version == "4.0.1"
     assert ctl.raw_in(20).decode() == board.device_id.upper()
     with pytest.raises(NotSupportedError, match="refused SetDeviceSetupDoneRequest: not supported \\(-120\\)"):
-        ctl.call(pb.SET_DEVICE_SETUP_DONE, "SetDeviceSetupDoneRequest", None, done=False)
-    modules = ctl.call(pb.GET_MODULE_INFO, None, "GetModuleInfoReply").modules
+        ctl.set_device_setup_done(False)
+    modules = ctl.get_module_info().modules
     assert {(m.type, m.version) for m in modules} >= {(2, 4005), (1, 1101)}
 
 
@@ -46,11 +46,11 @@ def test_update_rejection_is_a_named_error(real_lab: Lab, real_store) -> None:
     board = real_lab.add_board("b", "boron", "2.2.0")
     ctl = channel(real_lab, board.device_id)
     part1 = real_store.get("boron", "4.0.1").system_parts[0].module.data
-    ctl.call(pb.START_FIRMWARE_UPDATE, "StartFirmwareUpdateRequest", "StartFirmwareUpdateReply", size=len(part1))
+    ctl.start_firmware_update(len(part1))
     for off in range(0, len(part1), 1024):
-        ctl.call(pb.FIRMWARE_UPDATE_DATA, "FirmwareUpdateDataRequest", None, data=part1[off : off + 1024])
+        ctl.firmware_update_data(part1[off : off + 1024])
     with pytest.raises(DependencyCheckFailedError) as info:
-        ctl.call(pb.FINISH_FIRMWARE_UPDATE, "FinishFirmwareUpdateRequest", None)
+        ctl.finish_firmware_update(validate_only=False)
     assert info.value.code == -1340 and "dependency check failed" in str(info.value)
 
 

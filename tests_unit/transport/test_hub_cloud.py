@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from rig.device.power import BoardNotBackError, PortNotCutError, cycle, power_cut
 from rig.firmware.build import build
 from rig.firmware.synthetic import user_app
 from rig.sim.board import BoardSettings, Mode
@@ -13,7 +14,6 @@ from rig.sim.lab import Lab
 from rig.transport import usb as tusb
 from rig.transport.cloud import CloudAuthError, CloudClient, CloudError, CloudNotFoundError, CloudOfflineError
 from rig.transport.errors import TimeoutError_, ToolError
-from rig.device.power import BoardNotBackError, PortNotCutError, cycle, power_cut
 from rig.transport.hub import HubNotFoundError, HubPermissionError, Uhubctl, UhubctlPort, parse
 
 SAMPLES = """Current status for hub 1-1 [14b0:013f StarTech.com USB 2.0 HUB, USB 2.10, 5 ports, ppps]

@@ -7,7 +7,6 @@ from rig.device.board import Device, Mode
 from rig.device.modes import ensure_running
 from rig.device.paths.base import ModuleFile
 from rig.methods import Via
-from rig.proto import control as pb
 
 UPDATE_TIMEOUT = 240.0  # particle-cli allows 4 min for an update (§7.2)
 
@@ -22,14 +21,11 @@ class UsbPath:
         ensure_running(dev, Mode.NORMAL)
         ctl = dev.control(timeout=UPDATE_TIMEOUT)
         data = file.data
-        reply = ctl.call(
-            pb.START_FIRMWARE_UPDATE, "StartFirmwareUpdateRequest", "StartFirmwareUpdateReply", size=len(data)
-        )
-        chunk = reply.chunk_size or 1024
+        chunk = ctl.start_firmware_update(len(data)).chunk_size or 1024
         for off in range(0, len(data), chunk):
-            ctl.call(pb.FIRMWARE_UPDATE_DATA, "FirmwareUpdateDataRequest", None, data=data[off : off + chunk])
+            ctl.firmware_update_data(data[off : off + chunk])
         reset = dev.reset_seen()
-        ctl.call(pb.FINISH_FIRMWARE_UPDATE, "FinishFirmwareUpdateRequest", None, validate_only=False)
+        ctl.finish_firmware_update(validate_only=False)
         dev.note(f"control-request update of {file.name} accepted; the board resets")
         wait_for(reset, dev.clock, 10.0)
 
