@@ -1,31 +1,21 @@
-"""Root conftest: shared fixtures for tests_unit/ and tests_hil/ (the rig plugin loads by entry point)."""
+"""Root conftest: registers the shared fixtures (testsupport.fixtures) for tests_unit/, tests_cli/ and
+tests_hil/, the hypothesis profiles, and the fault matrix summary (the rig plugin loads by entry point)."""
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-ROOT = Path(__file__).resolve().parent
-# Real Particle binaries live beside the project (../shared/firmware); RIG_FIRMWARE_DIR overrides.
-FIRMWARE_DIR = Path(os.environ.get("RIG_FIRMWARE_DIR", ROOT.parent / "shared" / "firmware"))
+# The shared fixtures (firmware_dir, real_store, lab, real_lab), defined once; only the root conftest
+# may register a plugin this way.
+pytest_plugins = ["testsupport.fixtures"]
 
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
-
-
-@pytest.fixture(scope="session")
-def firmware_dir() -> Path:
-    """The directory of real Particle binaries; tests using it skip when it is absent."""
-    if not (FIRMWARE_DIR / "boron-system-part1@2.2.0.bin").is_file():
-        if os.environ.get("RIG_FIRMWARE_DIR"):  # asked for by name: a wrong folder is a failure, not a skip
-            pytest.fail(f"RIG_FIRMWARE_DIR={FIRMWARE_DIR} holds no real Particle binaries", pytrace=False)
-        pytest.skip(f"real Particle binaries not found at {FIRMWARE_DIR} (set RIG_FIRMWARE_DIR)")
-    return FIRMWARE_DIR
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -37,7 +27,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 rows.append(json.loads(value))
     if not rows:
         return
-    from tests_unit.faults.table import expected_rows, matrix_table
+    from testsupport.fault_table import expected_rows, matrix_table
 
     order = {(r["stage"], r["method"], r["fault"]): i for i, r in enumerate(expected_rows())}
     rows.sort(key=lambda r: order.get((r["stage"], r["method"], r["fault"]), len(order)))  # as defined

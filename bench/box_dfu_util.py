@@ -26,9 +26,9 @@ from rig import platforms
 from rig.firmware.dfu_writes import module_writes
 from rig.firmware.release import ReleaseStore
 from rig.sim import box_env
+from testsupport.box import RIG
+from testsupport.paths import FIRMWARE_DIR as FIRMWARE
 
-FIRMWARE = Path(os.environ.get("RIG_FIRMWARE_DIR", Path(__file__).resolve().parents[2] / "shared" / "firmware"))
-RIG = [sys.executable, "-c", "import sys, rig.cli; sys.exit(rig.cli.main())"]
 DEVICES = """devices:
   - name: b
     platform: boron

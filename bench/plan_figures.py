@@ -27,9 +27,9 @@ from rig.plan.estimate import estimate
 from rig.plan.model import Plan, Step, StepKind
 from rig.runner import installed
 from rig.sim.lab import Lab
-from tests_unit.plan.helpers import board_and_device
+from testsupport.devices import board_and_device
+from testsupport.paths import FIRMWARE_DIR as FIRMWARE
 
-FIRMWARE = Path(__file__).resolve().parent.parent.parent / "shared" / "firmware"
 METHODS = ("dfu", "usb", "serial", "ota", "restore")
 
 

@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rig.firmware.release import ReleaseStore
 from rig.sim.lab import Lab
-from tests_unit.sim.test_dfu_boot import dfu_release
+from testsupport.dfu import dfu_release
+from testsupport.paths import FIRMWARE_DIR as FIRMWARE
 
-FIRMWARE = Path(__file__).resolve().parent.parent.parent / "shared" / "firmware"
 CASES = [
     ("photon", "1.5.2", "2.3.1"),
     ("electron", "2.2.0", "2.3.1"),

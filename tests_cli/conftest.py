@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests_unit.box import conftest as box_support
-from tests_unit.box.conftest import Box
+from testsupport.box import Box, serve
 
 CLI_BIN = Path(__file__).resolve().parent.parent / "tools" / "particle-cli" / "node_modules" / ".bin"
 
@@ -26,8 +25,7 @@ def cli_box(
     if not (CLI_BIN / "particle").exists() or not (CLI_BIN / "node").exists():
         pytest.skip("particle-cli is not installed: run tools/particle-cli/install")
     monkeypatch_module.setenv("PATH", f"{CLI_BIN}:{os.environ['PATH']}")
-    monkeypatch_module.setattr(box_support, "TIME_SCALE", "0.5")
-    yield from box_support.serve(tmp_path_factory.mktemp("cli"), firmware_dir)
+    yield from serve(tmp_path_factory.mktemp("cli"), firmware_dir, time_scale="0.5")
 
 
 @pytest.fixture(scope="module")

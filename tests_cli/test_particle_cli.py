@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests_unit.box.conftest import Box
+from testsupport.box import Box
 
 PHOTON, BORON = "e00fa1b2c3d4e5f600000001", "e00fa1b2c3d4e5f600000002"
 

@@ -27,7 +27,8 @@ from rig.sim.lab import Lab
 from rig.transport.cloud import CloudAuthError, CloudClient
 from rig.transport.errors import PortBusyError, UsbAccessError
 from rig.transport.hub import Uhubctl
-from tests_unit.test_device import device as board_device
+from testsupport.boards import snapshot
+from testsupport.devices import device as board_device
 
 ALL_PATHS = ("dfu", "usb", "serial", "ota", "dfu-util", "particle-cli")
 
@@ -37,18 +38,6 @@ def device(lab: Lab, board: Board, name: str) -> Device:
     dev = board_device(lab, board, name)
     dev.cloud = CloudClient()
     return dev
-
-
-def snapshot(board: Board) -> tuple[object, ...]:
-    """Everything a write would change."""
-    banks = [board.mem.internal, board.mem.dct, board.mem.external]
-    return (
-        [bytes(b.data) for b in banks if b is not None],
-        board.bytes_received,
-        list(board.pending),
-        board.update,
-        board.ncp_version,
-    )
 
 
 def _app(platform: str, semver: str) -> bytes:

@@ -3,12 +3,11 @@ flash path, with the result checked from the board's own flash."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rig.device import Device, HubPort, Mode
+from rig.device import Mode
 from rig.device.flash import FlashRefused, flash
 from rig.device.identify import identify
 from rig.device.modes import ModeChangeError, enter
@@ -17,36 +16,16 @@ from rig.firmware.format import ModuleFunction as F
 from rig.firmware.parse import parse_modules
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import user_app
-from rig.sim.board import Board, BoardSettings
+from rig.sim.board import BoardSettings
 from rig.sim.board import Mode as SimMode
 from rig.sim.lab import Lab
 from rig.transport.cloud import CloudClient
 from rig.transport.errors import ToolError
 from rig.transport.results import DependencyCheckFailedError
+from testsupport.boards import snapshot, versions_on
+from testsupport.devices import device
 
 PLATFORMS = ["photon", "electron", "boron", "tracker"]
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab(time_scale=0) as sim:
-        yield sim
-
-
-def device(lab: Lab, board: Board, name: str) -> Device:
-    slot = lab.slots[name]
-    return Device(
-        board.device_id,
-        board.platform,
-        lab.clock,
-        HubPort(slot.hub, slot.port),
-        name=name,
-        swd_probe=board.settings.swd_probe,
-    )
-
-
-def on_flash(board: Board) -> dict[tuple[F, int], int]:
-    return {(m.function, m.index): m.version for m in board.installed() if m.integrity_ok}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -114,7 +93,7 @@ def test_identify(lab: Lab, platform: str) -> None:
     ident = identify(dev)
     assert ident.device_id == board.device_id and ident.device_os == board.system_version()
     assert {(m.function, m.index, m.version) for m in ident.modules} >= {
-        (int(f), i, v) for (f, i), v in on_flash(board).items() if f != F.NCP_FIRMWARE
+        (int(f), i, v) for (f, i), v in versions_on(board).items() if f != F.NCP_FIRMWARE
     }
     if platform != "photon":
         assert (ident.imei, ident.iccid) == ("352753090000001", "8934")
@@ -148,7 +127,7 @@ def test_flash_bootloader_by_dfu_uses_the_ota_region(lab: Lab, platform: str) ->
     dev = device(lab, board, platform)
     boot = next(m for m in lab.release_modules(platform, "2.3.1") if m.function == F.BOOTLOADER)
     flash(dev, boot.data, "dfu", "bootloader.bin")
-    assert on_flash(board)[(F.BOOTLOADER, 0)] == boot.version
+    assert versions_on(board)[(F.BOOTLOADER, 0)] == boot.version
     assert board.dct_read(1753, 1) == b"\xff"  # the flag was consumed
 
 
@@ -160,7 +139,7 @@ def test_gen3_full_upgrade_over_usb_needs_the_bootloader_first(lab: Lab) -> None
         flash(dev, release[F.SYSTEM_PART].data, "usb", "part1.bin")  # the rig's own check, before writing
     with pytest.raises(DependencyCheckFailedError):
         flash(dev, release[F.SYSTEM_PART].data, "usb", "part1.bin", force=True)  # the board's validation
-    assert on_flash(board)[(F.SYSTEM_PART, 1)] == 2202  # nothing written
+    assert versions_on(board)[(F.SYSTEM_PART, 1)] == 2202  # nothing written
     for fn in (F.BOOTLOADER, F.SYSTEM_PART):
         flash(dev, release[fn].data, "usb", f"{fn.name}.bin")
     assert board.system_version() == "4.0.1"
@@ -221,8 +200,6 @@ def test_a_reset_that_is_over_before_the_next_poll_still_counts(lab: Lab) -> Non
 
 def test_refusals_write_nothing(lab: Lab) -> None:
     board = lab.add_board("b", "boron", "6.1.1")
-    from tests_unit.test_bad_input import snapshot  # (that module imports this one)
-
     dev = device(lab, board, "b")
     before = snapshot(board)
     with pytest.raises(FlashRefused, match="is built for the Photon; b is a Boron"):
@@ -245,7 +222,7 @@ def test_whole_release_over_dfu_util_and_swd(lab: Lab, platform: str, monkeypatc
     for m in release:
         flash(dev, m.data, "dfu-util", "module.bin")
     assert board.system_version() == "2.3.1" and board.mode == SimMode.NORMAL
-    assert on_flash(board)[(F.BOOTLOADER, 0)] == next(m.version for m in release if m.function == F.BOOTLOADER)
+    assert versions_on(board)[(F.BOOTLOADER, 0)] == next(m.version for m in release if m.function == F.BOOTLOADER)
     older = [m for m in lab.release_modules(platform, "2.2.0") if m.function in (F.SYSTEM_PART, F.USER_PART)]
     for m in older:  # SWD writes anything, in any order: a downgrade in one go
         flash(dev, m.data, "swd", "module.bin")

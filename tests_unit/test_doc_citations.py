@@ -34,7 +34,7 @@ PYTHON_STACK = "python-stack"
 USB_SPEC = "usb"
 TARGETS = {PROTOCOLS: DOCS / "protocols.md", PYTHON_STACK: DOCS / "python-stack.md"}
 
-SCANNED_DIRS = ("rig", "tests_unit", "tests_hil", "bench")
+SCANNED_DIRS = ("rig", "testsupport", "tests_unit", "tests_hil", "bench")
 SCANNED_FILES = ("README.md", "pyproject.toml", "tox.ini", "conftest.py")
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".ini", ".cfg", ".txt", ".yaml", ".yml"}
 

@@ -15,7 +15,7 @@ from rig.sim.lab import Lab
 from rig.sim.ymodem import ACK, CAN, CRC_C, NAK, SOH, STX, YmodemReceiver
 from rig.transport.console import Console
 from rig.transport.hub import parse
-from tests_unit.transport.test_hub_cloud import SAMPLES
+from testsupport.uhubctl_samples import SAMPLES
 
 LINES = SAMPLES.splitlines()
 

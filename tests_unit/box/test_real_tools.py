@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rig.firmware.release import ReleaseStore
-from tests_unit.box.conftest import RIG, Box, umockdev_dir
+from testsupport.box import RIG, Box, umockdev_dir
 
 PHOTON, BORON = "e00fa1b2c3d4e5f600000001", "e00fa1b2c3d4e5f600000002"
 

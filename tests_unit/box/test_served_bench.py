@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests_unit.box.conftest import serve, umockdev_dir
+from testsupport.box import serve, umockdev_dir
 
 
 def test_an_injected_dfu_error_is_dfu_utils_own_message(tmp_path: Path, firmware_dir: Path) -> None:

@@ -29,9 +29,9 @@ from rig.runner.prepare import ensure_release, leave_usable, take_over
 from rig.runner.recovery import Quarantine, health_check, recover
 from rig.sim.board import Board, Faults, Mode
 from rig.sim.lab import Lab
-from tests_unit.faults.cells import CELLS, NEW, OLD, PLATFORM, RECOVERY, Cell
-from tests_unit.faults.table import expected_rows, matrix_table
-from tests_unit.plan.helpers import board_and_device
+from testsupport.devices import board_and_device
+from testsupport.fault_cells import CELLS, NEW, OLD, PLATFORM, RECOVERY, Cell
+from testsupport.fault_table import expected_rows, matrix_table
 
 BOUND = 30 * 60  # simulated seconds: far above any path, far below a hung night
 STATE_OF = {  # what the report must say for the board's real (simulated) mode

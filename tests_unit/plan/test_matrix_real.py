@@ -11,7 +11,8 @@ from rig.firmware.release import ReleaseStore
 from rig.plan import PlanRefused, plan
 from rig.runner import PASS, Runner, installed
 from rig.sim.lab import Lab
-from tests_unit.plan.helpers import board_and_device, on_board, release_versions
+from testsupport.boards import on_board, release_versions
+from testsupport.devices import board_and_device
 
 METHODS = ["dfu", "serial", "usb", "restore"]
 GEN2 = ("1.5.0", "1.5.2", "2.2.0", "2.3.1")

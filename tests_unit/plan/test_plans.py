@@ -16,7 +16,8 @@ from rig.firmware.synthetic import user_app, write_release
 from rig.plan import InstalledModule, Plan, PlanRefused, Target, plan
 from rig.runner import FAIL, OVER_THE_AIR, PASS, Runner, installed
 from rig.sim.lab import Lab
-from tests_unit.plan.helpers import board_and_device, on_board
+from testsupport.boards import on_board
+from testsupport.devices import board_and_device
 
 
 def flash_rows(p) -> list[tuple[str, str, int | None, int]]:

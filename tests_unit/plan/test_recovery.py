@@ -9,7 +9,7 @@ from rig.runner import PASS
 from rig.runner.recovery import Quarantine, QuarantinedError, health_check, recover
 from rig.sim.board import Mode
 from rig.sim.lab import Lab
-from tests_unit.plan.helpers import board_and_device
+from testsupport.devices import board_and_device
 
 
 def test_broken_board_is_restored(real_store: ReleaseStore) -> None:

@@ -13,7 +13,7 @@ from rig.firmware.format import ModuleFunction as F
 from rig.firmware.synthetic import user_app
 from rig.sim.board import BoardSettings, Mode
 from rig.sim.lab import Lab
-from tests_unit.sim.test_dfu_boot import dfu_release
+from testsupport.dfu import dfu_release
 
 
 def api(lab: Lab) -> httpx.Client:

@@ -15,7 +15,7 @@ from rig.firmware.synthetic import user_app
 from rig.proto import control as pb
 from rig.sim.board import Mode
 from rig.sim.lab import Lab
-from tests_unit.sim import usbtools as u
+from testsupport import usbtools as u
 
 
 def status(reply: bytes) -> int:

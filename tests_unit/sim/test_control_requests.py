@@ -13,7 +13,7 @@ from rig.firmware.format import ModuleFunction as F
 from rig.proto import control as pb
 from rig.sim.board import Mode
 from rig.sim.lab import Lab
-from tests_unit.sim import usbtools as u
+from testsupport import usbtools as u
 
 
 def test_identity_strings_and_raw_requests(lab: Lab) -> None:

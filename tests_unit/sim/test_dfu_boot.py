@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-import usb.core
-
 from rig.firmware.build import build, module_spec
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.parse import parse_module
-from rig.firmware.release import Release
-from rig.proto import control as pb
-from rig.sim import installed as inst
-from rig.sim.board import Board, Mode
+from rig.sim.board import Mode
 from rig.sim.lab import Lab
-from tests_unit.sim import usbtools as u
-
-
-def to_dfu(lab: Lab, board: Board) -> usb.core.Device:
-    dev = u.find(board.device_id, dfu=False)
-    assert u.request(dev, pb.DFU_MODE, clock=lab.clock) == (0, b"")
-    lab.settle(3)
-    assert board.mode == Mode.DFU
-    found = u.find(board.device_id, dfu=True)
-    assert found is not None
-    return found
-
-
-def dfu_release(lab: Lab, board: Board, release: Release, skip: set[F] = frozenset()) -> float:
-    """Write a whole release as Device Restore does: bootloader via OTA region + flag (§5.6)."""
-    dev = to_dfu(lab, board)
-    start = lab.clock.now()
-    plat = board.platform
-    for stored in release.modules():
-        m = stored.module
-        if m.function in skip:
-            continue
-        if m.function == F.BOOTLOADER:
-            assert plat.ota_region is not None
-            assert u.dfu_write(dev, plat.ota_region.dfu_alt, plat.ota_region.dfu_address, m.data) == (0, 5)
-        else:
-            address, data = inst.flash_image(m)
-            assert u.dfu_write(dev, 0, address, data) == (0, 5), stored.name
-    if F.BOOTLOADER not in skip:
-        assert u.dfu_write(dev, 1, 1753, b"\xa5", erase=False) == (0, 5)
-    elapsed = lab.clock.now() - start
-    u.dfu_leave(dev)
-    lab.settle(10)
-    return elapsed
-
-
-def versions_on(board: Board) -> dict[tuple[F, int], int]:
-    return {(m.function, m.index): m.version for m in board.installed() if m.integrity_ok}
+from testsupport import usbtools as u
+from testsupport.boards import versions_on
+from testsupport.dfu import dfu_release, to_dfu
 
 
 def test_photon_full_release_by_dfu_boots_normal(real_lab: Lab, real_store) -> None:

@@ -12,8 +12,8 @@ import usb.util
 from rig.sim.board import Mode
 from rig.sim.dfu import DNLOAD_IDLE, ERR_UNKNOWN, ERR_WRITE, ERROR, FUNCTIONAL_DESCRIPTOR, MANIFEST
 from rig.sim.lab import Lab
-from tests_unit.sim import usbtools as u
-from tests_unit.sim.test_dfu_boot import to_dfu
+from testsupport import usbtools as u
+from testsupport.dfu import to_dfu
 
 
 def test_alt_settings_carry_the_platform_memory_maps(lab: Lab) -> None:

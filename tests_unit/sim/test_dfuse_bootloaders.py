@@ -14,8 +14,8 @@ import usb.core
 from rig.sim.board import Mode
 from rig.sim.dfu import DNBUSY, DNLOAD_IDLE, ERR_STALLEDPKT, ERR_UNKNOWN, ERROR, IDLE, MANIFEST, MANIFEST_WAIT_RESET
 from rig.sim.lab import Lab
-from tests_unit.sim import usbtools as u
-from tests_unit.sim.test_dfu_boot import to_dfu
+from testsupport import usbtools as u
+from testsupport.dfu import to_dfu
 
 
 def get_commands(dev: usb.core.Device) -> bytes:

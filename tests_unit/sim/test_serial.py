@@ -14,7 +14,7 @@ from rig.firmware.format import ModuleFunction as F
 from rig.firmware.synthetic import user_app
 from rig.sim.board import BoardSettings, Mode
 from rig.sim.lab import Lab
-from tests_unit.sim import serialtools
+from testsupport import serialtools
 
 
 def open_port(board, baud: int = 9600, timeout: float = 10.0) -> serial.SerialBase:

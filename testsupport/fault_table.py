@@ -1,11 +1,12 @@
 """The fault matrix as a markdown table: a row per stage (and path), a column per fault, the outcome
-in each cell. Printed at the end of a test run and kept in docs/faults.md."""
+in each cell. Printed at the end of a test run and kept in docs/faults.md.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests_unit.faults.cells import CELLS
+from testsupport.fault_cells import CELLS
 
 KILLED = {"stage": "claiming a board", "fault": "worker killed holding it", "method": "any", "outcome": "pass"}
 

@@ -12,14 +12,14 @@ def _packet(seq: int, data: bytes, size: int) -> bytes:
     return bytes([mark, seq & 0xFF, ~seq & 0xFF]) + data.ljust(size, b"\0") + b"\0\0"
 
 
-def _expect_ack(port: serial.SerialBase) -> bytes:
+def _expect_ack(port: serial.Serial) -> bytes:
     reply = port.read(1)
     if reply != bytes([ACK]):
         return reply + port.read(200)
     return reply
 
 
-def send(port: serial.SerialBase, name: str, data: bytes, block: int = 1024) -> tuple[bool, bytes]:
+def send(port: serial.Serial, name: str, data: bytes, block: int = 1024) -> tuple[bool, bytes]:
     """Flash `data` with 'f' + YMODEM; returns (accepted, what the device printed at the end)."""
     port.reset_input_buffer()
     port.write(b"f")

@@ -7,15 +7,24 @@ their own suites); they are deliberately small and literal.
 from __future__ import annotations
 
 import struct
+from typing import Any, Protocol
 
 import usb.core
 import usb.util
 
-from rig.dfu_map import parse_memory_map
+from rig.dfu_map import Segment, parse_memory_map
 from rig.proto import control as pb
 
 
+class Clock(Protocol):
+    """What the drivers need of a clock: the lab's simulated one, so waits cost no wall time."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`."""
+
+
 def find(device_id: str, dfu: bool | None = None) -> usb.core.Device | None:
+    """The Particle USB device with this id (dfu: only in DFU mode / only not), or None."""
     for dev in usb.core.find(find_all=True, idVendor=0x2B04):
         same = dev.serial_number.lower() == device_id.lower()
         if same and (dfu is None or ((dev.idProduct & 0xF000) == 0xD000) == dfu):
@@ -23,7 +32,7 @@ def find(device_id: str, dfu: bool | None = None) -> usb.core.Device | None:
     return None
 
 
-def request(dev: usb.core.Device, req_type: int, payload: bytes = b"", clock=None) -> tuple[int, bytes]:
+def request(dev: usb.core.Device, req_type: int, payload: bytes = b"", clock: Clock | None = None) -> tuple[int, bytes]:
     """One control request through INIT/SEND/CHECK/RECV (§4.1); returns (result, reply)."""
     rep = bytes(dev.ctrl_transfer(0xC0, 1, len(payload), req_type, 64))
     flags, status = struct.unpack_from("<IH", rep)
@@ -58,11 +67,13 @@ def request(dev: usb.core.Device, req_type: int, payload: bytes = b"", clock=Non
 
 
 def dfu_status(dev: usb.core.Device) -> tuple[int, int]:
+    """DFU GETSTATUS: (bStatus, bState)."""
     st = bytes(dev.ctrl_transfer(0xA1, 3, 0, 0, 6))
     return st[0], st[4]
 
 
 def dfu_cmd(dev: usb.core.Device, data: bytes) -> tuple[int, int]:
+    """A DfuSe command (block 0 DNLOAD), polled until it is no longer busy; the last status."""
     dev.ctrl_transfer(0x21, 1, 0, 0, data)
     status = dfu_status(dev)
     while status[1] == 4:  # dfuDNBUSY
@@ -70,7 +81,8 @@ def dfu_cmd(dev: usb.core.Device, data: bytes) -> tuple[int, int]:
     return status
 
 
-def segments(dev: usb.core.Device, alt: int) -> list:
+def segments(dev: usb.core.Device, alt: int) -> list[Segment]:
+    """The memory-map segments of DFU alt setting `alt`."""
     intf = dev.get_active_configuration()[(0, alt)]
     return parse_memory_map(usb.util.get_string(dev, intf.iInterface))[1]
 
@@ -98,17 +110,19 @@ def dfu_write(dev: usb.core.Device, alt: int, address: int, data: bytes, erase: 
 
 
 def dfu_leave(dev: usb.core.Device) -> tuple[int, int]:
+    """Leave DFU mode (a zero-length DNLOAD); the status after it."""
     dev.ctrl_transfer(0x21, 1, 0, 0, b"")
     return dfu_status(dev)
 
 
-def module_info(dev: usb.core.Device, clock=None) -> list:
+def module_info(dev: usb.core.Device, clock: Clock | None = None) -> list[Any]:
+    """The modules of GET_MODULE_INFO (control request 90)."""
     result, data = request(dev, pb.GET_MODULE_INFO, clock=clock)
     assert result == 0
     return list(pb.decode("GetModuleInfoReply", data).modules)
 
 
-def update(dev: usb.core.Device, data: bytes, clock=None) -> int:
+def update(dev: usb.core.Device, data: bytes, clock: Clock | None = None) -> int:
     """Firmware update over control requests 250/253/251 (§4.4); returns the result code."""
     result, reply = request(
         dev, pb.START_FIRMWARE_UPDATE, pb.encode("StartFirmwareUpdateRequest", size=len(data)), clock
