@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rig.device import Device, HubPort, Mode
+from rig.assemble import simulated_device
+from rig.device import Device, Mode
 from rig.device.flash import FlashRefused, flash
 from rig.device.identify import identify
 from rig.device.modes import ModeChangeError, enter
@@ -34,15 +35,7 @@ def lab() -> Iterator[Lab]:
 
 
 def device(lab: Lab, board: Board, name: str) -> Device:
-    slot = lab.slots[name]
-    return Device(
-        board.device_id,
-        board.platform,
-        lab.clock,
-        HubPort(slot.hub, slot.port),
-        name=name,
-        swd_probe=board.settings.swd_probe,
-    )
+    return simulated_device(lab, name)
 
 
 def on_flash(board: Board) -> dict[tuple[F, int], int]:

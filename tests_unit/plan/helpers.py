@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rig.device import Device, HubPort
+from rig.assemble import simulated_device
+from rig.device import Device
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.sim.board import Board, BoardSettings
@@ -12,15 +13,7 @@ from rig.transport.cloud import CloudClient
 
 def board_and_device(lab: Lab, platform: str, version: str, online: bool = False) -> tuple[Board, Device]:
     board = lab.add_board("dut", platform, version, settings=BoardSettings(online=online))
-    slot = lab.slots["dut"]
-    dev = Device(
-        board.device_id,
-        board.platform,
-        lab.clock,
-        HubPort(slot.hub, slot.port),
-        name="dut",
-        cloud=CloudClient() if online else None,
-    )
+    dev = simulated_device(lab, "dut", cloud=CloudClient() if online else None)
     if online:
         lab.settle(5)
     return board, dev
