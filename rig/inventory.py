@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rig import platforms
 from rig.errors import ConfigError
 from rig.firmware import versions
+from rig.sim_settings import SIM_FAULTS, SimOptions
 
 DEVICE_ID = r"^[0-9a-fA-F]{24}$"
 LOCATION = r"^[0-9]+(-[0-9]+(\.[0-9]+)*)?$"
@@ -29,42 +30,8 @@ class HubPort(_Strict):
     port: Annotated[int, Field(ge=1, le=14)]
 
 
-SIM_FAULTS = frozenset(  # devices.yaml `sim: faults:` keys (rig.sim.board.Faults, plus the hub's and the cloud's)
-    {
-        "disconnect_after_bytes",
-        "dfu_error_status",
-        "ymodem_nak_packets",
-        "ymodem_silent",
-        "early_reboot_after_bytes",
-        "stuck",
-        "port_keeps_power",
-        "serial_busy",
-        "uhubctl_hangs",
-        "cloud_offline",
-    }
-)
-
-
-class SimSettings(_Strict):
-    """How the simulated lab models this board (ignored on real benches)."""
-
+class _SimVersion(_Strict):
     device_os: str = "2.3.1"
-    online: bool = False
-    heal: bool = True
-    setup_done: bool = True
-    imei: str | None = None
-    iccid: str | None = None
-    ncp_version: int | None = None
-    faults: dict[str, int | bool] = Field(default_factory=dict)  # injected faults (see rig.sim.board.Faults)
-
-    @field_validator("faults")
-    @classmethod
-    def _known_faults(cls, value: dict[str, int | bool]) -> dict[str, int | bool]:
-        known = SIM_FAULTS
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        return value
 
     @field_validator("device_os")
     @classmethod
@@ -73,6 +40,22 @@ class SimSettings(_Strict):
             return versions.lookup(value).semver
         except versions.UnknownVersionError as exc:
             raise ValueError(str(exc).rstrip(".")) from None
+
+
+class SimSettings(SimOptions, _SimVersion):  # fields in this order: device_os, the SimOptions, faults
+    """How the simulated lab models this board (ignored on real benches)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    faults: dict[str, int | bool] = Field(default_factory=dict)  # injected faults (see rig.sim_settings)
+
+    @field_validator("faults")
+    @classmethod
+    def _known_faults(cls, value: dict[str, int | bool]) -> dict[str, int | bool]:
+        unknown = sorted(set(value) - SIM_FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault {unknown[0]!r} (known: {', '.join(sorted(SIM_FAULTS))})")
+        return value
 
 
 class DeviceSpec(_Strict):

@@ -25,8 +25,6 @@ from rig.device import Device
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
-from rig.inventory import DeviceSpec, SimSettings
-from rig.inventory import HubPort as SpecHub
 from rig.plan import Target
 from rig.pool import NoBoardError, lock_dir
 from rig.pytest_session import RigSession, listed
@@ -69,39 +67,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(name, f"default for --{name.replace('_', '-')}", default=None)
 
 
-def default_sim_bench(platform_names: list[str]) -> list[DeviceSpec]:
-    """Two simulated boards per platform: `<platform>-1` offline, `<platform>-ota` online."""
-    from rig.sim.lab import device_id_for
-
-    specs = []
-    for n, (name, suffix) in enumerate((p, s) for p in platform_names for s in ("1", "ota")):
-        board = f"{name}-{suffix}"
-        online = suffix == "ota"
-        specs.append(
-            DeviceSpec(
-                name=board,
-                platform=name,
-                device_id=device_id_for(board),
-                tags=["cloud"] if online else [],
-                swd_probe=f"probe-{board}",
-                hub=SpecHub(location=f"1-{n // 7 + 1}", port=n % 7 + 1),
-                sim=SimSettings(device_os=matrix.sim_versions(name)[-1], online=online),
-            )
-        )
-    return specs
-
-
-def open_sim_lab(time_scale: float, store: ReleaseStore | None, specs: list[DeviceSpec]) -> Any:
-    """A simulated lab with these boards, its seams installed."""
-    from rig.cli.bench import add_board_from_spec
-    from rig.sim.lab import Lab
-
-    lab = Lab(time_scale=time_scale, releases=store)
-    for spec in specs:
-        add_board_from_spec(lab, spec)
-    return lab.install()
-
-
 _SESSION = pytest.StashKey[RigSession]()
 
 
@@ -109,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Markers, the per-process session, and the controller's result list."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
-    config.stash[_SESSION] = RigSession(config, default_sim_bench, open_sim_lab)
+    config.stash[_SESSION] = RigSession(config)
     config.pluginmanager.register(ResultCollector(config), "rig-results")
 
 

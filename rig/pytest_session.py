@@ -1,5 +1,6 @@
 """The bench of one pytest process (one per xdist worker): devices.yaml or the default simulated
-bench, the release store, the simulated lab, the Device objects and the board pool.
+bench, the release store, the simulated lab, the Device objects and the board pool. rig.assemble
+builds the bench (and imports the simulator only for --rig-sim).
 """
 
 from __future__ import annotations
@@ -7,20 +8,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from rig import matrix
-from rig.clock import SystemClock
-from rig.device import Device, HubPort
+from rig import assemble, matrix
+from rig.assemble import Bench
+from rig.device import Device
 from rig.firmware.release import ReleaseStore
-from rig.inventory import DeviceSpec, Inventory, load_inventory
-from rig.platforms import by_name
+from rig.inventory import Inventory, load_inventory
 from rig.pool import Claimer, Pool
-from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 
 def listed(config: pytest.Config, name: str) -> list[str]:
@@ -28,25 +25,16 @@ def listed(config: pytest.Config, name: str) -> list[str]:
     return [v.strip() for item in config.getoption(name) for v in item.split(",") if v.strip()]
 
 
-SimBench = Callable[[list[str]], list[DeviceSpec]]  # platforms -> the default simulated bench
-OpenLab = Callable[[float, ReleaseStore | None, list[DeviceSpec]], Any]  # a started lab (.clock, .uninstall())
-
-
 class RigSession:
-    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker). The
-    simulator is reached only through `default_bench` and `open_lab`, which the plugin passes in.
-    """
+    """Per-process state: the bench, the releases, the simulated lab (one per xdist worker)."""
 
-    def __init__(self, config: pytest.Config, default_bench: SimBench, open_lab: OpenLab) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self._default_bench = default_bench
-        self._open_lab = open_lab
         self.sim = bool(config.getoption("--rig-sim"))
         self.devices_file = config.getoption("--rig-devices") or config.getini("rig_devices")
         self._store: ReleaseStore | None = None
         self._inventory: Inventory | None = None
-        self._lab: Any = None
-        self._devices: dict[str, Device] | None = None
+        self._bench: Bench | None = None
         self._tmp: Path | None = None
 
     @property
@@ -84,7 +72,7 @@ class RigSession:
             if self.devices_file:
                 self._inventory = load_inventory(Path(self.devices_file))
             else:
-                self._inventory = Inventory(devices=self._default_bench(self.platforms()))
+                self._inventory = Inventory(devices=assemble.matrix_bench(self.platforms()))
         return self._inventory
 
     def wants_cloud(self, name: str) -> bool:
@@ -93,27 +81,11 @@ class RigSession:
 
     def devices(self) -> dict[str, Device]:
         """Devices of the bench, on the lab's clock when simulated."""
-        if self._devices is None:
-            clock: Any = SystemClock()
-            if self.sim:
-                scale = self.config.getoption("--rig-time-scale")
-                self._lab = self._open_lab(scale, self.store(), self.inventory().devices)
-                clock = self._lab.clock
-            cloud = CloudClient() if os.environ.get(TOKEN_ENV) else None
-            self._devices = {
-                s.name: Device(
-                    s.device_id,
-                    by_name(s.platform),
-                    clock,
-                    HubPort(s.hub.location, s.hub.port) if s.hub else None,
-                    s.serial,
-                    cloud=cloud,
-                    name=s.name,
-                    swd_probe=s.swd_probe,
-                )
-                for s in self.inventory().devices
-            }
-        return self._devices
+        if self._bench is None:
+            scale = self.config.getoption("--rig-time-scale")
+            store = self.store() if self.sim else None
+            self._bench = assemble.open_bench(self.inventory().devices, self.sim, scale, store)
+        return self._bench.devices
 
     def pool(self) -> Claimer:
         """Board locks; simulated boards of different workers are different boards."""
@@ -127,7 +99,7 @@ class RigSession:
 
     def close(self) -> None:
         """Remove the simulated lab and the synthetic releases."""
-        if self._lab is not None:
-            self._lab.uninstall()
+        if self._bench is not None:
+            self._bench.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

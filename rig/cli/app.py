@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 
 from rig import __version__, platforms
-from rig.cli.bench import simulated_lab
+from rig.cli.bench import served_lab
 from rig.cli.devices import add_device_commands
 from rig.cli.matrix import add_matrix_commands
 from rig.errors import ConfigError, RigError
@@ -172,7 +172,7 @@ def cmd_sim_serve(args: argparse.Namespace, out: Console) -> int:
         env = box_env.with_preload(dict(os.environ))
         rerun = "import sys, rig.cli; sys.exit(rig.cli.main())"
         os.execve(sys.executable, [sys.executable, "-c", rerun, *args.argv], env)
-    lab = simulated_lab(args.devices, args.time_scale, args.releases)
+    lab = served_lab(args.devices, args.time_scale, args.releases)
     serve_forever(lab, lambda line: out.print(line, markup=False), usb=args.usb, env_file=env_file)
     return 0
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rig.cli.bench import Bench, open_bench
+from rig.assemble import Bench
+from rig.cli.bench import command_bench
 from rig.device import Device, Mode
 from rig.device.flash import flash
 from rig.device.identify import identify
@@ -26,7 +27,7 @@ def _run(handler: Command) -> Callable[[argparse.Namespace, Console], int]:
     """Open the bench, run the command, always remove the simulated lab's seams."""
 
     def run(args: argparse.Namespace, out: Console) -> int:
-        bench = open_bench(args.devices, args.sim, args.time_scale, args.releases)
+        bench = command_bench(args.devices, args.sim, args.time_scale, args.releases)
         try:
             return handler(args, bench, out)
         finally:

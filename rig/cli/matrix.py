@@ -198,7 +198,7 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
     """`rig check-app APP.bin --versions 1.5.2,2.3.1,4.0.1 [--sim]`."""
-    from rig.cli.bench import open_bench
+    from rig.cli.bench import command_bench
     from rig.firmware.parse import parse_file
     from rig.plan import Target
     from rig.runner.check_app import NOT_RUN, check_app
@@ -209,7 +209,7 @@ def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
     if app.image.function != 5:
         raise ConfigError(f"{app_path.name} is a {app.image.function.label}, not a user app.")
     wanted = [v.strip() for v in args.versions.split(",") if v.strip()]
-    bench = open_bench(
+    bench = command_bench(
         args.devices,
         args.sim,
         args.time_scale,

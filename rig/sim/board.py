@@ -22,6 +22,7 @@ from rig.sim import ota
 from rig.sim.clock import SimClock, Timer
 from rig.sim.memory import Memory, memory_for
 from rig.sim.ota import UpdateSession
+from rig.sim_settings import BoardSettings, Faults
 
 DOS_4_0_0 = versions.module_version("4.0.0")
 DOS_6_0_0 = versions.module_version("6.0.0")
@@ -41,36 +42,6 @@ class Mode(StrEnum):
 
 
 CDC_MODES = {Mode.NORMAL, Mode.LISTENING, Mode.SAFE, Mode.SAFE_LISTENING}
-
-
-@dataclass
-class Faults:
-    """Faults injected into one board (for the rig's reliability tests)."""
-
-    disconnect_after_bytes: int | None = None  # vanish (power glitch) once this many bytes were received
-    dfu_error_status: int | None = None  # next DFU download answers this bStatus
-    ymodem_nak_packets: int = 0  # NAK this many YMODEM packets
-    ymodem_silent: bool = False  # YMODEM receiver stops answering
-    early_reboot_after_bytes: int | None = None  # reboot in the middle of a transfer
-    stuck: bool = False  # never comes back after a reset
-    port_keeps_power: bool = False  # the hub port does not really cut power
-    serial_busy: bool = False  # another program holds the serial port with an exclusive lock
-    later: dict[str, int | bool] = field(default_factory=dict)  # these settings take effect ...
-    later_after_bytes: int | None = None  # ... once this many bytes were received (a fault mid-transfer)
-
-
-@dataclass
-class BoardSettings:
-    """Per-board settings of the simulated lab (devices.yaml `sim:`)."""
-
-    online: bool = False
-    heal: bool = True
-    setup_done: bool = True
-    imei: str | None = None
-    iccid: str | None = None
-    ncp_version: int | None = None
-    serial_number: str | None = None
-    swd_probe: str | None = None  # unique id of the debug probe wired to this board
 
 
 @dataclass

@@ -30,7 +30,7 @@ from rig.firmware.parse import read_modules
 from rig.firmware.release import ReleaseStore
 from rig.sim import installed as inst
 from rig.sim import registry
-from rig.sim.board import Board, BoardSettings, Faults, Mode
+from rig.sim.board import Board, Mode
 from rig.sim.clock import SimClock
 from rig.sim.cloud import Cloud
 from rig.sim.console import SerialPort
@@ -38,6 +38,7 @@ from rig.sim.fake_tools import FakeTools
 from rig.sim.hub import HubBank
 from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
+from rig.sim_settings import BoardSettings, Faults
 
 CLOUD_URL_ENV = "RIG_CLOUD_URL"  # the cloud base URL seam: the rig's cloud client reads it
 CLOUD_TOKEN_ENV = "RIG_CLOUD_TOKEN"
