@@ -62,12 +62,6 @@ def write_synthetic_store(folder: Path, platform_names: list[str]) -> ReleaseSto
     return ReleaseStore.scan(folder)
 
 
-def release_versions(store: ReleaseStore, platform: str) -> list[str]:
-    """Complete releases of a platform in the store, oldest first."""
-    have = [v for (p, v), r in store.releases.items() if p == platform and r.complete]
-    return sorted(have, key=versions.semver_key)
-
-
 def paths(
     store: ReleaseStore,
     platform_names: list[str],
@@ -79,7 +73,7 @@ def paths(
     out = []
     for name in platform_names:
         plat = platforms.by_name(name)
-        have = release_versions(store, plat.name)
+        have = store.versions(plat.name)
         for old in have:
             if from_versions and old not in from_versions:
                 continue

@@ -15,8 +15,8 @@ class Via(StrEnum):
     """A flashing path (docs/DESIGN.md "Flashing paths")."""
 
     DFU = "dfu"
-    USB = "usb"
     SERIAL = "serial"
+    USB = "usb"
     OTA = "ota"
     DFU_UTIL = "dfu-util"
     PARTICLE_CLI = "particle-cli"
@@ -25,8 +25,7 @@ class Via(StrEnum):
 
 RESTORE = "restore"
 PARTICLE_UPDATE = "particle-update"
-# the order people read in help texts and errors
-METHODS: tuple[str, ...] = (Via.DFU, Via.SERIAL, Via.USB, RESTORE, Via.OTA, Via.DFU_UTIL, Via.PARTICLE_CLI, Via.SWD)
+METHODS: tuple[str, ...] = (*Via, RESTORE)  # in the order help texts and errors list them
 ALL_METHODS = frozenset({*METHODS, PARTICLE_UPDATE})
 # paths that write bytes where they go (nothing inflates or combines): DFU writes and SWD
 RAW = frozenset({Via.DFU, Via.DFU_UTIL, Via.PARTICLE_CLI, Via.SWD})

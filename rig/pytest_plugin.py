@@ -92,7 +92,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         store = rs.store()  # a given store must hold releases (synthetic ones are made for --rig-sim)
         if store is not None:
             matrix.check_selection(
-                lambda name: matrix.release_versions(store, name),
+                store.versions,
                 rs.platforms(),
                 listed(config, "--rig-methods"),
                 listed(config, "--rig-from"),
@@ -138,7 +138,7 @@ def _generate_app_cases(metafunc: pytest.Metafunc, rs: RigSession) -> None:
     wanted = listed(metafunc.config, "--rig-to")
     cases = [
         AppCase(app.module.platform.name, v)
-        for v in matrix.release_versions(store, app.module.platform.name)
+        for v in store.versions(app.module.platform.name)
         if not wanted or v in wanted
     ]
     metafunc.parametrize("rig_app_case", cases, ids=[f"{c.platform}-{c.version}" for c in cases])

@@ -47,7 +47,7 @@ def cmd_devices(args: argparse.Namespace, bench: Bench, out: Console) -> int:
             m = dev.mode()
             mode = str(m)
             if m not in (Mode.OFF, Mode.DFU):
-                version = dev.device_os(dev.modules_usb())
+                version = dev.device_os(dev.modules())
             if dev.cloud is not None:
                 online = "yes" if dev.cloud.device(dev.device_id).get("online") else "no"
         except RigError as exc:

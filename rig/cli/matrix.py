@@ -129,7 +129,7 @@ def preflight(args: argparse.Namespace) -> None:
         raise ConfigError("Say which releases to run: --releases DIR (a folder of Device OS binaries).")
 
     def versions_of(name: str) -> list[str]:
-        return matrix.release_versions(store, name) if store else list(matrix.sim_versions(name))
+        return store.versions(name) if store else list(matrix.sim_versions(name))
 
     methods = args.methods or list(matrix.DEFAULT_METHODS)
     matrix.check_selection(versions_of, names, methods, args.from_versions or [], args.to_versions or [])

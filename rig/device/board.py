@@ -7,6 +7,7 @@ runs, over the listening console for old firmware, and from flash reads in DFU m
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,11 +18,14 @@ from rig import platforms
 from rig.clock import Clock, wait_for
 from rig.device.power import PowerPort
 from rig.firmware import versions
-from rig.firmware.format import ModuleFunction
+from rig.firmware.format import PREFIX_SIZE, ModuleFunction
+from rig.firmware.module import ModuleError
+from rig.firmware.parse import problems, read_modules
 from rig.proto import control as pb
 from rig.transport import usb as tusb
 from rig.transport.cloud import CloudClient
 from rig.transport.control import ControlChannel
+from rig.transport.dfuse import DfuSe
 from rig.transport.errors import BoardNotFoundError, TimeoutError_, TransportError
 from rig.transport.hub import Uhubctl, UhubctlPort
 
@@ -203,6 +207,13 @@ class Device:
             return Mode.LISTENING
         return Mode.SAFE if any(not m.valid for m in self.modules_usb(ctl)) else Mode.NORMAL
 
+    def modules(self) -> list[ModuleRecord]:
+        """What is installed, in any mode: control request 90 when the firmware runs, the module
+        headers read back from flash over DfuSe in DFU mode (the firmware is not running to ask).
+        """
+        board = self.require_usb()
+        return _modules_from_flash(self, board) if board.dfu else self.modules_usb()
+
     def modules_usb(self, ctl: ControlChannel | None = None) -> list[ModuleRecord]:
         """Installed modules from control request 90."""
         ctl = ctl or self.control()
@@ -223,3 +234,40 @@ class Device:
         if part1 is None:
             return "unknown"
         return versions.device_os_or_none(part1.version) or f"module version {part1.version}"
+
+
+def _modules_from_flash(dev: Device, board: tusb.UsbBoard) -> list[ModuleRecord]:
+    """Modules found by reading each slot's header back over DfuSe (board in DFU mode)."""
+    dfu = DfuSe(board.device, dev.clock)
+    plat = dev.platform
+    out: list[ModuleRecord] = []
+    seen: set[int] = set()
+    for slot in plat.slots:
+        if slot.storage != "internal" or slot.start in seen or slot.grows_left:
+            continue
+        seen.add(slot.start)
+        if slot.function == ModuleFunction.RADIO_STACK:
+            continue  # the SoftDevice carries no Particle header in flash
+        try:
+            head = dfu.read(0, slot.start + slot.prefix_offset, PREFIX_SIZE)
+        except TransportError:
+            continue
+        start, end = struct.unpack_from("<II", head)
+        if start != slot.start or not slot.start < end <= slot.end:
+            continue
+        try:
+            module = read_modules(dfu.read(0, slot.start, end - start + 4), "flash")[0]
+        except (ModuleError, TransportError):
+            continue
+        deps = tuple((int(d.function), d.index, d.version) for d in module.real_dependencies)
+        out.append(
+            ModuleRecord(
+                int(module.function),
+                module.index,
+                module.version,
+                module.size,
+                module.crc_ok and not problems(module),
+                deps,
+            )
+        )
+    return out

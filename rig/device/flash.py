@@ -70,7 +70,7 @@ def _installed(dev: Device) -> dict[tuple[int, int], int] | None:
     try:
         if dev.mode() not in RUNNING:
             return None
-        return {(int(m.function), m.index): m.version for m in dev.modules_usb()}
+        return {(int(m.function), m.index): m.version for m in dev.modules()}
     except TransportError:
         return None
 

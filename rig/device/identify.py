@@ -8,16 +8,10 @@ DfuSe UPLOAD and parsed (the firmware is not running to ask).
 
 from __future__ import annotations
 
-import struct
-
 from rig.device.board import Device, Identity, Mode, ModuleRecord
 from rig.device.modes import enter
-from rig.firmware.format import PREFIX_SIZE
 from rig.firmware.format import ModuleFunction as F
-from rig.firmware.module import ModuleError
-from rig.firmware.parse import problems, read_modules
 from rig.transport.console import Console, open_port
-from rig.transport.dfuse import DfuSe
 from rig.transport.errors import TransportError
 
 DOS_6 = 6000
@@ -28,10 +22,9 @@ def identify(dev: Device, cellular_details: bool = True) -> Identity:
     mode = dev.mode()
     if mode == Mode.OFF:
         dev.require_usb()
+    modules = dev.modules()
     if mode == Mode.DFU:
-        modules = modules_from_flash(dev)
         return Identity(dev.device_id, dev.platform.name, dev.device_os(modules), mode, modules=modules)
-    modules = dev.modules_usb()
     ident = Identity(dev.device_id, dev.platform.name, dev.device_os(modules), mode, modules=modules)
     if cellular_details and _cellular(dev):
         part1 = next((m.version for m in modules if m.function == F.SYSTEM_PART and m.index == 1), 0)
@@ -76,44 +69,6 @@ def _leave_listening(dev: Device) -> None:
         Console(open_port(dev.port_url()), dev.clock, dev.serial_log).leave_listening()
     except TransportError:
         return
-
-
-def modules_from_flash(dev: Device) -> list[ModuleRecord]:
-    """Modules found by reading each slot's header back over DfuSe (board in DFU mode)."""
-    board = dev.require_usb()
-    dfu = DfuSe(board.device, dev.clock)
-    plat = dev.platform
-    out: list[ModuleRecord] = []
-    seen: set[int] = set()
-    for slot in plat.slots:
-        if slot.storage != "internal" or slot.start in seen or slot.grows_left:
-            continue
-        seen.add(slot.start)
-        if slot.function == F.RADIO_STACK:
-            continue  # the SoftDevice carries no Particle header in flash
-        try:
-            head = dfu.read(0, slot.start + slot.prefix_offset, PREFIX_SIZE)
-        except TransportError:
-            continue
-        start, end = struct.unpack_from("<II", head)
-        if start != slot.start or not slot.start < end <= slot.end:
-            continue
-        try:
-            module = read_modules(dfu.read(0, slot.start, end - start + 4), "flash")[0]
-        except (ModuleError, TransportError):
-            continue
-        deps = tuple((int(d.function), d.index, d.version) for d in module.real_dependencies)
-        out.append(
-            ModuleRecord(
-                int(module.function),
-                module.index,
-                module.version,
-                module.size,
-                module.crc_ok and not problems(module),
-                deps,
-            )
-        )
-    return out
 
 
 def console_identity(dev: Device) -> Identity:

@@ -92,6 +92,11 @@ class ReleaseStore:
         store.group()
         return store
 
+    def versions(self, platform: str) -> list[str]:
+        """The complete releases of a platform in the store, oldest first."""
+        have = [v for (p, v), r in self.releases.items() if p == platform and r.complete]
+        return sorted(have, key=versions.semver_key)
+
     def require_releases(self) -> ReleaseStore:
         """The store itself, or a one-sentence error when it holds no release at all."""
         if not self.releases:

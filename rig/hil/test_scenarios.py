@@ -18,7 +18,6 @@ from rig.firmware.hexfile import release_image, write_image
 from rig.firmware.parse import parse_module
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import user_app
-from rig.matrix import release_versions
 from rig.plan import PlanRefused, Target, plan
 from rig.plan.steps import asset_number
 from rig.runner import ANY_APP, FAIL, OVER_THE_AIR, PASS, Runner, installed, verify
@@ -33,7 +32,7 @@ def _slot(rig_releases: ReleaseStore, board: Device, version: str) -> object:
 
 
 def _two(rig_releases: ReleaseStore, platform: str) -> tuple[str, str]:
-    have = release_versions(rig_releases, platform)
+    have = rig_releases.versions(platform)
     if len(have) < 2:
         pytest.skip(f"needs two {platform} releases")
     return have[0], have[-1]
@@ -65,7 +64,7 @@ def test_cloud_finishes_a_serial_upgrade(board: Device, rig_releases: ReleaseSto
     target = rig_releases.get(board.platform.name, new)
     slot = board.platform.user_slot(target.system_version)
     # the running Device OS must know where the new app goes (protocols §0 fact 5: Gen 3 moved it in 3.1.0)
-    olds = [v for v in release_versions(rig_releases, board.platform.name)[:-1] if v != new]
+    olds = [v for v in rig_releases.versions(board.platform.name)[:-1] if v != new]
     olds = [v for v in olds if _slot(rig_releases, board, v) == slot]
     if not olds:
         pytest.skip(f"no older {board.platform.name} release shares the user slot of {new}")
@@ -83,7 +82,7 @@ def test_cloud_finishes_a_serial_upgrade(board: Device, rig_releases: ReleaseSto
 @pytest.mark.rig_method("dfu")
 @pytest.mark.parametrize("cli", ["2.16.0", "3.6.0", "3.51.0"])
 def test_particle_update_of_a_cli_version(board: Device, rig_releases: ReleaseStore, cli: str) -> None:
-    have = release_versions(rig_releases, board.platform.name)
+    have = rig_releases.versions(board.platform.name)
     ensure_release(board, rig_releases.get(board.platform.name, have[0]))
     tried = []
     for version in have[1:]:

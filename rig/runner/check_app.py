@@ -10,7 +10,6 @@ from rig.clock import wait_for
 from rig.device import Device, Mode
 from rig.errors import RigError
 from rig.firmware.release import ReleaseStore
-from rig.matrix import release_versions
 from rig.plan import Target, plan
 from rig.runner.prepare import ensure_release
 from rig.runner.run import Runner, installed
@@ -32,7 +31,7 @@ def check_app(
     dev: Device, store: ReleaseStore, version: str, app: Target, stay_up: float = STAY_UP_SECONDS
 ) -> AppCheck:
     """Install `version`, flash `app` over DFU, and watch the board for `stay_up` seconds."""
-    if version not in release_versions(store, dev.platform.name):
+    if version not in store.versions(dev.platform.name):
         return AppCheck(version, NOT_RUN, f"no release of Device OS {version} for the {dev.platform.name} in the store")
     try:
         release = store.get(dev.platform.name, version)

@@ -6,7 +6,6 @@ from rig.device import Device, Mode
 from rig.device.modes import power_on
 from rig.errors import RigError
 from rig.firmware.release import Release, ReleaseStore
-from rig.matrix import release_versions
 from rig.plan import plan
 from rig.runner.recovery import PROCESS_QUARANTINE, Quarantine, recover
 from rig.runner.run import FAIL, Runner, RunResult, installed, verify
@@ -60,7 +59,7 @@ def leave_usable(dev: Device, store: ReleaseStore, quarantine: Quarantine | None
             return f"board left in {board_state(dev)}"
     except RigError:
         pass  # not answering: recover it
-    have = release_versions(store, dev.platform.name)
+    have = store.versions(dev.platform.name)
     if not have:
         return f"no complete {dev.platform.name} release to recover {dev.name} to; it is in {board_state(dev)}"
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rig.clock import wait_for
 from rig.device import Device, Mode
-from rig.device.identify import modules_from_flash, user_part_hashes
+from rig.device.identify import user_part_hashes
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
@@ -68,7 +68,7 @@ def installed(dev: Device, hashes: bool = False) -> list[InstalledModule]:
     """What is on the board now (control request 90, or flash reads in DFU mode); with `hashes`,
     the user parts' SHA-256 too (from the listening console), so an installed app can be skipped.
     """
-    records = modules_from_flash(dev) if dev.mode() == Mode.DFU else dev.modules_usb()
+    records = dev.modules()
     user = {}
     if hashes and any(m.function == F.USER_PART and m.sha256 is None for m in records):
         user = user_part_hashes(dev)

@@ -33,7 +33,7 @@ def board_state(dev: Device, with_power: bool = True) -> str:
         text = "off (not on USB)" if mode == Mode.OFF else f"{mode} mode"
         if mode in RUNNING:
             with contextlib.suppress(RigError):
-                text += f", Device OS {dev.device_os(dev.modules_usb())}"
+                text += f", Device OS {dev.device_os(dev.modules())}"
     if dev.hub is not None:
         text += f"; hub {dev.hub.location} port {dev.hub.port}" + (f" {port_power(dev)}" if with_power else "")
     return text

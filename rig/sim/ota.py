@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from rig import platforms
 from rig.firmware.module import Module, ModuleError
 from rig.firmware.parse import read_modules
 from rig.sim import installed as inst
-
-if TYPE_CHECKING:
-    from rig.sim.board import Board
+from rig.sim.memory import Memory
 
 OTA_FLAG_SET = 0xA5
 
@@ -26,6 +25,43 @@ class UpdateSession:
 
     size: int
     received: int = 0
+
+
+class Board(Protocol):
+    """What an update needs of a simulated board (rig.sim.board.Board; no import, no cycle)."""
+
+    platform: platforms.Platform
+    pending: list[Module]
+    update: UpdateSession | None
+
+    @property
+    def mem(self) -> Memory:
+        """The board's flash."""
+        ...
+
+    def note(self, text: str) -> None:
+        """Add a line to the board's log."""
+        ...
+
+    def installed(self) -> list[inst.Installed]:
+        """The modules in flash."""
+        ...
+
+    def dct_read(self, offset: int, length: int) -> bytes:
+        """Bytes of the DCT."""
+        ...
+
+    def dct_write(self, offset: int, data: bytes) -> None:
+        """Write the DCT."""
+        ...
+
+    def spend(self, seconds: float) -> None:
+        """Busy for modelled seconds."""
+        ...
+
+    def install(self, module: Module) -> None:
+        """Copy a module to its slot."""
+        ...
 
 
 def apply_ota_flag(board: Board, found: list[inst.Installed]) -> bool:

@@ -16,7 +16,6 @@ from rig.device import Device, Mode
 from rig.device.identify import identify
 from rig.firmware.release import ReleaseStore
 from rig.hil.test_matrix import test_path  # noqa: F401  (the rig's own matrix, run in our CI too)
-from rig.matrix import release_versions
 from rig.plan import Target
 from rig.runner.check_app import check_app
 
@@ -28,7 +27,7 @@ def test_our_app_runs_on_the_newest_device_os(
     board: Device, rig_releases: ReleaseStore, rig_user_binary: Target
 ) -> None:
     """Our app boots into normal mode (not safe mode) on the newest Device OS and stays up."""
-    newest = release_versions(rig_releases, board.platform.name)[-1]
+    newest = rig_releases.versions(board.platform.name)[-1]
     verdict = check_app(board, rig_releases, newest, rig_user_binary)
     assert verdict.outcome == "runs", verdict.detail
     assert board.mode() == Mode.NORMAL
@@ -42,6 +41,6 @@ def test_our_app_is_refused_by_an_older_device_os(
     """On the oldest Device OS, which our app does not support, it must not run (the board stops in
     safe mode, or, on a Gen 3 Device OS below 3.1.0, never finds the app where 3.1.0 moved it).
     """
-    oldest = release_versions(rig_releases, board.platform.name)[0]
+    oldest = rig_releases.versions(board.platform.name)[0]
     verdict = check_app(board, rig_releases, oldest, rig_user_binary)
     assert verdict.outcome != "runs", f"our app ran on Device OS {oldest}: {verdict.detail}"

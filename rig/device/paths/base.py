@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rig.device.board import Device
 from rig.firmware.dfu_writes import DfuWrite
@@ -27,6 +27,7 @@ class ModuleFile:
     modules: tuple[Module, ...]
 
 
+@runtime_checkable
 class FlashPath(Protocol):
     """One way of getting a module file onto a board."""
 
@@ -37,6 +38,7 @@ class FlashPath(Protocol):
         ...
 
 
+@runtime_checkable
 class DfuWriter(FlashPath, Protocol):
     """A path that can also make single raw DFU writes (the planner's DFU steps)."""
 

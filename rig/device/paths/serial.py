@@ -25,7 +25,7 @@ class SerialPath:
 
     def send(self, dev: Device, file: ModuleFile) -> None:
         """One YMODEM transfer; a rejected image still resets the board from 2.0.0 on (§3.3)."""
-        modules = dev.modules_usb()
+        modules = dev.modules()
         sysver = next((m.version for m in modules if m.function == F.SYSTEM_PART and m.index == 1), 0)
         if sysver >= REMOVED_IN:
             raise FlashRefused(
