@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rig.board_mode import Mode
 from rig.firmware.release import Release, ReleaseStore
 from rig.methods import Via
 from rig.plan import PlanRefused, Target, plan
@@ -62,8 +63,8 @@ def manual_cost(release: Release) -> Cost:
     for stored in release.modules():
         target = Target(stored.name, stored.module)
         steps += [
-            Step.enter("dfu"),
-            Step.flash(Via.DFU, target, "dfu"),  # the whole file at the module's address
+            Step.enter(Mode.DFU),
+            Step.flash(Via.DFU, target, Mode.DFU),  # the whole file at the module's address
             Step(StepKind.WAIT_REBOOT),
         ]
     flashes = [s for s in steps if s.kind == StepKind.FLASH]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import serial.tools.list_ports
 
 from rig import platforms
+from rig.board_mode import Mode
 from rig.clock import Clock, wait_for
 from rig.device.power import PowerPort
 from rig.firmware import versions
@@ -28,17 +28,6 @@ from rig.transport.control import ControlChannel
 from rig.transport.dfuse import DfuSe
 from rig.transport.errors import BoardNotFoundError, TimeoutError_, TransportError
 from rig.transport.hub import Uhubctl, UhubctlPort
-
-
-class Mode(StrEnum):
-    """What the board is doing."""
-
-    OFF = "off"
-    NORMAL = "normal"
-    LISTENING = "listening"
-    DFU = "dfu"
-    SAFE = "safe"
-
 
 RUNNING = frozenset({Mode.NORMAL, Mode.SAFE, Mode.LISTENING})  # the firmware runs and answers control requests
 

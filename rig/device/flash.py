@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from rig.device.board import RUNNING, Device, Mode
+from rig.board_mode import Mode
+from rig.device.board import RUNNING, Device
 from rig.device.modes import REBOOT_TIMEOUT, wait_running
 from rig.device.paths import PATHS, FlashRefused, ModuleFile
 from rig.firmware import versions

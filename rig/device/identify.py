@@ -8,7 +8,8 @@ DfuSe UPLOAD and parsed (the firmware is not running to ask).
 
 from __future__ import annotations
 
-from rig.device.board import Device, Identity, Mode, ModuleRecord
+from rig.board_mode import Mode
+from rig.device.board import Device, Identity, ModuleRecord
 from rig.device.modes import enter
 from rig.firmware.format import ModuleFunction as F
 from rig.transport.console import Console, open_port

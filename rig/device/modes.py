@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rig.board_mode import Mode
 from rig.clock import wait_for
 from rig.device import power
-from rig.device.board import RUNNING, Device, Mode
+from rig.device.board import RUNNING, Device
 from rig.transport.console import DFU_BAUD, LISTEN_BAUD, Console, open_port
 from rig.transport.control import ControlChannel
 from rig.transport.dfuse import DfuSe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rig import platforms, timing
+from rig.board_mode import Mode
 from rig.dfu_map import parse_memory_map
 from rig.methods import Via
 from rig.plan.model import Step, StepKind
@@ -52,7 +53,7 @@ def _validated_write(plat: platforms.Platform, step: Step) -> float:
 def step_seconds(plat: platforms.Platform, step: Step) -> float:
     """Modelled seconds of one step."""
     if step.kind == StepKind.FLASH:
-        if step.mode == "normal":
+        if step.mode == Mode.NORMAL:
             return _validated_write(plat, step)
         transfer = 0.0 if step.via == Via.SWD else (step.size // 4096 + 1) * timing.usb_control(4096)
         return transfer + erase_and_program(plat, step.alt, step.address or 0, step.size)

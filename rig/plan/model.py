@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rig.board_mode import Mode
 from rig.errors import RigError
 from rig.firmware.dfu_writes import DfuWrite
 from rig.firmware.format import ModuleFunction as F
@@ -60,33 +61,34 @@ class Step:
     """One thing the runner does."""
 
     kind: StepKind
-    mode: str | None = None  # enter-mode: the board mode; flash: "normal" (validated on the board), "dfu" or "swd"
+    mode: Mode | None = None  # enter-mode: the mode to enter; flash: where the write happens (NORMAL: validated
+    # by the running firmware; DFU: raw; None: through the debugger)
     via: Via | None = None
     target: Target | None = None
     write: DfuWrite | None = None  # a raw DFU write (from rig.firmware.dfu_writes)
     label: str = ""
 
     @classmethod
-    def enter(cls, mode: str) -> Step:
+    def enter(cls, mode: Mode) -> Step:
         """Put the board in `mode`."""
         return cls(StepKind.ENTER_MODE, mode)
 
     @classmethod
-    def flash(cls, via: Via, target: Target, mode: str = "normal") -> Step:
+    def flash(cls, via: Via, target: Target, mode: Mode | None = Mode.NORMAL) -> Step:
         """Send a module file over a path."""
         return cls(StepKind.FLASH, mode, via, target)
 
     @classmethod
     def dfu(cls, via: Via, write: DfuWrite, target: Target | None = None) -> Step:
         """One raw DFU write (of `target`'s module, or a flag)."""
-        return cls(StepKind.FLASH, "dfu", via, target, write, write.label)
+        return cls(StepKind.FLASH, Mode.DFU, via, target, write, write.label)
 
     @property
     def address(self) -> int | None:
         """Where a DFU-mode write lands."""
         if self.write is not None:
             return self.write.address
-        if self.mode in ("dfu", "swd") and self.target is not None:
+        if self.mode in (Mode.DFU, None) and self.target is not None:
             return self.target.image.start
         return None
 
@@ -107,15 +109,15 @@ class Step:
         if self.kind != StepKind.FLASH:
             out: dict[str, Any] = {"kind": str(self.kind)}
             if self.mode:
-                out["mode"] = self.mode
+                out["mode"] = str(self.mode)
             if self.label:
                 out["label"] = self.label
             return out
         return {
             "kind": "flash",
             "file": self.target.name if self.target else self.label,
-            "mode": self.mode,
-            "address": self.address if self.mode == "dfu" else None,
+            "mode": str(self.mode) if self.mode is not None else str(self.via),
+            "address": self.address if self.mode == Mode.DFU else None,
             "size": self.size,
             "via": str(self.via),
             "module": self.target.image.describe() if self.target else self.label,

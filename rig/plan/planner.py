@@ -11,6 +11,7 @@ flag); ota never downgrades; swd writes one HEX image.
 from __future__ import annotations
 
 from rig import platforms
+from rig.board_mode import Mode
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.methods import METHODS, PARTICLE_UPDATE, RESTORE, Via
@@ -105,7 +106,7 @@ def _setup_done(plat: platforms.Platform, release: Release) -> list[Step]:
 
 
 def _validated(plat: platforms.Platform, targets: list[Target], downgrade: bool, via: Via) -> list[Step]:
-    mode = "listening" if via == Via.SERIAL else "normal"
+    mode = Mode.LISTENING if via == Via.SERIAL else Mode.NORMAL
     steps: list[Step] = []
     for t in _by_kind(plat, targets, downgrade):
         online = [Step(StepKind.WAIT_CLOUD)] if via == Via.OTA else []  # OTA needs the board connected first
@@ -158,12 +159,12 @@ def plan(
         steps = dfu_plan(plat, boot, device_mode) + [
             s
             for t in rest
-            for s in (Step.enter("dfu"), Step.flash(Via.PARTICLE_CLI, t, "dfu"), Step(StepKind.WAIT_REBOOT))
+            for s in (Step.enter(Mode.DFU), Step.flash(Via.PARTICLE_CLI, t, Mode.DFU), Step(StepKind.WAIT_REBOOT))
         ]
     elif base in (RESTORE, Via.DFU_UTIL):
         steps = restore_plan(plat, todo, release, Via.DFU if base == RESTORE else Via.DFU_UTIL) if todo else []
     else:  # swd
-        steps = [Step.flash(Via.SWD, t, "swd") for t in todo]
+        steps = [Step.flash(Via.SWD, t, None) for t in todo]
         steps += [Step(StepKind.WAIT_REBOOT)] if steps else []
     if todo and base not in (RESTORE, Via.DFU_UTIL):
         steps += _setup_done(plat, release)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from rig import platforms
+from rig.board_mode import Mode
 from rig.firmware.dfu_writes import DfuWriteRefused, module_writes, setup_done_write
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
@@ -47,18 +48,18 @@ def dfu_plan(
         key=lambda t: (rank.get(t.image.function, 3), asset_number(plat, t)),
     )
     normal_steps = [
-        s for t in normal for s in (Step.enter("normal"), Step.flash(normal_via, t), Step(StepKind.WAIT_REBOOT))
+        s for t in normal for s in (Step.enter(Mode.NORMAL), Step.flash(normal_via, t), Step(StepKind.WAIT_REBOOT))
     ]
     dfu_steps = (
         (
-            [Step.enter("dfu")]
+            [Step.enter(Mode.DFU)]
             + [s for t in dfu for s in dfu_write(plat, t, dfu_via)]
             + [Step(StepKind.RESET, label="DFU leave"), Step(StepKind.WAIT_REBOOT)]
         )
         if dfu
         else []
     )
-    return dfu_steps + normal_steps if device_mode == "dfu" else normal_steps + dfu_steps
+    return dfu_steps + normal_steps if device_mode == Mode.DFU else normal_steps + dfu_steps
 
 
 def restore_plan(plat: platforms.Platform, targets: list[Target], release: Release, via: Via) -> list[Step]:
@@ -68,7 +69,7 @@ def restore_plan(plat: platforms.Platform, targets: list[Target], release: Relea
     radio = [t for t in targets if t.image.function == F.RADIO_STACK]
     users = [t for t in targets if t.image.function == F.USER_PART]
     order = boot + parts + radio if plat.family == "stm32f2" and not plat.bootloader_embedded else parts + radio + boot
-    steps = [Step.enter("dfu")] + [s for t in order + users for s in dfu_write(plat, t, via)]
+    steps = [Step.enter(Mode.DFU)] + [s for t in order + users for s in dfu_write(plat, t, via)]
     setup_done = setup_done_write(plat)
     if setup_done is not None and release.system_version < DOS_4_0_0:
         steps.append(Step.dfu(via, setup_done))

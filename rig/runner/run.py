@@ -188,7 +188,7 @@ class Runner:
 
     def _installed_by_others(self, step: Step | None) -> bool:
         """A normal-mode write whose module the board already has (the cloud healed it meanwhile, §6.4)."""
-        if step is None or step.kind != StepKind.FLASH or step.target is None or step.mode != "normal":
+        if step is None or step.kind != StepKind.FLASH or step.target is None or step.mode != Mode.NORMAL:
             return False
         if step.target.image.function == F.USER_PART:
             return False

@@ -27,7 +27,7 @@ def _flash(dev: Device, step: Step, rest: list[Step]) -> str:
 def execute(dev: Device, step: Step, rest: list[Step]) -> str:
     """Do one step; returns a short note for the report."""
     if step.kind == StepKind.ENTER_MODE:
-        return ", ".join(enter(dev, Mode(step.mode or "normal")))
+        return ", ".join(enter(dev, step.mode or Mode.NORMAL))
     if step.kind == StepKind.FLASH:
         return _flash(dev, step, rest)
     if step.kind == StepKind.RESET:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rig.device.board import Device, Mode
+from rig.board_mode import Mode
+from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
 from rig.device.paths.base import ModuleFile
 from rig.device.paths.rules import writes_for

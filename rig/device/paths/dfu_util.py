@@ -8,7 +8,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from rig.device.board import Device, Mode
+from rig.board_mode import Mode
+from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
 from rig.device.paths.base import ModuleFile
 from rig.device.paths.rules import writes_for

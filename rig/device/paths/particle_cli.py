@@ -6,7 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from rig.device.board import Device, Mode
+from rig.board_mode import Mode
+from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
 from rig.device.paths.base import FlashRefused, ModuleFile
 from rig.firmware.format import ModuleFunction as F

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from rig.board_mode import Mode
 from rig.clock import wait_for
-from rig.device.board import Device, Mode
+from rig.device.board import Device
 from rig.device.modes import enter, wait_running
 from rig.device.paths.base import FlashRefused, ModuleFile
 from rig.firmware.format import ModuleFunction as F
