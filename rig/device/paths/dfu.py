@@ -7,29 +7,20 @@ from collections.abc import Sequence
 from rig.board_mode import Mode
 from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
-from rig.device.paths.base import ModuleFile
-from rig.device.paths.rules import writes_for
+from rig.device.paths.rules import DfuDownloads
 from rig.firmware.dfu_writes import DfuWrite
 from rig.methods import Via
 from rig.transport.dfuse import DfuSe
 
 
-class DfuPath:
+class DfuPath(DfuDownloads):
     """DfuSe downloads through pyusb, then a DFU leave."""
 
     via = Via.DFU
     leaves_with_last_write = False  # the plan's DFU-leave step ends DFU mode
 
-    def send(self, dev: Device, file: ModuleFile) -> None:
-        """Every write of every module, then leave DFU mode."""
-        self._download(dev, writes_for(dev, file.modules), leave=True)
-
-    def write(self, dev: Device, write: DfuWrite, leave: bool) -> None:
-        """One DfuSe download (a DCT write does not erase)."""
-        self._download(dev, [write], leave)
-
-    @staticmethod
-    def _download(dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+        """DfuSe downloads through pyusb (a DCT write does not erase), then the leave."""
         enter(dev, Mode.DFU)
         dfu = DfuSe(dev.require_usb().device, dev.clock)
         for write in writes:

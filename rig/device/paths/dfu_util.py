@@ -11,29 +11,20 @@ from pathlib import Path
 from rig.board_mode import Mode
 from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
-from rig.device.paths.base import ModuleFile
-from rig.device.paths.rules import writes_for
+from rig.device.paths.rules import DfuDownloads
 from rig.firmware.dfu_writes import DfuWrite
 from rig.methods import Via
 from rig.transport.tools import DfuUtil
 
 
-class DfuUtilPath:
+class DfuUtilPath(DfuDownloads):
     """One dfu-util download per write."""
 
     via = Via.DFU_UTIL
     leaves_with_last_write = True  # `-s ADDR:leave`, as particle-cli 2.x (§5.5)
 
-    def send(self, dev: Device, file: ModuleFile) -> None:
-        """Every write of every module; the last one leaves DFU mode."""
-        self._download(dev, writes_for(dev, file.modules), leave=True)
-
-    def write(self, dev: Device, write: DfuWrite, leave: bool) -> None:
-        """`dfu-util -d VID:PID -S ID -a ALT -s ADDR[:leave] -D FILE`."""
-        self._download(dev, [write], leave)
-
-    @staticmethod
-    def _download(dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+        """`dfu-util -d VID:PID -S ID -a ALT -s ADDR[:leave] -D FILE`, one call per write."""
         enter(dev, Mode.DFU)
         vid_pid = f"{dev.platform.usb_vid:04x}:{dev.platform.dfu_pid:04x}"
         tool = DfuUtil()

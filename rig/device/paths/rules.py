@@ -1,11 +1,13 @@
-"""The DFU write rules as a path sees them: rig.firmware.dfu_writes, refused in the path's words."""
+"""The DFU write rules as a path sees them (rig.firmware.dfu_writes, refused in the path's words),
+and what the paths that make DFU writes share.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rig.device.board import Device
-from rig.device.paths.base import FlashRefused
+from rig.device.paths.base import FlashRefused, ModuleFile
 from rig.firmware.dfu_writes import DfuWrite, DfuWriteRefused, module_writes
 from rig.firmware.module import Module
 
@@ -16,3 +18,19 @@ def writes_for(dev: Device, modules: Iterable[Module]) -> list[DfuWrite]:
         return [w for m in modules for w in module_writes(dev.platform, m)]
     except DfuWriteRefused as exc:
         raise FlashRefused(str(exc)) from None
+
+
+class DfuDownloads:
+    """`send` and `write` of a path that makes DFU writes, both through its `download`."""
+
+    def send(self, dev: Device, file: ModuleFile) -> None:
+        """Every write of every module of the file; the last one leaves DFU mode."""
+        self.download(dev, writes_for(dev, file.modules), leave=True)
+
+    def write(self, dev: Device, write: DfuWrite, leave: bool) -> None:
+        """One write placed by the planner."""
+        self.download(dev, [write], leave)
+
+    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+        """Make the writes with the board in DFU mode; `leave` ends DFU mode after them."""
+        raise NotImplementedError
