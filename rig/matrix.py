@@ -15,6 +15,7 @@ from rig import platforms
 from rig.errors import ConfigError
 from rig.firmware import synthetic, versions
 from rig.firmware.release import ReleaseStore
+from rig.methods import METHODS, PARTICLE_UPDATE
 
 DEFAULT_METHODS = ("dfu", "serial", "usb", "restore", "ota")
 # The simulated lab's default bench and the synthetic releases it runs (Device OS lines each
@@ -42,6 +43,19 @@ class MatrixPath:
     def id(self) -> str:
         """Readable test id, e.g. boron-2.2.0-to-4.0.1-dfu."""
         return f"{self.platform}-{self.from_version}-to-{self.to_version}-{self.method}"
+
+    @classmethod
+    def from_id(cls, text: str) -> MatrixPath | None:
+        """The path of a test id (the inverse of `id`), None when `text` is not one."""
+        head, sep, tail = text.partition("-to-")
+        platform, _, source = head.partition("-")
+        if not (sep and platform and source):
+            return None
+        for i, char in enumerate(tail):
+            method = tail[i + 1 :]
+            if char == "-" and i and (method in METHODS or method.startswith(f"{PARTICLE_UPDATE}@")):
+                return cls(platform, source, tail[:i], method)
+        return None
 
     @property
     def upgrade(self) -> bool:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +27,12 @@ from rig.device import Device
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
+from rig.methods import Via
 from rig.plan import Target
 from rig.pool import NoBoardError, lock_dir
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
-from rig.report.collect import RESULT_KEY, ResultCollector
+from rig.report.collect import RESULT_KEY, ResultCollector, path_property
 from rig.runner.prepare import leave_usable, take_over
 from rig.runner.recovery import PROCESS_QUARANTINE
 
@@ -55,6 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rig-user-binary", metavar="FILE", help="user firmware to check across Device OS versions")
     g.addoption("--rig-releases", metavar="DIR", help="release store (default with --rig-sim: synthetic)")
     g.addoption("--rig-report", metavar="DIR", help="write results.json and the HTML matrix here")
+    g.addoption(
+        "--rig-run-id",
+        metavar="ID",
+        help="this run's folder under DIR/runs, made by the caller (default: a new one, time-pid)",
+    )
     g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
     g.addoption(
         "--rig-path-timeout",
@@ -76,6 +84,28 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     config.stash[_SESSION] = RigSession(config)
     config.pluginmanager.register(ResultCollector(config), "rig-results")
+    config.stash[_SIGNALS] = stop_on_signals()
+
+
+_SIGNALS = pytest.StashKey[dict[int, Any]]()
+
+
+def stop_on_signals() -> dict[int, Any]:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does (in the controller and in every worker): the
+    current step's cleanup runs, every port the run switched off is switched on, locks are released,
+    what finished is written and the unfinished paths are named.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    saved: dict[int, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            saved[signum] = signal.signal(signum, interrupt)
+    return saved
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -105,9 +135,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Tear the simulated bench down."""
+    """Tear the simulated bench down; the signals as they were."""
     if _SESSION in config.stash:
         config.stash[_SESSION].close()
+    for signum, handler in config.stash.get(_SIGNALS, {}).items():
+        signal.signal(signum, handler)
 
 
 @dataclass(frozen=True, order=True)
@@ -180,8 +212,14 @@ def interleaved(paths: list[matrix.MatrixPath]) -> list[matrix.MatrixPath]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip `hil` tests with a reason when there is no bench; else give each a watchdog (pytest-timeout,
-    test function only, so the board fixture's teardown still powers and recovers the board).
+    test function only, so the board fixture's teardown still powers and recovers the board). Each
+    path of the matrix is marked with its path, so it gets a final record whatever ends it.
     """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("rig_path") if callspec is not None else None
+        if isinstance(path, matrix.MatrixPath):
+            item.user_properties.append(path_property(path))
     if config.stash[_SESSION].has_bench:
         watchdog = config.getoption("--rig-path-timeout")
         for item in items:
@@ -250,7 +288,7 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
         pytest.skip(f"--rig-methods {','.join(chosen)} leaves out {', '.join(method_marker.args)}")
     method = path.method if path is not None else (method_marker.args[0] if method_marker else None)
     if method is not None:  # OTA needs a connected board; the other paths are better off without the cloud
-        preferred = [n for n in candidates if rig_session.wants_cloud(n) == (method == "ota")]
+        preferred = [n for n in candidates if rig_session.wants_cloud(n) == (method == Via.OTA)]
         candidates = preferred or candidates
     if not candidates:
         pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")

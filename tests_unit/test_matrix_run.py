@@ -60,7 +60,12 @@ def test_sim_matrix_with_two_workers(tmp_path: Path) -> None:
     assert by_id["photon-2.3.1-to-1.5.2-ota"]["outcome"] == "refused"
     assert by_id["photon-1.5.2-to-2.3.1-serial"]["outcome"] == "pass"
     assert by_id["photon-1.5.2-to-2.3.1-serial"]["final_versions"]["system part 2"] == 2302
-    assert (report / "logs" / "photon-1.5.2-to-2.3.1-dfu.txt").read_text().strip()
+    run = (report / "latest").resolve()
+    assert (
+        run.parent == report / "runs" and (run / "results.json").read_bytes() == (report / "results.json").read_bytes()
+    )
+    assert (run / "logs" / "photon-1.5.2-to-2.3.1-dfu.txt").read_text().strip()
+    assert len((run / "paths.jsonl").read_text().splitlines()) == 6  # each path journalled as it ended
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["test_path[photon-1.5.2-to-2.3.1-dfu]"].iter("property")}
     assert props["outcome"] == "pass" and props["method"] == "dfu" and float(props["modelled_seconds"]) > 0
@@ -173,7 +178,8 @@ def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
     assert "4 paths: 4 pass" in dom
     assert dom.count('data-outcome="pass"') == 4
     assert 'id="boron-dfu"' in dom and 'id="boron-restore"' in dom
-    assert 'href="logs/boron-2.3.1-to-4.0.1-dfu.txt"' in dom
+    link = f"runs/{(report / 'latest').resolve().name}/logs/boron-2.3.1-to-4.0.1-dfu.txt"
+    assert f'href="{link}"' in dom and (report / link).is_file()
 
 
 def test_user_binary_across_versions(tmp_path: Path) -> None:

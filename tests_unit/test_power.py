@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from rig.board_mode import Mode
 from rig.device.power import PortNotCutError, power_cut, power_off
+from rig.plan.model import Step, StepKind
+from rig.runner.steps import execute
 from rig.sim.clock import SimClock
+from rig.sim.lab import Lab
+from rig.sim_settings import BoardSettings
 from rig.transport.errors import TimeoutError_, TransportError
+from testsupport.devices import device
 
 
 class RecordingPort:
@@ -69,3 +77,16 @@ def test_power_off_that_does_not_cut_switches_on_again() -> None:
     assert port.calls == [False, True]
     power_off(port, present=lambda: False, clock=SimClock(0), timeout=5)
     assert port.calls[-1] is False
+
+
+def test_setup_done_waits_for_a_rebooting_board_without_touching_power(lab: Lab) -> None:
+    """The runner's setup-done step after a write: the board is still rebooting (off USB) and the
+    bench has no hub port for it; the step waits for the board instead of trying to power it."""
+    board = lab.add_board("b", "boron", "2.3.1", settings=BoardSettings(setup_done=False))
+    dev = dataclasses.replace(device(lab, board, "b"), hub=None)
+    board.reset("a write ended", delay=0.0)
+    lab.clock.sleep(0.2)
+    assert dev.mode() == Mode.OFF
+    assert execute(dev, Step(StepKind.SETUP_DONE), []) == ""
+    assert board.dct_read(board.platform.setup_done_offset or 0, 1) == b"\x01" and dev.mode() == Mode.NORMAL
+    assert not any("hub" in line for line in dev.log)

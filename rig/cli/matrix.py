@@ -17,8 +17,10 @@ from rich.table import Table
 
 from rig import hil, matrix
 from rig.errors import ConfigError
+from rig.report import journal
 from rig.report import results as report_results
 
+EXIT_INTERRUPTED = 3  # README "Exit codes"
 HIL_TESTS = Path(hil.__file__).resolve().parent  # the matrix tests ship inside the package
 # pytest settings the reports rely on; given on the command line so that neither the checkout's
 # pyproject.toml nor a pytest.ini of the folder rig runs from changes them
@@ -48,8 +50,9 @@ class _ProgressPlugin:
             self.progress.update(self.task, advance=1, description=f"matrix {report.nodeid.split('[')[-1][:-1]}")
 
 
-def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matrix.py") -> list[str]:
+def pytest_args(args: argparse.Namespace, report: Path, run_id: str, tests: str = "test_matrix.py") -> list[str]:
     """The pytest command line of a matrix run (the package's own tests, wherever rig is installed)."""
+    run = report / journal.RUNS / run_id
     out = [
         str(HIL_TESTS / tests),
         "-q",
@@ -64,8 +67,10 @@ def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matri
         "ignore::pytest.PytestAssertRewriteWarning",  # the rig package is imported before pytest starts
         "--rig-report",
         str(report),
-        f"--junitxml={report / 'junit.xml'}",
-        f"--html={report / 'report.html'}",
+        "--rig-run-id",
+        run_id,
+        f"--junitxml={run / 'junit.xml'}",
+        f"--html={run / 'report.html'}",
         "--self-contained-html",
         "-n",
         str(args.workers),
@@ -93,7 +98,7 @@ def pytest_args(args: argparse.Namespace, report: Path, tests: str = "test_matri
 def summary(results: list[report_results.PathResult]) -> Table:
     """Outcomes per platform and method."""
     table = Table(title="Matrix summary")
-    for col in ("platform", "method", "paths", "pass", "over the air", "fail", "refused", "modelled s"):
+    for col in ("platform", "method", "paths", "pass", "over the air", "fail", "refused", "not finished", "modelled s"):
         table.add_column(col)
     groups: dict[tuple[str, str], list[report_results.PathResult]] = {}
     for r in results:
@@ -108,6 +113,7 @@ def summary(results: list[report_results.PathResult]) -> Table:
             str(count["completed-over-the-air"]),
             str(count["fail"]),
             str(count["refused"]),
+            str(count["interrupted"] + count["not-run"]),
             f"{sum(r.modelled_seconds for r in rs):.0f}",
         )
     return table
@@ -143,9 +149,8 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         raise ConfigError("Say which bench: --sim for the simulated lab, or --devices devices.yaml for real boards.")
     preflight(args)
     report = Path(args.report).resolve()
-    report.mkdir(parents=True, exist_ok=True)
-    results_file = report / "results.json"
-    results_file.unlink(missing_ok=True)
+    run_id = journal.new_run_id()
+    run = journal.create_run_folder(report, run_id)  # its own folder: no run touches another's files
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -154,17 +159,26 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         console=out,
         transient=True,
     ) as progress:
-        code = pytest.main(pytest_args(args, report), plugins=[_ProgressPlugin(progress)])
-    if not results_file.exists():
+        code = pytest.main(pytest_args(args, report, run_id), plugins=[_ProgressPlugin(progress)])
+    results = journal.journal(run)
+    if not results:
         raise ConfigError(f"The matrix produced no results (pytest exit code {int(code)}); see the output above.")
-    _meta, results = report_results.read(report)
     out.print(summary(results))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps([r.public() for r in results], indent=1))
+        Path(args.json_out).write_text(json.dumps([r.public() for r in report_results.ordered(results)], indent=1))
         out.print(f"JSON: {args.json_out}")
-    out.print(f"Report: {report / 'matrix.html'} (also results.json, junit.xml, report.html, trend.html)")
+    out.print(
+        f"Report: {report / 'matrix.html'} (this run: {run}; also results.json, junit.xml, report.html, trend.html)"
+    )
+    return exit_code(results, int(code))
+
+
+def exit_code(results: list[report_results.PathResult], pytest_code: int) -> int:
+    """0 every path passed (or was refused as planned), 1 paths failed, 3 the run was interrupted."""
+    if pytest_code == int(pytest.ExitCode.INTERRUPTED) or any(r.outcome in report_results.UNFINISHED for r in results):
+        return EXIT_INTERRUPTED
     failed = sum(r.outcome == "fail" for r in results)
-    return 1 if failed or int(code) not in (0, 5) else 0
+    return 1 if failed or pytest_code not in (0, 5) else 0
 
 
 def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

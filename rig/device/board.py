@@ -84,6 +84,7 @@ class Device:
     cloud: CloudClient | None = None
     name: str = ""
     swd_probe: str | None = None
+    power_port: PowerPort | None = None  # a supply other than the hub port's uhubctl (a remote bench)
     log: list[str] = field(default_factory=list)
     serial_log: bytearray = field(default_factory=bytearray)  # what the board printed on its console
 
@@ -94,6 +95,8 @@ class Device:
     @property
     def power(self) -> PowerPort | None:
         """The board's switchable supply (its hub port through uhubctl), None without one."""
+        if self.power_port is not None:
+            return self.power_port
         return UhubctlPort(self.uhubctl, self.hub.location, self.hub.port) if self.hub is not None else None
 
     def note(self, text: str) -> None:

@@ -106,7 +106,7 @@ def enter(dev: Device, target: Mode) -> list[str]:
         try:
             power_on(dev)
         except TransportError as exc:
-            if dev.hub is None:
+            if dev.power is None:
                 raise
             dev.note(f"hub power on failed ({exc}); power cycling")
             tried.append("power cycle")
@@ -254,7 +254,14 @@ def mark_setup_done(dev: Device, done: bool = True) -> None:
     """Set (or clear) the setup-done flag of a Gen 3 board (§6.10), then leave (or enter) listening mode."""
     if dev.platform.setup_done_offset is None:
         raise TransportError(f"{dev.name} is a {dev.platform.display_name}: setup done exists on Gen 3 only.")
-    ensure_running(dev)
+    mode = dev.mode()
+    if mode == Mode.DFU:
+        enter(dev, Mode.NORMAL)
+    elif mode not in RUNNING:  # rebooting after the last write (or off): wait before anything drastic
+        try:
+            wait_running(dev)
+        except TimeoutError_:
+            enter(dev, Mode.NORMAL)
     ctl = dev.control()
     ctl.set_device_setup_done(done)
     if not done:

@@ -18,6 +18,7 @@ from rig.errors import RigError
 from rig.firmware.format import PREFIX_SIZE, ModuleFlag
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
+from rig.firmware.parse import OTA_FLAG_BYTE
 from rig.platforms import GEN3_USER_PART_MOVE, Platform
 
 FORMER_USER_PART = 0xD4000  # DC `formerUserPart` (§2.3)
@@ -77,7 +78,7 @@ def module_writes(plat: Platform, module: Module) -> list[DfuWrite]:
             raise DfuWriteRefused(f"The {plat.display_name}'s bootloader cannot be written in DFU mode.")
         return [
             DfuWrite(region.dfu_alt, region.dfu_address, module.data, BOOTLOADER_LABEL),
-            _dct(plat, plat.ota_flag_offset, b"\xa5", OTA_FLAG_LABEL),
+            _dct(plat, plat.ota_flag_offset, OTA_FLAG_BYTE, OTA_FLAG_LABEL),
         ]
     writes = []
     if moves_user_part(plat, module):

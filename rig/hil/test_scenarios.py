@@ -19,6 +19,7 @@ from rig.firmware.parse import parse_module
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import user_app
 from rig.plan import PlanRefused, Target, plan
+from rig.plan.model import StepKind
 from rig.plan.steps import asset_number
 from rig.runner import ANY_APP, FAIL, OVER_THE_AIR, PASS, Runner, installed, verify
 from rig.runner.prepare import ensure_release
@@ -71,7 +72,7 @@ def test_cloud_finishes_a_serial_upgrade(board: Device, rig_releases: ReleaseSto
     ensure_release(board, rig_releases.get(board.platform.name, olds[0]))
     app = Target("app-for-target.bin", parse_module(build(user_app(board.platform.name, target.system_version))))
     steps = plan(installed(board, hashes=True), target, "serial", app)
-    first = next(i for i, s in enumerate(steps.steps) if s.kind == "flash" and s.target is app)
+    first = next(i for i, s in enumerate(steps.steps) if s.kind == StepKind.FLASH and s.target is app)
     steps.steps = steps.steps[first - 1 : first + 2] + steps.steps[: first - 1] + steps.steps[first + 2 :]
     result = Runner(board).run(steps, target, user_version=app.image.version)
     assert result.outcome == OVER_THE_AIR, result.error

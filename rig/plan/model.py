@@ -126,7 +126,8 @@ class Step:
     def describe(self) -> str:
         """One line for people."""
         if self.kind == StepKind.FLASH:
-            where = f" at 0x{self.address:x} (alt {self.alt})" if self.address is not None else ""
+            alt = f" (alt {self.alt})" if self.mode == Mode.DFU else ""
+            where = f" at 0x{self.address:x}{alt}" if self.address is not None else ""
             name = self.target.name if self.target else self.label
             return f"flash {name} via {self.via}{where}, {self.size} bytes"
         return f"{self.kind}{f' {self.mode}' if self.mode else ''}{f' ({self.label})' if self.label else ''}"

@@ -163,9 +163,11 @@ def plan(
         ]
     elif base in (RESTORE, Via.DFU_UTIL):
         steps = restore_plan(plat, todo, release, Via.DFU if base == RESTORE else Via.DFU_UTIL) if todo else []
-    else:  # swd
+    elif base == Via.SWD:
         steps = [Step.flash(Via.SWD, t, None) for t in todo]
         steps += [Step(StepKind.WAIT_REBOOT)] if steps else []
+    else:
+        raise PlanRefused(f"The planner has no plan for the {base} path yet: add its branch in rig/plan/planner.py.")
     if todo and base not in (RESTORE, Via.DFU_UTIL):
         steps += _setup_done(plat, release)
     result.steps = steps

@@ -1,41 +1,140 @@
-"""The controller's side of a pytest run: gathers path results from workers, writes the reports
-and the JUnit suite metadata (python-stack §6d: record_testsuite_property is dropped under xdist,
-so the controller adds it).
+"""The controller's side of a pytest run: a final record for every selected path, written as it
+ends, then the reports and the JUnit suite metadata (python-stack §6d: record_testsuite_property is
+dropped under xdist, so the controller adds it). Layout and guarantees: rig/report/journal.py.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _pytest.junitxml import xml_key
 
-from rig.report import html as report_html
+from rig.errors import ConfigError
+from rig.matrix import MatrixPath
+from rig.report import journal
+from rig.report import publish as report_publish
 from rig.report import results as report_results
 
-RESULT_KEY = "rig_result"
+RESULT_KEY = "rig_result"  # the user property carrying a path's PathResult (rig_record)
+PATH_KEY = "rig_path"  # the user property naming the path a test item runs (added at collection)
+
+
+def path_property(path: MatrixPath) -> tuple[str, str]:
+    """The user property that marks a test item as one path of the matrix."""
+    return PATH_KEY, json.dumps([path.platform, path.from_version, path.to_version, path.method])
+
+
+def _param_id(nodeid: str) -> str:
+    return nodeid[nodeid.index("[") + 1 : -1] if nodeid.endswith("]") and "[" in nodeid else ""
+
+
+def _error_sentence(report: pytest.TestReport) -> str:
+    """What ended a test that recorded no result, in one line."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = getattr(crash, "message", None) or str(report.longrepr or "").strip().splitlines()[-1:] or ["unknown"]
+    line = text if isinstance(text, str) else text[0]
+    return line.strip().splitlines()[0][:500] if line.strip() else "the test failed without a message"
 
 
 class ResultCollector:
-    """Collects path results and writes the reports (on the controller under xdist)."""
+    """Collects path results, journals each as it ends, writes the reports (on the controller)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.results: list[report_results.PathResult] = []
-        self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.results: dict[str, report_results.PathResult] = {}
+        self.selected: dict[str, MatrixPath] = {}  # every path of the run, by id
+        self.started: set[str] = set()
+        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.report_dir: Path | None = None
+        self.run_folder: Path | None = None
+        self.problems: list[str] = []
+
+    @property
+    def controller(self) -> bool:
+        """False in an xdist worker."""
+        return not hasattr(self.config, "workerinput")
+
+    def _folder(self) -> Path | None:
+        """The run's folder, made on first use (only with --rig-report)."""
+        if self.run_folder is None and self.report_dir is not None:
+            given = self.config.getoption("--rig-run-id")  # made by the caller (rig matrix), exclusively
+            if given:
+                self.run_folder = self.report_dir / journal.RUNS / given
+                self.run_folder.mkdir(parents=True, exist_ok=True)
+            else:
+                self.run_folder = journal.create_run_folder(self.report_dir, journal.new_run_id())
+        return self.run_folder
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Where the reports go; a report folder that cannot be used ends the run before any test."""
+        folder = self.config.getoption("--rig-report") or self.config.getini("rig_report")
+        if not self.controller or not folder:
+            return
+        self.report_dir = Path(folder)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The selected paths (without xdist: this process collected them)."""
+        for item in session.items:
+            self._select(item.nodeid, dict(item.user_properties).get(PATH_KEY))
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The selected paths (under xdist: from a worker's collection, by test id)."""
+        for nodeid in ids:
+            path = MatrixPath.from_id(_param_id(nodeid))
+            if path is not None:
+                self.selected.setdefault(path.id, path)
+
+    def _select(self, nodeid: str, prop: Any) -> None:
+        if prop is not None:
+            path = MatrixPath(*json.loads(str(prop)))
+            self.selected.setdefault(path.id, path)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """A path started (so an interruption finds it in flight)."""
+        self.started.add(_param_id(nodeid))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A worker's (or this process's) test report: keep its path result."""
-        if report.when != "call":
+        """A test report (of a worker, or of this process): the path's final record when it has one."""
+        props = dict(report.user_properties)
+        if report.when == "call" and RESULT_KEY in props:
+            self._record(report_results.PathResult.from_json(json.loads(str(props[RESULT_KEY]))))
             return
-        for key, value in report.user_properties:
-            if key == RESULT_KEY:
-                self.results.append(report_results.PathResult.from_json(json.loads(str(value))))
+        if PATH_KEY not in props or report.when == "teardown":
+            return
+        path = MatrixPath(*json.loads(str(props[PATH_KEY])))
+        if path.id in self.results:
+            return
+        if report.failed:
+            self._record(self._unfinished(path, "fail", _error_sentence(report), report.duration))
+        elif report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            self._record(self._unfinished(path, "skipped", str(reason).removeprefix("Skipped: "), 0.0))
+
+    @staticmethod
+    def _unfinished(path: MatrixPath, outcome: str, why: str, wall: float) -> report_results.PathResult:
+        return report_results.PathResult(
+            path.id, path.platform, path.from_version, path.to_version, path.method, outcome, why, None,
+            wall_seconds=wall, log=why + "\n",
+        )  # fmt: skip
+
+    def _record(self, result: report_results.PathResult) -> None:
+        self.results[result.id] = result
+        if not self.controller:
+            return
+        try:
+            folder = self._folder()
+            if folder is not None:
+                journal.record(folder, result)
+        except (OSError, ConfigError) as exc:
+            self.problems.append(f"Could not add {result.id} to the run's journal ({exc}).")
 
     def suite_metadata(self) -> dict[str, str]:
         """What the run was: bench, selection, versions, outcome counts."""
@@ -44,7 +143,7 @@ class ResultCollector:
             "rig_version": metadata.version("particle-rig"),
             "python": platform.python_version(),
             "host": platform.node(),
-            "started": self.started,
+            "started": self.started_at,
             "simulated": str(bool(config.getoption("--rig-sim"))).lower(),
             "devices": str(config.getoption("--rig-devices") or config.getini("rig_devices") or ""),
             "releases": str(config.getoption("--rig-releases") or config.getini("rig_releases") or "synthetic"),
@@ -53,28 +152,54 @@ class ResultCollector:
         }
         for name in ("platforms", "from", "to", "methods"):
             meta[name] = ",".join(config.getoption(f"--rig-{name}") or [])
-        for outcome, count in sorted(Counter(r.outcome for r in self.results).items()):
+        for outcome, count in sorted(Counter(r.outcome for r in self.results.values()).items()):
             meta[f"outcome_{outcome}"] = str(count)
         return meta
 
+    def _close_unfinished(self, exitstatus: int) -> None:
+        """A record for every selected path the run did not finish."""
+        stopped = exitstatus == pytest.ExitCode.INTERRUPTED
+        for path_id, path in sorted(self.selected.items()):
+            if path_id in self.results:
+                continue
+            if path_id in self.started:
+                why = "the run was stopped while this path ran" if stopped else "the test ended without a result"
+                self._record(self._unfinished(path, "interrupted", why, 0.0))
+            else:
+                why = "the run was stopped before this path started" if stopped else "the run ended first"
+                self._record(self._unfinished(path, "not-run", why, 0.0))
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Suite properties into the JUnit XML, then results.json, the HTML matrix and the trend page."""
-        config = self.config
-        if hasattr(config, "workerinput"):
+        """Records for unfinished paths, suite properties into the JUnit XML, then the run's files."""
+        if not self.controller:
             return
-        xml = config.stash.get(xml_key, None)
+        self._close_unfinished(int(exitstatus))
+        xml = self.config.stash.get(xml_key, None)
         if xml is not None:  # runs before junitxml writes its file (tryfirst)
             for name, value in self.suite_metadata().items():
                 xml.add_global_property(f"rig_{name}", value)
-        folder = config.getoption("--rig-report") or config.getini("rig_report")
-        if not folder or not self.results:
+        if self.report_dir is None or not self.results:
             return
-        report_dir = Path(folder)
+        try:
+            folder = self._folder()
+        except ConfigError as exc:
+            self.problems.append(str(exc))
+            return
+        assert folder is not None
         meta = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "simulated": bool(config.getoption("--rig-sim")),
+            "started": self.started_at,
+            "run": folder.name,
+            "simulated": bool(self.config.getoption("--rig-sim")),
             "paths": len(self.results),
+            "interrupted": int(exitstatus) == pytest.ExitCode.INTERRUPTED,
         }
-        report_results.write(report_dir, self.results, meta)
-        report_html.write_pages(report_dir, self.results, meta, report_results.history(report_dir))
+        self.problems += report_publish.write_run(self.report_dir, folder, list(self.results.values()), meta)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Copies of the run's junit.xml and report.html (written after the rig's own files); say what failed."""
+        if self.report_dir is not None and self.run_folder is not None:
+            self.problems += report_publish.copy_latest(self.report_dir, self.run_folder)
+        for sentence in self.problems:
+            print(f"rig: {sentence}", file=sys.stderr)

@@ -5,7 +5,6 @@ to that path's log and showing its timings; and a trend view over past runs.
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from rig.firmware import versions
@@ -17,13 +16,15 @@ COLOURS = {
     "fail": "#c62828",
     "refused": "#757575",
     "skipped": "#bdbdbd",
+    "interrupted": "#6a1b9a",
+    "not-run": "#424242",
 }
 STYLE = """body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse;margin:0 0 1.5em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:center;font-size:13px}
 td.cell a{color:#fff;text-decoration:none;font-weight:bold} .legend span{padding:2px 8px;color:#fff;margin-right:6px}"""
 
 
-def _cell(r: PathResult | None) -> str:
+def _cell(r: PathResult | None, logs: str) -> str:
     if r is None:
         return "<td></td>"
     title = r.error or f"{r.modelled_seconds:.1f} s modelled, {r.wall_seconds:.2f} s wall"
@@ -32,13 +33,13 @@ def _cell(r: PathResult | None) -> str:
     title = escape(title)
     return (
         f'<td class="cell" data-outcome="{r.outcome}" style="background:{COLOURS.get(r.outcome, "#000")}" '
-        f'title="{title}"><a href="logs/{escape(r.id)}.txt">{escape(r.outcome)}</a>'
+        f'title="{title}"><a href="{escape(logs)}{escape(r.id)}.txt">{escape(r.outcome)}</a>'
         f"<br><small>{r.modelled_seconds:.0f} s</small></td>"
     )
 
 
-def matrix_page(results: list[PathResult], meta: dict[str, Any]) -> str:
-    """The whole matrix as one HTML page."""
+def matrix_page(results: list[PathResult], meta: dict[str, Any], logs: str = "logs/") -> str:
+    """The whole matrix as one HTML page; `logs`: where the path logs are, relative to the page."""
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>particle-rig matrix</title>"
         f"<style>{STYLE}</style></head><body><h1>Upgrade/downgrade matrix</h1>"
@@ -62,7 +63,9 @@ def matrix_page(results: list[PathResult], meta: dict[str, Any]) -> str:
             "<table><tr><th>from \\ to</th>" + "".join(f"<th>{escape(v)}</th>" for v in vs) + "</tr>"
         )
         for old in vs:
-            parts.append(f"<tr><th>{escape(old)}</th>" + "".join(_cell(cells.get((old, new))) for new in vs) + "</tr>")
+            parts.append(
+                f"<tr><th>{escape(old)}</th>" + "".join(_cell(cells.get((old, new)), logs) for new in vs) + "</tr>"
+            )
         parts.append("</table>")
     parts.append("<p><a href='trend.html'>trend over past runs</a> · <a href='results.json'>results.json</a></p>")
     return "".join(parts) + "</body></html>"
@@ -82,13 +85,3 @@ def trend_page(history: list[dict[str, Any]]) -> str:
         f"</head><body><h1>Trend</h1><table id='trend'><tr><th>run</th><th>paths</th>{head}<th>modelled s</th>"
         f"<th>wall s</th></tr>{rows}</table><p><a href='matrix.html'>latest matrix</a></p></body></html>"
     )
-
-
-def write_pages(
-    report_dir: Path, results: list[PathResult], meta: dict[str, Any], history: list[dict[str, Any]]
-) -> Path:
-    """matrix.html and trend.html; returns matrix.html."""
-    page = report_dir / "matrix.html"
-    page.write_text(matrix_page(results, meta))
-    (report_dir / "trend.html").write_text(trend_page(history))
-    return page

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("pass", "completed-over-the-air", "fail", "refused", "skipped")
+OUTCOMES = ("pass", "completed-over-the-air", "fail", "refused", "skipped", "interrupted", "not-run")
+UNFINISHED = ("interrupted", "not-run")  # the run stopped before the path ended, or before it started
 
 
 @dataclass
@@ -51,42 +52,34 @@ class PathResult:
         return cls(**data)
 
 
-def write(report_dir: Path, results: list[PathResult], meta: dict[str, Any]) -> Path:
-    """results.json, logs/<id>.txt and a line appended to history.jsonl; returns results.json."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    logs = report_dir / "logs"
-    logs.mkdir(exist_ok=True)
-    ordered = sorted(results, key=lambda r: (r.platform, r.method, r.from_version, r.to_version))
-    for r in ordered:
-        (logs / f"{r.id}.txt").write_text(r.log or "(no log)\n")
-    path = report_dir / "results.json"
-    path.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in ordered]}, indent=1))
-    counts = {o: sum(r.outcome == o for r in ordered) for o in OUTCOMES}
-    entry = {
+def ordered(results: list[PathResult]) -> list[PathResult]:
+    """Results in report order (platform, method, from, to)."""
+    return sorted(results, key=lambda r: (r.platform, r.method, r.from_version, r.to_version))
+
+
+def history_entry(results: list[PathResult], meta: dict[str, Any]) -> dict[str, Any]:
+    """A run's line in history.jsonl."""
+    counts = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
+    return {
         "time": meta.get("time", time.strftime("%Y-%m-%dT%H:%M:%S")),
-        "paths": len(ordered),
+        "run": meta.get("run"),
+        "paths": len(results),
         **counts,
-        "modelled_seconds": round(sum(r.modelled_seconds for r in ordered), 1),
-        "wall_seconds": round(sum(r.wall_seconds for r in ordered), 1),
+        "modelled_seconds": round(sum(r.modelled_seconds for r in results), 1),
+        "wall_seconds": round(sum(r.wall_seconds for r in results), 1),
         "simulated": meta.get("simulated"),
     }
-    with (report_dir / "history.jsonl").open("a") as history:
-        history.write(json.dumps(entry) + "\n")
-    return path
+
+
+def results_json(results: list[PathResult], meta: dict[str, Any]) -> str:
+    """The text of results.json."""
+    return json.dumps({"meta": meta, "results": [asdict(r) for r in ordered(results)]}, indent=1)
 
 
 def read(report_dir: Path) -> tuple[dict[str, Any], list[PathResult]]:
     """(meta, results) of results.json."""
     data = json.loads((report_dir / "results.json").read_text())
     return data["meta"], [PathResult.from_json(r) for r in data["results"]]
-
-
-def history(report_dir: Path) -> list[dict[str, Any]]:
-    """Every run's summary line, oldest first."""
-    path = report_dir / "history.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def from_run(

@@ -6,6 +6,7 @@ from rig.device import Device, Mode
 from rig.device.modes import power_on
 from rig.errors import RigError
 from rig.firmware.release import Release, ReleaseStore
+from rig.methods import RESTORE, Via
 from rig.plan import plan
 from rig.runner.recovery import PROCESS_QUARANTINE, Quarantine, recover
 from rig.runner.run import FAIL, Runner, RunResult, installed, verify
@@ -23,10 +24,10 @@ def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None 
     try:
         if not verify(dev, release):
             return None
-        method = "restore" if "restore" in dev.platform.methods else "dfu"
+        method = RESTORE if RESTORE in dev.platform.methods else Via.DFU
         result = Runner(dev).run(plan(installed(dev, hashes=True), release, method), release)
     except RigError as exc:
-        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__)
+        result = RunResult(FAIL, RESTORE, str(exc), type(exc).__name__)
     if result.outcome == FAIL:
         result = recover(dev, release, quarantine or PROCESS_QUARANTINE)
         if result.outcome == FAIL:
@@ -41,7 +42,7 @@ def take_over(dev: Device) -> None:
     worker) may have left its hub port off; switch it on. Failures are noted, not raised: the
     next step (ensure_release) restores or quarantines the board.
     """
-    if dev.hub is None or dev.present():
+    if dev.power is None or dev.present():
         return
     dev.note("not on USB after claiming it: switching its hub port on (a previous holder may have died)")
     try:

@@ -13,6 +13,7 @@ from rig.device import Device, Mode
 from rig.device.modes import cycle, enter
 from rig.errors import RigError
 from rig.firmware.release import Release
+from rig.methods import RESTORE
 from rig.plan import plan
 from rig.runner.run import FAIL, Runner, RunResult, StepResult, verify
 from rig.runner.state import left_in
@@ -67,15 +68,15 @@ def recover(dev: Device, release: Release, quarantine: Quarantine) -> RunResult:
     dev.note("recovery: power cycle, DFU, restore")
     log_start, done = len(dev.log), list[StepResult]()
     try:
-        if dev.hub is not None:
+        if dev.power is not None:
             with _timed(dev, "recovery: power cycle", done, fatal=False):
                 cycle(dev)  # a port that does not cut power or a hanging uhubctl: go on to DFU anyway
         with _timed(dev, "recovery: enter DFU mode", done):
             enter(dev, Mode.DFU)
-        result = Runner(dev).run(plan([], release, "restore"), release)
+        result = Runner(dev).run(plan([], release, RESTORE), release)
         result.steps[:0] = done
     except RigError as exc:
-        result = RunResult(FAIL, "restore", str(exc), type(exc).__name__, board_state=left_in(dev, failed=True))
+        result = RunResult(FAIL, RESTORE, str(exc), type(exc).__name__, board_state=left_in(dev, failed=True))
         result.steps = [*done, StepResult(f"failed: {exc}", 0.0, 0.0, False)]
         result.last_good_step = next((s.step for s in reversed(done) if s.ok), None)
         result.log = dev.log[log_start:]

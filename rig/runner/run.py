@@ -15,6 +15,7 @@ from rig.device.identify import user_part_hashes
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
+from rig.methods import Via
 from rig.plan.model import InstalledModule, Plan, PlanRefused, Step, StepKind
 from rig.runner.state import left_in
 from rig.runner.steps import execute
@@ -153,7 +154,7 @@ class Runner:
                 events.close()
         if result.outcome == PASS:
             cloud_wrote = any(e.startswith("spark/flash/status=success") for e in result.cloud_events)
-            if result.foreign_changes or (cloud_wrote and plan.method != "ota"):
+            if result.foreign_changes or (cloud_wrote and plan.method != Via.OTA):
                 result.outcome = OVER_THE_AIR
         try:
             result.final_modules = installed(dev)

@@ -34,8 +34,8 @@ def board_state(dev: Device, with_power: bool = True) -> str:
         if mode in RUNNING:
             with contextlib.suppress(RigError):
                 text += f", Device OS {dev.device_os(dev.modules())}"
-    if dev.hub is not None:
-        text += f"; hub {dev.hub.location} port {dev.hub.port}" + (f" {port_power(dev)}" if with_power else "")
+    if dev.power is not None:
+        text += f"; {dev.power.where}" + (f" {port_power(dev)}" if with_power else "")
     return text
 
 

@@ -16,8 +16,9 @@ def _flash(dev: Device, step: Step, rest: list[Step]) -> str:
     if step.write is not None:  # a raw DFU write the planner placed
         writer = DFU_WRITERS[step.via]
         leave = writer.leaves_with_last_write and bool(rest) and rest[0].kind == StepKind.RESET
-        writer.write(dev, step.write, leave)
-        return "left DFU" if leave else ""
+        if writer.write(dev, step.write, leave):
+            return "left DFU"
+        return "still in DFU after the leave" if leave else ""
     assert step.target is not None
     # the plan decided the order (an app may go before its system parts): no single-file checks
     result = send_module(dev, step.via, step.target.name, step.target.module)

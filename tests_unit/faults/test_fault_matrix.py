@@ -23,7 +23,9 @@ from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.plan import plan
 from rig.pool import Pool
+from rig.report import journal
 from rig.report import results as report
+from rig.report.publish import write_run
 from rig.runner import FAIL, PASS, Runner, RunResult, installed
 from rig.runner.prepare import ensure_release, leave_usable, take_over
 from rig.runner.recovery import Quarantine, health_check, recover
@@ -126,8 +128,9 @@ def test_fault_cell(cell: Cell, real_store: ReleaseStore, tmp_path: Path, record
         assert lock_is_free(pool, "dut")
         # the report keeps the timings of every step up to the fault, the error, the console
         path = report.from_run(cell.id, cell.platform, *cell.versions, cell.method, "dut", result)
-        report.write(tmp_path / "report", [path], {"simulated": True})
-        _, (back,) = report.read(tmp_path / "report")
+        run = journal.create_run_folder(tmp_path / "report", cell.id)
+        assert write_run(tmp_path / "report", run, [path], {"simulated": True}) == []
+        _, (back,) = report.read(run)
         assert back.board_state == result.board_state and back.steps
         assert all(s["clock"] >= 0 and s["wall"] >= 0 for s in back.steps)
         if result.outcome == FAIL:

@@ -11,8 +11,6 @@ from rig.firmware.module import Module
 from rig.methods import Via
 from rig.transport.errors import TransportError
 
-REBOOT_TIMEOUT = 120.0
-
 
 class FlashRefused(TransportError):
     """The module cannot go over this path to this board; nothing was written."""
@@ -44,6 +42,6 @@ class DfuWriter(FlashPath, Protocol):
 
     leaves_with_last_write: bool  # ends DFU mode with the plan's last write (dfu-util's `:leave`)
 
-    def write(self, dev: Device, write: DfuWrite, leave: bool) -> None:
-        """One raw write with the board in DFU mode; `leave` ends DFU mode after it."""
+    def write(self, dev: Device, write: DfuWrite, leave: bool) -> bool:
+        """One raw write with the board in DFU mode; `leave` ends DFU mode after it (True: it left)."""
         ...

@@ -19,7 +19,7 @@ class DfuPath(DfuDownloads):
     via = Via.DFU
     leaves_with_last_write = False  # the plan's DFU-leave step ends DFU mode
 
-    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> bool:
         """DfuSe downloads through pyusb (a DCT write does not erase), then the leave."""
         enter(dev, Mode.DFU)
         dfu = DfuSe(dev.require_usb().device, dev.clock)
@@ -28,7 +28,8 @@ class DfuPath(DfuDownloads):
             dev.note(f"DFU {write.describe()}")
         if leave:
             dfu.leave()
-            wait_left_dfu(dev)
+            return wait_left_dfu(dev)
+        return False
 
 
 PATH = DfuPath()

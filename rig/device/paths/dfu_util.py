@@ -23,7 +23,7 @@ class DfuUtilPath(DfuDownloads):
     via = Via.DFU_UTIL
     leaves_with_last_write = True  # `-s ADDR:leave`, as particle-cli 2.x (§5.5)
 
-    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
+    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> bool:
         """`dfu-util -d VID:PID -S ID -a ALT -s ADDR[:leave] -D FILE`, one call per write."""
         enter(dev, Mode.DFU)
         vid_pid = f"{dev.platform.usb_vid:04x}:{dev.platform.dfu_pid:04x}"
@@ -36,7 +36,8 @@ class DfuUtilPath(DfuDownloads):
                 tool.download(vid_pid, write.alt, write.address, str(path), leave=last, serial=dev.device_id)
                 dev.note(f"dfu-util {write.describe()}")
         if leave:
-            wait_left_dfu(dev)
+            return wait_left_dfu(dev)
+        return False
 
 
 PATH = DfuUtilPath()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rig.clock import wait_for
 from rig.device.board import Device
-from rig.device.paths.base import REBOOT_TIMEOUT, FlashRefused, ModuleFile
+from rig.device.modes import REBOOT_TIMEOUT
+from rig.device.paths.base import FlashRefused, ModuleFile
 from rig.methods import Via
 from rig.transport.errors import TimeoutError_
 

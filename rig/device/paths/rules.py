@@ -27,10 +27,10 @@ class DfuDownloads:
         """Every write of every module of the file; the last one leaves DFU mode."""
         self.download(dev, writes_for(dev, file.modules), leave=True)
 
-    def write(self, dev: Device, write: DfuWrite, leave: bool) -> None:
-        """One write placed by the planner."""
-        self.download(dev, [write], leave)
+    def write(self, dev: Device, write: DfuWrite, leave: bool) -> bool:
+        """One write placed by the planner; True when it also ended DFU mode."""
+        return self.download(dev, [write], leave)
 
-    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> None:
-        """Make the writes with the board in DFU mode; `leave` ends DFU mode after them."""
+    def download(self, dev: Device, writes: Sequence[DfuWrite], leave: bool) -> bool:
+        """Make the writes with the board in DFU mode; `leave` ends DFU mode after them (True: it left)."""
         raise NotImplementedError

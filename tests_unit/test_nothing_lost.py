@@ -1,0 +1,180 @@
+"""A night is never lost: each run in its own folder, every path journalled as it ends, a final
+record for every selected path whatever ends the run (issue 16; layout in rig/report/journal.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rig.matrix import MatrixPath
+from rig.report import journal
+from rig.report.collect import PATH_KEY, RESULT_KEY, ResultCollector, path_property
+from rig.report.publish import write_run
+from rig.report.results import PathResult
+
+RIG = Path(sys.executable).parent / "rig"
+EXIT_INTERRUPTED = 3
+
+
+def matrix(report: Path, *extra: str) -> subprocess.Popen[str]:
+    """`rig matrix --sim` for Boron over dfu, serial and usb (18 paths), in its own process group."""
+    command = [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "serial", "usb"]
+    return subprocess.Popen(
+        [*command, "--report", str(report), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_journal(report: Path, lines: int, process: subprocess.Popen[str], within: float = 600) -> Path:
+    """The run folder once its journal holds `lines` paths (a generous bound: only a hang reaches it)."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        for folder in (report / "runs").glob("*"):
+            done = (folder / journal.JOURNAL).read_text().splitlines() if (folder / journal.JOURNAL).exists() else []
+            if len(done) >= lines:
+                return folder
+        assert process.poll() is None, "the run ended before it was stopped"
+        time.sleep(0.2)
+    raise AssertionError(f"no {lines} journalled paths within {within:g} s")
+
+
+@pytest.mark.parametrize(
+    ("signum", "workers"), [(signal.SIGTERM, "2"), (signal.SIGHUP, "0"), (signal.SIGINT, "0"), (signal.SIGTERM, "0")]
+)
+def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
+    tmp_path: Path, signum: signal.Signals, workers: str
+) -> None:
+    report = tmp_path / "report"
+    process = matrix(report, "-n", workers)
+    run = wait_for_journal(report, 2, process)
+    before = {r.id: r.outcome for r in journal.journal(run)}
+    os.killpg(process.pid, signum)
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == EXIT_INTERRUPTED, out[-3000:]
+    results = json.loads((run / "results.json").read_text())["results"]
+    ids = [r["id"] for r in results]
+    assert len(ids) == len(set(ids)) == 18  # every selected path exactly once
+    by_id = {r["id"]: r for r in results}
+    assert all(by_id[i]["outcome"] == outcome for i, outcome in before.items())  # nothing finished is lost
+    unfinished = [r for r in results if r["outcome"] in ("interrupted", "not-run")]
+    assert unfinished and all("stopped" in r["error"] for r in unfinished)
+    assert [r.id for r in journal.journal(run)].count(ids[0]) == 1
+    history = json.loads((report / "history.jsonl").read_text())
+    assert (report / "latest").resolve() == run and history["interrupted"] + history["not-run"] == len(unfinished)
+
+
+def test_a_killed_run_keeps_its_journal(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    process = matrix(report)
+    run = wait_for_journal(report, 2, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    kept = journal.journal(run)
+    assert len(kept) >= 2 and all(r.outcome in ("pass", "fail", "refused") for r in kept)
+
+
+def test_two_runs_never_touch_each_others_files(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    first = matrix(report, "--from", "2.3.1", "--to", "4.0.1")
+    assert first.wait(600) == 0, first.communicate()[0][-2000:]
+    run1 = (report / "latest").resolve()
+    kept = (run1 / "results.json").read_bytes()
+    second = matrix(report, "--from", "4.0.1", "--to", "2.3.1")
+    assert second.wait(600) == 0, second.communicate()[0][-2000:]
+    run2 = (report / "latest").resolve()
+    assert run1 != run2 and (run1 / "results.json").read_bytes() == kept
+    assert (report / "results.json").read_bytes() == (run2 / "results.json").read_bytes()
+    history = [json.loads(line) for line in (report / "history.jsonl").read_text().splitlines()]
+    assert [h["run"] for h in history] == [run1.name, run2.name]
+
+
+def test_a_second_run_id_is_refused(tmp_path: Path) -> None:
+    journal.create_run_folder(tmp_path, "same")
+    with pytest.raises(Exception, match="exists already"):
+        journal.create_run_folder(tmp_path, "same")
+
+
+def result(path_id: str, outcome: str = "pass") -> PathResult:
+    path = MatrixPath.from_id(path_id)
+    assert path is not None
+    return PathResult(path.id, path.platform, path.from_version, path.to_version, path.method, outcome, log="log\n")
+
+
+def test_one_file_that_cannot_be_written_does_not_lose_the_others(tmp_path: Path) -> None:
+    run = journal.create_run_folder(tmp_path, "r1")
+    (run / "results.json").mkdir()  # a full disk or a planted folder: this one write fails
+    (tmp_path / "history.jsonl").write_text('{"time": "t0", "paths": 1}\n{"time": "t1", "pa\n')
+    problems = write_run(tmp_path, run, [result("boron-2.3.1-to-4.0.1-dfu")], {"time": "t2", "run": "r1"})
+    assert any("results.json" in p for p in problems) and any("line 2 is damaged" in p for p in problems)
+    assert (run / "matrix.html").is_file() and (tmp_path / "results.json").is_file()
+    assert (run / "logs" / "boron-2.3.1-to-4.0.1-dfu.txt").read_text() == "log\n"
+    trend = (run / "trend.html").read_text()
+    assert "t0" in trend and "t2" in trend  # the damaged line skipped, the others kept
+
+
+class _Config:
+    """The little of pytest.Config the collector reads, for a controller writing into `report`."""
+
+    def __init__(self, report: Path) -> None:
+        self.options = {"--rig-report": str(report), "--rig-run-id": None, "--rig-sim": True}
+        self.stash = pytest.Stash()
+
+    def getoption(self, name: str) -> object:
+        return self.options.get(name)
+
+    def getini(self, name: str) -> object:
+        return None
+
+
+def report_of(
+    nodeid: str, when: str, outcome: str, props: list[tuple[str, object]], longrepr: object = None
+) -> pytest.TestReport:
+    return pytest.TestReport(nodeid, ("f.py", 1, "t"), {}, outcome, longrepr, when, user_properties=props)  # type: ignore[arg-type]
+
+
+def test_every_selected_path_gets_a_record_whatever_ended_it(tmp_path: Path) -> None:
+    collector = ResultCollector(_Config(tmp_path))  # type: ignore[arg-type]
+    collector.pytest_sessionstart(None)  # type: ignore[arg-type]
+    ids = [f"boron-2.3.1-to-4.0.1-{m}" for m in ("dfu", "serial", "usb", "ota", "restore")]
+    collector.pytest_xdist_node_collection_finished(None, [f"rig/hil/test_matrix.py::test_path[{i}]" for i in ids])
+    marks = {i: path_property(MatrixPath.from_id(i)) for i in ids}  # type: ignore[arg-type]
+    ok = json.dumps(result(ids[0]).__dict__)
+    collector.pytest_runtest_logreport(report_of("n0", "call", "passed", [marks[ids[0]], (RESULT_KEY, ok)]))
+    crash = ("f.py", 1, "rig.runner.prepare.PrepareError: the board never came back")
+    collector.pytest_runtest_logreport(report_of("n1", "setup", "failed", [marks[ids[1]]], crash))
+    collector.pytest_runtest_logreport(
+        report_of("n2", "setup", "skipped", [marks[ids[2]]], ("f", 1, "Skipped: no board"))
+    )
+    collector.pytest_runtest_logstart(f"x::test_path[{ids[3]}]", ("f", 1, "t"))
+    collector.pytest_sessionfinish(None, pytest.ExitCode.INTERRUPTED)  # type: ignore[arg-type]
+    outcomes = {r.id: (r.outcome, r.error) for r in journal.journal(collector.run_folder)}  # type: ignore[arg-type]
+    assert outcomes[ids[0]][0] == "pass"
+    assert outcomes[ids[1]][0] == "fail" and "never came back" in str(outcomes[ids[1]][1])
+    assert outcomes[ids[2]] == ("skipped", "no board")
+    assert outcomes[ids[3]][0] == "interrupted" and outcomes[ids[4]][0] == "not-run"
+    assert len(json.loads((tmp_path / "results.json").read_text())["results"]) == 5
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        MatrixPath("boron", "2.0.0-rc.1", "4.0.1-rc.2", "dfu-util"),
+        MatrixPath("b5som", "4.0.1", "2.2.0", "particle-update@3.6.0"),
+        MatrixPath("electron", "1.5.2", "2.3.1", "particle-cli"),
+    ],
+)
+def test_a_path_id_reads_back_as_its_path(path: MatrixPath) -> None:
+    assert MatrixPath.from_id(path.id) == path
+    assert MatrixPath.from_id("test_other_thing") is None and MatrixPath.from_id("boron-1-to-2-jtag") is None
+    assert path_property(path)[0] == PATH_KEY
