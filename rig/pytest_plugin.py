@@ -32,7 +32,7 @@ from rig.plan import Target
 from rig.pool import NoBoardError, lock_dir
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
-from rig.report.collect import RESULT_KEY, ResultCollector, path_property
+from rig.report.collect import RESULT_KEY, STOPPED_BY, ResultCollector, as_interrupted, path_property
 from rig.runner.prepare import leave_usable, take_over
 from rig.runner.recovery import PROCESS_QUARANTINE
 
@@ -63,6 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         help="this run's folder under DIR/runs, made by the caller (default: a new one, time-pid)",
     )
+    g.addoption("--rig-skip-paths", metavar="FILE", help="path ids (one per line) not to run (rig matrix --resume)")
+    g.addoption("--rig-only-paths", metavar="FILE", help="run only these path ids (rig matrix --rerun-failed)")
     g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
     g.addoption(
         "--rig-path-timeout",
@@ -91,7 +93,7 @@ _SIGNALS = pytest.StashKey[dict[int, Any]]()
 
 
 def stop_on_signals() -> dict[int, Any]:
-    """SIGTERM and SIGHUP end the run as Ctrl-C does (in the controller and in every worker): the
+    """SIGTERM and SIGHUP end the run as Ctrl-C (SIGINT) does, in the controller and in every worker: the
     current step's cleanup runs, every port the run switched off is switched on, locks are released,
     what finished is written and the unfinished paths are named.
     """
@@ -99,11 +101,12 @@ def stop_on_signals() -> dict[int, Any]:
         return {}
 
     def interrupt(signum: int, _frame: Any) -> None:
+        STOPPED_BY.append(signal.Signals(signum).name)
         raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
     saved: dict[int, Any] = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # an ignored one stays ignored (nohup, `&`)
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, None):
             saved[signum] = signal.signal(signum, interrupt)
     return saved
 
@@ -210,11 +213,35 @@ def interleaved(paths: list[matrix.MatrixPath]) -> list[matrix.MatrixPath]:
     return [path for _, _, path in sorted(ranked, key=lambda t: (t[0], t[1]))]
 
 
+def _path_ids(config: pytest.Config, option: str) -> set[str] | None:
+    name = config.getoption(option)
+    return set(Path(name).read_text().split()) if name else None
+
+
+def _select_paths(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--rig-skip-paths / --rig-only-paths: deselect matrix paths by id (a resumed run, a rerun)."""
+    skip, only = _path_ids(config, "--rig-skip-paths"), _path_ids(config, "--rig-only-paths")
+    if skip is None and only is None:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        path = callspec.params.get("rig_path") if callspec is not None else None
+        pid = path.id if isinstance(path, matrix.MatrixPath) else None
+        wanted = pid is None or ((skip is None or pid not in skip) and (only is None or pid in only))
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip `hil` tests with a reason when there is no bench; else give each a watchdog (pytest-timeout,
     test function only, so the board fixture's teardown still powers and recovers the board). Each
     path of the matrix is marked with its path, so it gets a final record whatever ends it.
     """
+    _select_paths(config, items)
     for item in items:
         callspec = getattr(item, "callspec", None)
         path = callspec.params.get("rig_path") if callspec is not None else None
@@ -321,6 +348,7 @@ def rig_record(request: pytest.FixtureRequest, record_property: Any) -> Any:
     """Record a path result: JUnit properties, the serial log on stdout, pytest-html extras."""
 
     def record(result: report_results.PathResult) -> None:
+        as_interrupted(result)
         for key in ("platform", "from_version", "to_version", "method", "outcome", "board", "error", "board_state"):
             record_property(key, getattr(result, key))
         record_property("modelled_seconds", round(result.modelled_seconds, 2))

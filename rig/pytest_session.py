@@ -5,7 +5,6 @@ builds the bench (and imports the simulator only for --rig-sim).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +35,7 @@ class RigSession:
         self._inventory: Inventory | None = None
         self._bench: Bench | None = None
         self._tmp: Path | None = None
+        self._sim_locks: Path | None = None
 
     @property
     def has_bench(self) -> bool:
@@ -88,18 +88,20 @@ class RigSession:
         return self._bench.devices
 
     def pool(self) -> Claimer:
-        """Board locks; simulated boards of different workers are different boards."""
-        folder = self.folder_option("rig_lock_dir")
-        pool = Pool(list(self.devices()), Path(folder) if folder else None)
+        """Board locks; a simulated bench (its own per process, so per xdist worker) keeps them in a
+        private folder removed at the end, never in the host's shared lock folder.
+        """
         if self.sim:
-            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-            pool.folder = pool.folder / f"sim-{os.getpid()}-{worker}"
-            pool.folder.mkdir(exist_ok=True)
-        return pool
+            if self._sim_locks is None:
+                self._sim_locks = Path(tempfile.mkdtemp(prefix="rig-sim-locks-"))
+            return Pool(list(self.devices()), self._sim_locks)
+        folder = self.folder_option("rig_lock_dir")
+        return Pool(list(self.devices()), Path(folder) if folder else None)
 
     def close(self) -> None:
         """Remove the simulated lab and the synthetic releases."""
         if self._bench is not None:
             self._bench.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        for folder in (self._tmp, self._sim_locks):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rig.matrix import MatrixPath
-from rig.report import journal
+from rig.report import collect, journal
 from rig.report.collect import PATH_KEY, RESULT_KEY, ResultCollector, path_property
 from rig.report.publish import write_run
 from rig.report.results import PathResult
@@ -24,11 +24,20 @@ RIG = Path(sys.executable).parent / "rig"
 EXIT_INTERRUPTED = 3
 
 
+# SIGINT as a terminal's Ctrl-C delivers it: a shell script's background job (as CI runs the tests)
+# inherits it ignored, and Python then leaves it ignored (POSIX), which the rig respects.
+FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def matrix(report: Path, *extra: str) -> subprocess.Popen[str]:
     """`rig matrix --sim` for Boron over dfu, serial and usb (18 paths), in its own process group."""
     command = [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "serial", "usb"]
     return subprocess.Popen(
-        [*command, "--report", str(report), *extra],
+        [*FROM_A_TERMINAL, *command, "--report", str(report), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -166,6 +175,18 @@ def test_every_selected_path_gets_a_record_whatever_ended_it(tmp_path: Path) -> 
     assert len(json.loads((tmp_path / "results.json").read_text())["results"]) == 5
 
 
+def test_a_path_that_fails_while_the_run_stops_is_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tool killed by the same signal fails the path; that failure is the stop's, not the board's."""
+    monkeypatch.setattr(collect, "STOPPED_BY", ["SIGTERM"])
+    collector = ResultCollector(_Config(tmp_path))  # type: ignore[arg-type]
+    collector.pytest_sessionstart(None)  # type: ignore[arg-type]
+    failed = result("boron-2.3.1-to-4.0.1-usb", "fail")
+    failed.error = "uhubctl -l 1-1 -p 2 -a on failed: killed."
+    collector.pytest_runtest_logreport(report_of("n", "call", "failed", [(RESULT_KEY, json.dumps(failed.__dict__))]))
+    [kept] = journal.journal(collector.run_folder)  # type: ignore[arg-type]
+    assert kept.outcome == "interrupted" and kept.error.startswith("the run was stopped (SIGTERM) while this path ran")
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -178,3 +199,45 @@ def test_a_path_id_reads_back_as_its_path(path: MatrixPath) -> None:
     assert MatrixPath.from_id(path.id) == path
     assert MatrixPath.from_id("test_other_thing") is None and MatrixPath.from_id("boron-1-to-2-jtag") is None
     assert path_property(path)[0] == PATH_KEY
+
+
+def test_resume_completes_a_stopped_run_with_every_path_once(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    process = matrix(report, "-n", "0")
+    run = wait_for_journal(report, 3, process)
+    os.killpg(process.pid, signal.SIGTERM)
+    process.communicate(timeout=600)
+    finished = {r.id: r for r in journal.journal(run) if r.outcome in ("pass", "fail", "refused")}
+    again = subprocess.run(
+        [str(RIG), "matrix", "--resume", str(report)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    results = json.loads((run / "results.json").read_text())["results"]
+    assert sorted(r["id"] for r in results) == sorted({r["id"] for r in results}) and len(results) == 18
+    assert all(r["outcome"] in ("pass", "refused") for r in results)
+    by_id = {r["id"]: r for r in results}
+    assert all(by_id[i]["wall_seconds"] == r.wall_seconds for i, r in finished.items())  # kept, not run again
+    assert [p.name for p in (report / "runs").iterdir()] == [run.name]  # the same run, completed
+
+
+def test_rerun_failed_runs_only_the_failed_paths_in_a_new_run(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    done = subprocess.run(
+        [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "--from", "2.3.1", "--report",
+         str(report)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    first = (report / "latest").resolve()
+    records = journal.journal(first)
+    records[0].outcome, records[0].error = "fail", "a fault on the bench"
+    (first / journal.JOURNAL).write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
+    again = subprocess.run(
+        [str(RIG), "matrix", "--rerun-failed", str(first), "--report", str(report)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    second = (report / "latest").resolve()
+    assert second != first
+    assert [(r.id, r.outcome) for r in journal.journal(second)] == [(records[0].id, "pass")]
+    assert journal.latest(first)[records[0].id].outcome == "fail"  # the first run's record is left as it was

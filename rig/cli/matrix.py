@@ -143,14 +143,55 @@ def preflight(args: argparse.Namespace) -> None:
         lock_dir(None)
 
 
+SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
+SELECTION_KEYS = (
+    "sim", "devices", "releases", "platforms", "from_versions", "to_versions", "methods", "workers",
+    "time_scale", "path_timeout",
+)  # fmt: skip
+
+
+def _from_earlier_run(args: argparse.Namespace) -> tuple[Path, dict[str, report_results.PathResult]]:
+    """The run --resume or --rerun-failed names, its records, and its selection put back into `args`."""
+    source = journal.resolve_run(Path(args.resume or args.rerun_failed).resolve())
+    try:
+        saved = json.loads((source / SELECTION).read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"{source} holds no {SELECTION}: only a run `rig matrix` started can be resumed.") from None
+    for key in SELECTION_KEYS:
+        setattr(args, key, saved.get(key, getattr(args, key)))
+    return source, journal.latest(source)
+
+
+def _ids_file(run: Path, name: str, ids: list[str]) -> Path:
+    path = run / name
+    journal.write_whole(path, "".join(f"{i}\n" for i in sorted(ids)))
+    return path
+
+
 def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
-    """`rig matrix`."""
+    """`rig matrix` (also --resume / --rerun-failed of an earlier run)."""
+    extra: list[str] = []
+    records: dict[str, report_results.PathResult] = {}
+    if args.resume or args.rerun_failed:
+        source, records = _from_earlier_run(args)
     if not args.sim and not args.devices:
         raise ConfigError("Say which bench: --sim for the simulated lab, or --devices devices.yaml for real boards.")
     preflight(args)
-    report = Path(args.report).resolve()
-    run_id = journal.new_run_id()
-    run = journal.create_run_folder(report, run_id)  # its own folder: no run touches another's files
+    if args.resume:  # the same run folder: the finished paths stay, the others run now
+        run, report = source, source.parent.parent
+        done = [i for i, r in records.items() if r.outcome in report_results.FINAL]
+        extra = ["--rig-skip-paths", str(_ids_file(run, "resume-skip.txt", done))]
+    else:
+        report = Path(args.report).resolve()
+        run = journal.create_run_folder(report, journal.new_run_id())  # its own folder: no run touches another's
+        if args.rerun_failed:
+            failed = [i for i, r in records.items() if r.outcome == "fail"]
+            if not failed:
+                raise ConfigError(f"No path failed in {source}: nothing to run again.")
+            extra = ["--rig-only-paths", str(_ids_file(run, "rerun-only.txt", failed))]
+    selection = {key: getattr(args, key) for key in SELECTION_KEYS}
+    if not (run / SELECTION).exists():
+        journal.write_whole(run / SELECTION, json.dumps(selection, indent=1))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -159,17 +200,16 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         console=out,
         transient=True,
     ) as progress:
-        code = pytest.main(pytest_args(args, report, run_id), plugins=[_ProgressPlugin(progress)])
-    results = journal.journal(run)
+        code = pytest.main([*pytest_args(args, report, run.name), *extra], plugins=[_ProgressPlugin(progress)])
+    results = list(journal.latest(run).values())
     if not results:
         raise ConfigError(f"The matrix produced no results (pytest exit code {int(code)}); see the output above.")
     out.print(summary(results))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.public() for r in report_results.ordered(results)], indent=1))
         out.print(f"JSON: {args.json_out}")
-    out.print(
-        f"Report: {report / 'matrix.html'} (this run: {run}; also results.json, junit.xml, report.html, trend.html)"
-    )
+    out.print(f"Report: {report / 'matrix.html'} (also results.json, junit.xml, report.html, trend.html)")
+    out.print(f"This run: {run}")
     return exit_code(results, int(code))
 
 
@@ -194,6 +234,11 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("-n", dest="workers", type=int, default=2, help="pytest-xdist workers (default 2)")
     p.add_argument("--report", default="report", help="report directory (default ./report)")
     p.add_argument("--json-out", help="also write one JSON object per path here")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", metavar="DIR", help="finish a stopped run (its folder, or a report folder: its latest run)"
+    )
+    again.add_argument("--rerun-failed", metavar="DIR", help="a new run of the paths that failed in DIR's run")
     p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
     p.add_argument(
         "--path-timeout", type=float, default=1800.0, help="watchdog per path in wall seconds (default 1800)"

@@ -23,7 +23,7 @@ from rig.firmware.module import ModuleError
 from rig.firmware.parse import problems, read_modules
 from rig.proto import control as pb
 from rig.transport import usb as tusb
-from rig.transport.cloud import CloudClient
+from rig.transport.cloud import CloudClient, EventStream
 from rig.transport.control import ControlChannel
 from rig.transport.dfuse import DfuSe
 from rig.transport.errors import BoardNotFoundError, TimeoutError_, TransportError
@@ -219,6 +219,24 @@ class Device:
                 )
             )
         return out
+
+    # ---- the cloud ---------------------------------------------------------------------
+
+    def cloud_events(self) -> EventStream | None:
+        """The board's cloud events from now on (None without a cloud)."""
+        return self.cloud.events(self.device_id) if self.cloud is not None else None
+
+    def online(self) -> bool:
+        """True when the cloud says the board is connected (False without a cloud, or when it cannot say)."""
+        try:
+            return self.cloud is not None and bool(self.cloud.device(self.device_id).get("online"))
+        except TransportError:
+            return False
+
+    def wait_online(self, timeout: float) -> None:
+        """Wait until the cloud sees the board connected (nothing to wait for without a cloud)."""
+        if self.cloud is not None:
+            self.cloud.wait_online(self.device_id, self.clock, timeout)
 
     def device_os(self, modules: list[ModuleRecord]) -> str:
         """Device OS version from system part 1's module version."""

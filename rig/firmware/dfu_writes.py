@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rig.errors import RigError
-from rig.firmware.format import PREFIX_SIZE, ModuleFlag
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
 from rig.firmware.parse import OTA_FLAG_BYTE
@@ -83,8 +82,7 @@ def module_writes(plat: Platform, module: Module) -> list[DfuWrite]:
     writes = []
     if moves_user_part(plat, module):
         writes.append(DfuWrite(0, FORMER_USER_PART, b"\xff" * INVALIDATE_SIZE, INVALIDATE_LABEL, of_module=False))
-    data = image.data[PREFIX_SIZE:] if image.flags & ModuleFlag.DROP_MODULE_INFO else image.data
-    writes.append(DfuWrite(0, image.start, data))
+    writes.append(DfuWrite(0, image.start, image.flash_data))
     return writes
 
 

@@ -14,7 +14,6 @@ from intelhex import AddressOverlapError, IntelHex
 
 from rig import platforms
 from rig.errors import RigError
-from rig.firmware.format import PREFIX_SIZE, ModuleFlag
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
 from rig.firmware.release import Release
@@ -39,9 +38,7 @@ def placement(module: Module, name: str) -> Placement:
         raise HexImageError(f"{name} is compressed; only the device inflates it, so SWD cannot write it.")
     if module.function == F.NCP_FIRMWARE:
         raise HexImageError(f"{name} is NCP firmware, which lives on the ESP32 and cannot be written over SWD (§6.9).")
-    if module.flags & ModuleFlag.DROP_MODULE_INFO:
-        return Placement(name, module.start, module.data[PREFIX_SIZE:])
-    return Placement(name, module.start, module.data)
+    return Placement(name, module.start, module.flash_data)
 
 
 def _check_range(plat: platforms.Platform, p: Placement, module: Module) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from rig import platforms
 from rig.errors import RigError
-from rig.firmware.format import ExtensionType, ModuleFlag, ModuleFunction
+from rig.firmware.format import PREFIX_SIZE, ExtensionType, ModuleFlag, ModuleFunction
 
 
 class ModuleError(RigError):
@@ -127,6 +127,13 @@ class Module:
     def image(self) -> Module:
         """The module as it ends up in flash: the inflated one for a compressed module."""
         return self.inner if self.inner is not None else self
+
+    @property
+    def flash_data(self) -> bytes:
+        """The bytes as they sit in flash: a DROP_MODULE_INFO module (the SoftDevice) leaves its
+        Particle prefix behind (§1.7).
+        """
+        return self.data[PREFIX_SIZE:] if self.flags & ModuleFlag.DROP_MODULE_INFO else self.data
 
     @property
     def combined(self) -> bool:

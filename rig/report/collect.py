@@ -23,6 +23,7 @@ from rig.report import journal
 from rig.report import publish as report_publish
 from rig.report import results as report_results
 
+STOPPED_BY: list[str] = []  # the signal that is stopping this process's run, once one arrived
 RESULT_KEY = "rig_result"  # the user property carrying a path's PathResult (rig_record)
 PATH_KEY = "rig_path"  # the user property naming the path a test item runs (added at collection)
 
@@ -30,6 +31,16 @@ PATH_KEY = "rig_path"  # the user property naming the path a test item runs (add
 def path_property(path: MatrixPath) -> tuple[str, str]:
     """The user property that marks a test item as one path of the matrix."""
     return PATH_KEY, json.dumps([path.platform, path.from_version, path.to_version, path.method])
+
+
+def as_interrupted(result: report_results.PathResult) -> report_results.PathResult:
+    """A path that failed while the run was being stopped was interrupted: its failure may be the
+    stop itself (a tool killed by the same signal), so it is not reported as the board's.
+    """
+    if STOPPED_BY and result.outcome == "fail":
+        result.error = f"the run was stopped ({STOPPED_BY[0]}) while this path ran: {result.error}"
+        result.outcome = "interrupted"
+    return result
 
 
 def _param_id(nodeid: str) -> str:
@@ -79,6 +90,15 @@ class ResultCollector:
         if not self.controller or not folder:
             return
         self.report_dir = Path(folder)
+        given = self.config.getoption("--rig-run-id")
+        if given and (self.report_dir / journal.RUNS / given / journal.JOURNAL).is_file():  # a resumed run
+            self.run_folder = self.report_dir / journal.RUNS / given
+            for result in journal.latest(self.run_folder).values():
+                if result.outcome in report_results.FINAL:
+                    self.results[result.id] = result
+                    self.selected[result.id] = MatrixPath(
+                        result.platform, result.from_version, result.to_version, result.method
+                    )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The selected paths (without xdist: this process collected them)."""
@@ -126,7 +146,7 @@ class ResultCollector:
         )  # fmt: skip
 
     def _record(self, result: report_results.PathResult) -> None:
-        self.results[result.id] = result
+        self.results[result.id] = as_interrupted(result)
         if not self.controller:
             return
         try:

@@ -106,6 +106,11 @@ def journal(run_folder: Path) -> list[PathResult]:
     return out
 
 
+def latest(run_folder: Path) -> dict[str, PathResult]:
+    """Each path's last record in a run's journal (a resumed run adds records after earlier ones)."""
+    return {r.id: r for r in journal(run_folder)}
+
+
 def write_whole(path: Path, text: str | bytes) -> None:
     """Replace `path` with `text` through a temporary file and a rename (readers see old or new)."""
     data = text.encode() if isinstance(text, str) else text

@@ -10,6 +10,7 @@ from typing import Any
 
 OUTCOMES = ("pass", "completed-over-the-air", "fail", "refused", "skipped", "interrupted", "not-run")
 UNFINISHED = ("interrupted", "not-run")  # the run stopped before the path ended, or before it started
+FINAL = ("pass", "completed-over-the-air", "fail", "refused")  # a resumed run does not run these again
 
 
 @dataclass

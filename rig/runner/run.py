@@ -125,7 +125,7 @@ class Runner:
         dev = self.dev
         result = RunResult(PASS, plan.method)
         serial_start, log_start = len(dev.serial_log), len(dev.log)
-        events = dev.cloud.events(dev.device_id) if dev.cloud is not None else None
+        events = dev.cloud_events()
         expected = _versions(installed(dev))
         try:
             for i, step in enumerate(plan.steps):
@@ -182,7 +182,7 @@ class Runner:
             # An intermediate boot failed its dependency check; an online board now gets the missing
             # parts from the cloud's safe-mode healer (§6.3, §6.4). Give it the time to, and notice.
             dev.note(f"came back in safe mode; waiting for the cloud (up to {SAFE_MODE_GRACE:g} s if it connects)")
-            if not wait_for(lambda: _normal(dev), dev.clock, CLOUD_CONNECT_GRACE, interval=1.0) and _online(dev):
+            if not wait_for(lambda: _normal(dev), dev.clock, CLOUD_CONNECT_GRACE, interval=1.0) and dev.online():
                 wait_for(lambda: _normal(dev), dev.clock, SAFE_MODE_GRACE, interval=1.0)
             note = f"safe mode after reboot; {dev.mode()} after waiting for the cloud"
         return note
@@ -209,13 +209,6 @@ class Runner:
             if key in expected and expected[key] != version:
                 result.foreign_changes.append(f"{F(key[0]).label} {key[1]} changed to v{version} without the rig")
                 expected[key] = version
-
-
-def _online(dev: Device) -> bool:
-    try:
-        return dev.cloud is not None and bool(dev.cloud.device(dev.device_id).get("online"))
-    except RigError:
-        return False
 
 
 def _normal(dev: Device) -> bool:

@@ -37,8 +37,7 @@ def execute(dev: Device, step: Step, rest: list[Step]) -> str:
         wait_running(dev)
         return ""
     if step.kind == StepKind.WAIT_CLOUD:
-        if dev.cloud is not None:
-            dev.cloud.wait_online(dev.device_id, dev.clock, CLOUD_TIMEOUT)
+        dev.wait_online(CLOUD_TIMEOUT)
         return ""
     if step.kind == StepKind.SETUP_DONE:
         mark_setup_done(dev)

@@ -214,8 +214,7 @@ class FakeTools:
             return UhubctlResult(stderr=f"Module is not compatible with platform {board.platform.name}\n", rc=1)
         with tempfile.TemporaryDirectory() as tmp:
             image = Path(tmp) / "image.bin"
-            payload = module.data[24:] if module.flags & 0x01 else module.data
-            image.write_bytes(payload)
+            image.write_bytes(module.flash_data)
             vid_pid = f"{board.platform.usb_vid:04x}:{board.platform.dfu_pid:04x}"
             result = self.dfu_util(
                 ["-d", vid_pid, "-a", "0", "-i", "0", "-s", f"0x{module.start:x}:leave", "-D", str(image)]

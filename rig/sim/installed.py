@@ -217,7 +217,4 @@ def embedded_bootloaders(data: bytes) -> Iterator[Module]:
 
 def flash_image(module: Module) -> tuple[int, bytes]:
     """(address, bytes) a module occupies once installed: DROP_MODULE_INFO strips the prefix (§1.7)."""
-    image = module.image
-    if image.flags & ModuleFlag.DROP_MODULE_INFO:
-        return image.start, image.data[PREFIX_SIZE:]
-    return image.start, image.data
+    return module.image.start, module.image.flash_data
