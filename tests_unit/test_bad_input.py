@@ -246,6 +246,15 @@ def test_cli_bad_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str], case
     assert needle.replace("dut", "boron-1") in err
 
 
+def test_a_pipe_named_bin_is_refused_without_blocking(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Reading a FIFO would wait for a writer for ever; the rig refuses it before opening it."""
+    fifo = tmp_path / "firmware.bin"
+    os.mkfifo(fifo)
+    assert main(["binary", "inspect", str(fifo)]) == 1  # inspect reports each file: this one is not a module
+    out = capsys.readouterr().out
+    assert "is not a regular file (a pipe, a device or a socket); pass a firmware file." in out
+
+
 @pytest.mark.parametrize(
     ("text", "needle", "fix"),
     [

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rig.firmware import fetch
 from rig.firmware.fetch import ReleaseFetchError, assets, fetch_release
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import write_release
@@ -81,6 +82,7 @@ def test_fetch_downloads_checks_and_caches(server: Server, tmp_path: Path) -> No
     assert sorted(result.downloaded) == sorted(p.name for p in (server.root / "download" / "v4.0.1").iterdir())
     assert {p.parent for p in result.files} == {dest}
     assert seen and all(done > 0 for _, done in seen)
+    assert result.warnings and "plain http" in result.warnings[0]  # the test mirror is http://127.0.0.1
     release = ReleaseStore.scan(dest).get("boron", "4.0.1")
     assert release.complete
     # second run: everything from the cache, no request reaches the server
@@ -122,6 +124,56 @@ def test_wrong_file_behind_a_name_is_rejected(server: Server, tmp_path: Path) ->
     boot.write_bytes(tinker.read_bytes())
     with pytest.raises(ReleaseFetchError, match="holds a Boron user part"):
         fetch_release("2.3.1", "boron", base_url=server.url, cache_dir=tmp_path / "c")
+
+
+def test_another_version_behind_the_name_is_not_cached(server: Server, tmp_path: Path) -> None:
+    """A mirror serving 1.5.2's parts under 2.3.1's names: refused before it enters the cache."""
+    server.release("photon", "1.5.2")
+    older = server.root / "download" / "v1.5.2"
+    newer = server.root / "download" / "v2.3.1"
+    newer.mkdir(parents=True)
+    for f in older.iterdir():
+        (newer / f.name.replace("1.5.2", "2.3.1")).write_bytes(f.read_bytes())
+    cache = tmp_path / "c"
+    with pytest.raises(ReleaseFetchError, match=r"holds Device OS 1\.5\.2, not the 2\.3\.1 asked for"):
+        fetch_release("2.3.1", "photon", base_url=server.url, cache_dir=cache)
+    assert not [p for p in cache.rglob("*.bin")]
+
+
+def test_a_file_larger_than_any_module_is_refused(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.release("boron", "2.3.1")
+    monkeypatch.setattr(fetch, "MAX_ASSET_BYTES", 1000)  # the release's files are all larger
+    with pytest.raises(ReleaseFetchError, match=r"bytes, far more than any module: the mirror is wrong"):
+        fetch_release("2.3.1", "boron", base_url=server.url, cache_dir=tmp_path / "c")
+    assert not list((tmp_path / "c").rglob(".part-*"))
+
+
+def test_a_server_that_drips_meets_the_deadline(tmp_path: Path) -> None:
+    """Every byte comes well within the read timeout, the file never ends: the total deadline ends it."""
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def drip() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+                while not stop.wait(0.05):
+                    try:
+                        conn.sendall(b"x")
+                    except OSError:
+                        return
+
+        threading.Thread(target=drip, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        try:
+            with pytest.raises(ReleaseFetchError, match=r"did not finish within 0\.5 s"):
+                fetch_release("2.3.1", "photon", base_url=url, cache_dir=tmp_path / "c", timeout=60, deadline=0.5)
+        finally:
+            stop.set()
 
 
 def test_offline_is_one_sentence(tmp_path: Path) -> None:

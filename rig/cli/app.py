@@ -100,6 +100,8 @@ def cmd_releases_fetch(args: argparse.Namespace, out: Console) -> int:
             timeout=args.timeout,
             progress=progress,
         )
+    for warning in result.warnings:
+        out.print(f"warning: {warning}")
     for name in result.downloaded:
         out.print(f"downloaded {name}")
     for name in result.cached:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from rig.firmware.parse import parse_modules
 DEFAULT_BASE_URL = "https://github.com/particle-iot/device-os/releases/download"
 BASE_URL_ENV = "RIG_RELEASES_BASE_URL"
 Progress = Callable[[str, int, int | None], None]  # (asset, bytes so far, total or None)
+MAX_ASSET_BYTES = 8 * 1024 * 1024  # the largest module file (a Gen 3 system part) is under 1 MB
+DEADLINE_PER_ASSET = 600.0  # wall seconds for one file, however slowly the server drips it
 
 
 class ReleaseFetchError(RigError):
@@ -40,6 +43,7 @@ class Asset:
     name: str
     function: F
     required: bool
+    version: int = 0  # the module version a system part must have (others have their own numbering)
 
 
 @dataclass
@@ -50,6 +54,7 @@ class FetchResult:
     downloaded: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)  # optional assets the release does not have
+    warnings: list[str] = field(default_factory=list)  # one sentence each
 
 
 def default_cache_dir() -> Path:
@@ -67,7 +72,7 @@ def assets(plat: platforms.Platform, version: str) -> list[Asset]:
     out: list[Asset] = []
     for slot in plat.slots:
         if slot.function == F.SYSTEM_PART and slot.used_with(system):
-            out.append(Asset(f"{plat.name}-{slot.asset}@{version}.bin", F.SYSTEM_PART, True))
+            out.append(Asset(f"{plat.name}-{slot.asset}@{version}.bin", F.SYSTEM_PART, True, system))
     boot = plat.slot(F.BOOTLOADER, 0)
     out.append(Asset(f"{plat.name}-{boot.asset}@{version}{lto}.bin", F.BOOTLOADER, not plat.bootloader_embedded))
     if plat.has_softdevice:
@@ -92,22 +97,36 @@ def _check(data: bytes, plat: platforms.Platform, asset: Asset) -> str | None:
     m = found[0].image
     if m.platform_id != plat.id or m.function != asset.function:
         return f"{asset.name} holds a {m.describe()}, not a {plat.display_name} {asset.function.label}"
+    if asset.function == F.SYSTEM_PART and m.version != asset.version:
+        shown = versions.device_os_or_none(m.version) or f"module version {m.version}"
+        return f"{asset.name} holds Device OS {shown}, not the {versions.device_os_or_none(asset.version)} asked for"
     return None
 
 
-def _download(client: httpx.Client, url: str, asset: Asset, target: Path, progress: Progress | None) -> bool:
-    """Stream `url` into `target`; False when the server has no such asset (404)."""
+def _download(
+    client: httpx.Client, url: str, asset: Asset, target: Path, progress: Progress | None, deadline: float
+) -> bool:
+    """Stream `url` into `target` (at most MAX_ASSET_BYTES, within `deadline` wall seconds in all);
+    False when the server has no such asset (404).
+    """
+    end = time.monotonic() + deadline
     with client.stream("GET", url) as response:
         if response.status_code == 404:
             return False
         if response.status_code >= 400:
             raise ReleaseFetchError(f"{url} answered HTTP {response.status_code}; try again later or check --base-url.")
         total = int(response.headers["content-length"]) if "content-length" in response.headers else None
+        if total is not None and total > MAX_ASSET_BYTES:
+            raise ReleaseFetchError(f"{url} is {total} bytes, far more than any module: the mirror is wrong.")
         done = 0
         with target.open("wb") as out:
             for chunk in response.iter_bytes():
                 out.write(chunk)
                 done += len(chunk)
+                if done > MAX_ASSET_BYTES:
+                    raise ReleaseFetchError(f"{url} sent more than {MAX_ASSET_BYTES} bytes: the mirror is wrong.")
+                if time.monotonic() > end:
+                    raise ReleaseFetchError(f"{url} did not finish within {deadline:g} s; check the network and retry.")
                 if progress:
                     progress(asset.name, done, total)
     return True
@@ -121,8 +140,11 @@ def fetch_release(
     cache_dir: Path | None = None,
     timeout: float = 30.0,
     progress: Progress | None = None,
+    deadline: float = DEADLINE_PER_ASSET,
 ) -> FetchResult:
-    """Download (or reuse from cache) every asset of a release; copy them into `dest`."""
+    """Download (or reuse from cache) every asset of a release, each checked to be the asked
+    version and platform before it is cached; copy them into `dest`.
+    """
     plat = platforms.by_name(platform)
     version = versions.normalize(version)
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
@@ -132,6 +154,11 @@ def fetch_release(
     except OSError as exc:
         raise ReleaseFetchError(f"Cannot create the cache folder {cache} ({exc.strerror}); pass --cache DIR.") from None
     result = FetchResult()
+    if base.startswith("http://"):
+        result.warnings.append(
+            f"{base} is plain http: anyone on the way can change the files (the rig checks what they are, "
+            "not who made them); use https."
+        )
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
         for asset in assets(plat, version):
             cached = cache / asset.name
@@ -144,7 +171,7 @@ def fetch_release(
                 part = Path(tmp.name)
             try:
                 try:
-                    present = _download(client, url, asset, part, progress)
+                    present = _download(client, url, asset, part, progress, deadline)
                 except httpx.TimeoutException:
                     raise ReleaseFetchError(
                         f"{url} timed out after {timeout:g} s; check the network and retry."

@@ -7,6 +7,7 @@ Only the file format is checked here; device-side rules belong to the simulator 
 
 from __future__ import annotations
 
+import stat
 import struct
 import zlib
 from dataclasses import replace
@@ -292,9 +293,19 @@ def parse_module(data: bytes, name: str = "the file") -> Module:
     return modules[0]
 
 
+MAX_FILE_BYTES = 64 * 1024 * 1024  # far above any firmware file (a whole Tracker release is ~2 MB)
+
+
 def read_file(path: Path) -> bytes:
-    """The bytes of a firmware file, with a one-sentence error when unreadable."""
+    """The bytes of a firmware file, with a one-sentence error when unreadable; a FIFO, a device or a
+    socket is refused before it is opened (reading one could block for ever).
+    """
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            raise ModuleError(f"{path} is not a regular file (a pipe, a device or a socket); pass a firmware file.")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ModuleError(f"{path} is {info.st_size} bytes, far larger than any firmware file.")
         return path.read_bytes()
     except FileNotFoundError:
         raise ModuleError(f"{path}: no such file; check the path.") from None
