@@ -123,6 +123,8 @@ def _sentence(path: Path, raw: Any, exc: ValidationError) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling; see the example devices.yaml)"
+    elif field == "device_id" and isinstance(err.get("input"), int):
+        msg = f'{err["input"]} was read as a number (all digits): quote it, device_id: "{err["input"]}"'
     elif err["type"] == "string_pattern_mismatch" and field == "device_id":
         msg = f"must be the 24 hex digits of the device id (got {err.get('input')!r})"
     return f"{path}:{board} field '{field}': {msg}; fix the file."
@@ -136,8 +138,12 @@ def load_inventory(path: Path) -> Inventory:
         raise ConfigError(f"{path} does not exist; pass --devices FILE (see the example devices.yaml).") from None
     except OSError as exc:
         raise ConfigError(f"{path} cannot be read ({exc.strerror}); check its permissions.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{path} nests too deeply to be a devices.yaml; see the example devices.yaml.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -101,7 +101,13 @@ def paths(
 def run_platforms(given: list[str], bench_platforms: list[str] | None) -> list[str]:
     """Platforms of a run: those given, else the bench's (devices.yaml), else the simulated lab's."""
     if given:
-        return [platforms.by_name(p).name for p in given]
+        chosen = [platforms.by_name(p) for p in given]
+        for plat in chosen:
+            if not plat.flashable:
+                raise ConfigError(
+                    f"The {plat.display_name} has no Device OS the rig can flash: leave it out of --platforms."
+                )
+        return [plat.name for plat in chosen]
     if bench_platforms is not None:
         return sorted(set(bench_platforms))
     return list(SIM_PLATFORMS)

@@ -23,12 +23,14 @@ BAD = {
     "--to 4.0.1 --platforms photon": "No release of Device OS 4.0.1 for photon (the target versions given); "
     "the releases here are 1.5.2, 2.3.1",
     "--platforms foo": "Unknown platform 'foo': use one of",
+    "--platforms core": "The Core has no Device OS the rig can flash: leave it out of --platforms.",
     "-n -1": "-n -1: the number of workers must be 0 (no xdist) or more.",
     "--path-timeout 0": "Path timeout 0: the watchdog needs a number of wall seconds above 0",
     "--path-timeout -5": "Path timeout -5: the watchdog needs",
     "--path-timeout nan": "Path timeout nan: the watchdog needs",
     "--time-scale nan": "Time scale nan: use 0 (simulated time)",
     "--time-scale -1": "Time scale -1: use 0",
+    "--json-out /nonexistent-folder/paths.json": "--json-out /nonexistent-folder/paths.json cannot be written",
 }
 
 
@@ -43,6 +45,22 @@ def test_rig_matrix_refuses_bad_arguments_before_anything_runs(
     assert err.startswith("rig: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert BAD[args] in err
     assert not report.exists() and out == ""  # nothing ran, nothing was written
+
+
+def test_an_empty_selection_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--platforms", "boron", "--methods", "dfu", "--from", "4.0.1", "--to", "4.0.1"]
+    code = main(["matrix", "--sim", *args, "--report", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "The selection holds no path" in err and err.count("\n") == 1, err
+
+
+def test_a_report_folder_that_is_a_file_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report"
+    report.write_text("not a folder")
+    code = main(["matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "--report", str(report)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Cannot write the report folder" in err, err
+    assert report.read_text() == "not a folder"
 
 
 PLUGIN_BAD = {

@@ -42,6 +42,10 @@ def test_example_bench_and_normalisation(tmp_path: Path) -> None:
     [
         (GOOD.replace("platform: Boron", "platform: toaster"), "board 'boron-1', field 'platform': Unknown platform"),
         (GOOD.replace("E00FCE68A1B2C3D4E5F60718", "E00F"), "field 'device_id': must be the 24 hex digits"),
+        (
+            GOOD.replace("E00FCE68A1B2C3D4E5F60718", "123456789012345678901234"),
+            '123456789012345678901234 was read as a number (all digits): quote it, device_id: "1234',
+        ),
         (GOOD.replace("tags:", "colour: red\n    tags:"), "field 'colour': unknown key"),
         (GOOD.replace('"1-1"', '"1-1; rm -rf /"'), "field 'hub.location': String should match pattern"),
         (GOOD.replace("port: 2", "port: 99"), "field 'hub.port'"),
@@ -55,6 +59,20 @@ def test_mistakes_are_one_sentence(tmp_path: Path, text: str, message: str) -> N
     with pytest.raises(ConfigError) as info:
         load_inventory(write(tmp_path, text))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"devices:\n  - name: \xff\xfe\n", "is not UTF-8 text (byte 19); save it as UTF-8."),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nests too deeply to be a devices.yaml"),
+    ],
+)
+def test_a_file_that_is_not_yaml_text_is_one_sentence(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_inventory(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -141,6 +141,10 @@ def preflight(args: argparse.Namespace) -> None:
     matrix.check_selection(versions_of, names, methods, args.from_versions or [], args.to_versions or [])
     if not args.sim:
         lock_dir(None)
+    if args.json_out:  # found now, not after the whole night
+        target = Path(args.json_out)
+        if target.is_dir() or not os.access(target if target.exists() else (target.parent or Path(".")), os.W_OK):
+            raise ConfigError(f"--json-out {target} cannot be written: pass a file in a writable folder.")
 
 
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
@@ -202,6 +206,11 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
     ) as progress:
         code = pytest.main([*pytest_args(args, report, run.name), *extra], plugins=[_ProgressPlugin(progress)])
     results = list(journal.latest(run).values())
+    if not results and int(code) in (int(pytest.ExitCode.OK), int(pytest.ExitCode.NO_TESTS_COLLECTED)):
+        raise ConfigError(
+            "The selection holds no path (a path goes from one version to another of one platform): "
+            "widen --platforms, --methods, --from or --to."
+        )
     if not results:
         raise ConfigError(f"The matrix produced no results (pytest exit code {int(code)}); see the output above.")
     out.print(summary(results))

@@ -41,14 +41,15 @@ def new_run_id() -> str:
 def create_run_folder(report_dir: Path, run_id: str) -> Path:
     """report_dir/runs/<run_id>, made now; a run id already used is refused (two runs never share)."""
     runs = report_dir / RUNS
+    folder = runs / run_id
     try:
         runs.mkdir(parents=True, exist_ok=True)
         if runs.is_symlink():
             raise ConfigError(f"{runs} is a symbolic link: the rig writes only into real folders; remove it.")
-        folder = runs / run_id
-        folder.mkdir()
-    except FileExistsError:
-        raise ConfigError(f"The run folder {runs / run_id} exists already: every run needs a new run id.") from None
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            raise ConfigError(f"The run folder {folder} exists already: every run needs a new run id.") from None
     except OSError as exc:
         raise ConfigError(
             f"Cannot write the report folder {report_dir} ({exc.strerror}): pass a writable --report folder."
