@@ -47,6 +47,9 @@ USB_ENUMERATION = 0.3
 BOOT_TO_SYSTEM = 0.7 + USB_ENUMERATION  # bootloader + system init until the CDC port is up
 BOOT_TO_DFU = 0.2 + USB_ENUMERATION  # bootloader straight into DFU mode
 RESET_AFTER_REPLY = 1.0  # control requests 40/50/60/251: reply, wait 1000 ms, reset (§4.3)
+# How long a command that finds a board off USB (or losing it mid-exchange) waits for it to come
+# back before it says the board is not there: a reset just asked for (request + 1 s + boot) is over.
+BACK_FROM_RESET = 10.0
 MODEM_START = {"cellular": 18.0}  # "an LTE device may take up to 18 seconds to power up the modem" (§3.2)
 CLOUD_CONNECT = 3.0
 NCP_UPDATE = 120.0  # flashing the ESP32 takes minutes (CLI FLASH_TIMEOUT 4 min, §6.9)

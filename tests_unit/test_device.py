@@ -19,8 +19,9 @@ from rig.firmware.synthetic import user_app
 from rig.sim.board import BoardSettings
 from rig.sim.board import Mode as SimMode
 from rig.sim.lab import Lab
+from rig.timing import BACK_FROM_RESET
 from rig.transport.cloud import CloudClient
-from rig.transport.errors import ToolError
+from rig.transport.errors import BoardNotFoundError, ToolError
 from rig.transport.results import DependencyCheckFailedError
 from testsupport.boards import snapshot, versions_on
 from testsupport.devices import device
@@ -101,6 +102,25 @@ def test_identify(lab: Lab, platform: str) -> None:
     enter(dev, Mode.DFU)
     in_dfu = identify(dev)
     assert in_dfu.mode == Mode.DFU and in_dfu.device_os == board.system_version()
+
+
+def test_identify_waits_for_a_board_that_is_resetting(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    dev = device(lab, board, "p")
+    board.reset("a reset just asked for", into="safe")
+    assert not dev.present()  # booting: off USB for a moment
+    assert identify(dev).device_id == board.device_id and board.mode == SimMode.SAFE
+
+
+def test_identify_of_a_board_that_does_not_come_back_is_one_sentence(lab: Lab) -> None:
+    board = lab.add_board("p", "photon", "2.3.1")
+    board.faults.stuck = True
+    dev = device(lab, board, "p")
+    board.reset("a reset just asked for")
+    start = lab.clock.now()
+    with pytest.raises(BoardNotFoundError, match=r"p \(.*\) is not on USB \(hub 1-1 port 1\): check the cable"):
+        identify(dev)
+    assert lab.clock.now() - start >= BACK_FROM_RESET
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -12,17 +12,37 @@ from rig.board_mode import Mode
 from rig.device.board import Device, Identity, ModuleRecord
 from rig.device.modes import enter
 from rig.firmware.format import ModuleFunction as F
+from rig.timing import BACK_FROM_RESET
 from rig.transport.console import Console, open_port
-from rig.transport.errors import TransportError
+from rig.transport.errors import BoardGoneError, TimeoutError_, TransportError
 
 DOS_6 = 6000
 
 
 def identify(dev: Device, cellular_details: bool = True) -> Identity:
-    """Everything the rig can learn about the board without changing what is installed."""
+    """Everything the rig can learn about the board without changing what is installed; a board
+    that is resetting (off USB now, or gone in the middle) is given BACK_FROM_RESET to come back.
+    """
+    try:
+        return _identify(dev, cellular_details)
+    except BoardGoneError:
+        _wait_back(dev)
+        return _identify(dev, cellular_details)
+
+
+def _wait_back(dev: Device) -> None:
+    try:
+        dev.wait_usb(timeout=BACK_FROM_RESET)
+    except TimeoutError_:
+        dev.require_usb()  # the sentence naming the hub port and the fix
+        raise
+
+
+def _identify(dev: Device, cellular_details: bool) -> Identity:
     mode = dev.mode()
     if mode == Mode.OFF:
-        dev.require_usb()
+        _wait_back(dev)
+        mode = dev.mode()
     modules = dev.modules()
     if mode == Mode.DFU:
         return Identity(dev.device_id, dev.platform.name, dev.device_os(modules), mode, modules=modules)
