@@ -16,13 +16,15 @@ from typing import Protocol
 from filelock import FileLock, Timeout
 
 from rig.clock import Clock, Deadline
-from rig.errors import ConfigError, RigError
+from rig.errors import EXIT_FAILED, ConfigError, RigError
 
 LOCK_DIR_ENV = "RIG_LOCK_DIR"
 
 
 class NoBoardError(RigError):
     """No board of the wanted kind became free in time."""
+
+    exit_code = EXIT_FAILED
 
 
 class Claimer(Protocol):

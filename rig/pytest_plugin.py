@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from rig import matrix
+from rig import matrix, pytest_watchdog
 from rig.clock import SystemClock
 from rig.device import Device
 from rig.errors import RigError
@@ -86,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     config.stash[_SESSION] = RigSession(config)
     config.pluginmanager.register(ResultCollector(config), "rig-results")
+    config.pluginmanager.register(pytest_watchdog.FixtureWatchdog(), "rig-watchdog")
     config.stash[_SIGNALS] = stop_on_signals()
 
 
@@ -237,9 +238,9 @@ def _select_paths(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip `hil` tests with a reason when there is no bench; else give each a watchdog (pytest-timeout,
-    test function only, so the board fixture's teardown still powers and recovers the board). Each
-    path of the matrix is marked with its path, so it gets a final record whatever ends it.
+    """Skip `hil` tests with a reason when there is no bench; else give each a watchdog (pytest-timeout:
+    the test function, its set-up and its teardown each bounded, rig/pytest_watchdog.py). Each path of
+    the matrix is marked with its path, so it gets a final record whatever ends it.
     """
     _select_paths(config, items)
     for item in items:
@@ -248,10 +249,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if isinstance(path, matrix.MatrixPath):
             item.user_properties.append(path_property(path))
     if config.stash[_SESSION].has_bench:
-        watchdog = config.getoption("--rig-path-timeout")
-        for item in items:
-            if item.get_closest_marker("hil") and not item.get_closest_marker("timeout"):
-                item.add_marker(pytest.mark.timeout(watchdog, method="signal", func_only=True))
+        pytest_watchdog.arm(items, config.getoption("--rig-path-timeout"))
         return
     skip = pytest.mark.skip(reason=NO_BENCH)
     for item in items:
@@ -331,16 +329,18 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
         try:
             yield dev
         finally:
-            store = rig_session.store()
-            if request.node.stash.get(_FAILED, False) and store is not None:  # leave the bench usable
-                request.node.add_report_section("teardown", "rig", leave_usable(dev, store))
-            if PROCESS_QUARANTINE.is_quarantined(name):  # out of service for every later claim
-                pool.quarantine(name, PROCESS_QUARANTINE.reasons.get(name, "failed its health checks"))
-            if dev.power is not None:
-                try:
-                    dev.power.switch(True)
-                except Exception as exc:
-                    request.node.add_report_section("teardown", "rig", f"could not power the port on: {exc}")
+            try:  # the watchdog may end the recovery: the port is switched on all the same
+                store = rig_session.store()
+                if request.node.stash.get(_FAILED, False) and store is not None:  # leave the bench usable
+                    request.node.add_report_section("teardown", "rig", leave_usable(dev, store))
+                if PROCESS_QUARANTINE.is_quarantined(name):  # out of service for every later claim
+                    pool.quarantine(name, PROCESS_QUARANTINE.reasons.get(name, "failed its health checks"))
+            finally:
+                if dev.power is not None:
+                    try:
+                        dev.power.switch(True)
+                    except Exception as exc:
+                        request.node.add_report_section("teardown", "rig", f"could not power the port on: {exc}")
 
 
 @pytest.fixture

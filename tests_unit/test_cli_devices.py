@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
+from rig.errors import EXIT_FAILED
 
 BENCH = """devices:
   - name: boron-1
@@ -93,7 +94,7 @@ def test_faults_end_in_one_sentence(
     devices = bench(tmp_path, faults)
     app = str(firmware_dir / "tinker-0.8.0-rc.27-boron.bin")
     code, _, err = run(capsys, *[app if a == "APP" else a for a in argv], "--devices", devices, "--sim")
-    assert code == 2 and err.startswith("rig: error: ") and needle in err
+    assert code == EXIT_FAILED and err.startswith("rig: error: ") and needle in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -102,7 +103,7 @@ def test_hanging_uhubctl_ends_in_a_sentence(
 ) -> None:
     monkeypatch.setenv("RIG_UHUBCTL_TIMEOUT", "0.5")
     code, _, err = run(capsys, "power", "boron-1", "cycle", "--devices", bench(tmp_path, "uhubctl_hangs: 1"), "--sim")
-    assert code == 2 and err == "rig: error: uhubctl -l 1-1 -p 2 -a off did not finish within 0.5 s.\n"
+    assert code == EXIT_FAILED and err == "rig: error: uhubctl -l 1-1 -p 2 -a off did not finish within 0.5 s.\n"
 
 
 def test_unknown_fault_in_devices_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,5 +120,5 @@ def test_real_bench_without_boards_reports_them_off(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == EXIT_FAILED and "Traceback" not in done.stderr
     assert done.stderr.startswith("rig: error: boron-1 (e00fce68a1b2c3d4e5f60718) is not on USB (hub 1-1 port 2)")

@@ -332,6 +332,66 @@ def test_the_watchdog_ends_a_hanging_test_and_the_board_is_left_usable(tmp_path:
     assert re.search(r"board left in normal mode, Device OS 4\.0\.1; hub 1-1 port \d on", done.stdout), done.stdout
 
 
+HANGING_FIXTURES = """
+import threading
+
+import pytest
+
+pytestmark = [pytest.mark.hil, pytest.mark.rig_platform("boron")]
+
+
+@pytest.fixture
+def hangs_in_setup(board):
+    board.power.switch(False)  # the port is off when the fixture hangs
+    threading.Event().wait(120)
+    yield board
+
+
+@pytest.fixture
+def hangs_in_teardown(board):
+    yield board
+    board.power.switch(False)
+    threading.Event().wait(120)
+
+
+def test_setup_hangs(hangs_in_setup):
+    pass
+
+
+def test_teardown_hangs(hangs_in_teardown):
+    pass
+
+
+def test_the_board_is_free_and_on_after_both(board):
+    assert board.present()
+"""
+
+ONE_BORON = """devices:
+  - name: boron-1
+    platform: boron
+    device_id: e00fce68a1b2c3d4e5f60718
+    hub: {location: "1-1", port: 2}
+    sim: {device_os: 4.0.1}
+"""
+
+
+def test_the_watchdog_also_ends_a_fixture_that_hangs_in_set_up_or_teardown(tmp_path: Path) -> None:
+    (tmp_path / "test_fixtures_hang.py").write_text(HANGING_FIXTURES)
+    (tmp_path / "bench.yaml").write_text(ONE_BORON)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path / "test_fixtures_hang.py"), "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", "1",
+         "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    out = done.stdout
+    assert done.returncode == 1 and out.count("Failed: Timeout (>1.0s) from pytest-timeout") == 2, out[-3000:]
+    assert "ERROR test_fixtures_hang.py::test_setup_hangs" in out
+    assert "ERROR test_fixtures_hang.py::test_teardown_hangs" in out
+    # the one board was released with its port on both times: the last test claims it and finds it on USB
+    assert "PASSED test_fixtures_hang.py::test_the_board_is_free_and_on_after_both" in out, out[-3000:]
+
+
 def test_a_dead_board_is_quarantined_and_later_paths_fail_fast(tmp_path: Path) -> None:
     bench = tmp_path / "bench.yaml"
     bench.write_text(FAULTY_BENCH.replace("dfu_error_status: 3", "stuck: true"))  # never comes back after a reset

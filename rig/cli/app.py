@@ -20,7 +20,7 @@ from rig import __version__, platforms
 from rig.cli.bench import served_lab
 from rig.cli.devices import add_device_commands
 from rig.cli.matrix import add_matrix_commands
-from rig.errors import ConfigError, RigError
+from rig.errors import EXIT_INTERRUPTED, ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.fetch import fetch_release
 from rig.firmware.hexfile import release_image, write_image
@@ -32,7 +32,6 @@ from rig.sim import box_env
 from rig.sim.serve import serve_forever
 
 RELEASES_ENV = "RIG_RELEASES"
-EXIT_USER_ERROR = 2
 
 
 def _releases_dir(given: str | None) -> Path:
@@ -303,10 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, out)
     except RigError as exc:
         err.print(f"rig: error: {exc}", markup=False)
-        return EXIT_USER_ERROR
+        return exc.exit_code
     except KeyboardInterrupt:
         err.print("rig: interrupted", markup=False)
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 

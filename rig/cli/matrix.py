@@ -16,11 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rig import hil, matrix
-from rig.errors import ConfigError
+from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, ConfigError
 from rig.report import journal
 from rig.report import results as report_results
 
-EXIT_INTERRUPTED = 3  # README "Exit codes"
 HIL_TESTS = Path(hil.__file__).resolve().parent  # the matrix tests ship inside the package
 # pytest settings the reports rely on; given on the command line so that neither the checkout's
 # pyproject.toml nor a pytest.ini of the folder rig runs from changes them
@@ -227,7 +226,7 @@ def exit_code(results: list[report_results.PathResult], pytest_code: int) -> int
     if pytest_code == int(pytest.ExitCode.INTERRUPTED) or any(r.outcome in report_results.UNFINISHED for r in results):
         return EXIT_INTERRUPTED
     failed = sum(r.outcome == "fail" for r in results)
-    return 1 if failed or pytest_code not in (0, 5) else 0
+    return EXIT_FAILED if failed or pytest_code not in (0, 5) else EXIT_PASSED
 
 
 def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

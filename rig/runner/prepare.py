@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rig.device import Device, Mode
 from rig.device.modes import power_on
-from rig.errors import RigError
+from rig.errors import EXIT_FAILED, RigError
 from rig.firmware.release import Release, ReleaseStore
 from rig.methods import RESTORE, Via
 from rig.plan import plan
@@ -15,6 +15,8 @@ from rig.runner.state import board_state
 
 class PrepareError(RigError):
     """The board could not be brought to the source release of a path."""
+
+    exit_code = EXIT_FAILED
 
 
 def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None = None) -> RunResult | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rig.device import Device, Mode
 from rig.device.modes import cycle, enter
-from rig.errors import RigError
+from rig.errors import EXIT_FAILED, RigError
 from rig.firmware.release import Release
 from rig.methods import RESTORE
 from rig.plan import plan
@@ -23,6 +23,8 @@ MAX_FAILED_HEALTH_CHECKS = 3
 
 class QuarantinedError(RigError):
     """The board failed its health check too often and is taken out of service."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from rig.clock import wait_for
 from rig.device import Device, Mode
 from rig.device.identify import user_part_hashes
-from rig.errors import RigError
+from rig.errors import EXIT_FAILED, RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.methods import Via
@@ -220,6 +220,8 @@ def _normal(dev: Device) -> bool:
 
 class _VerifyError(RigError):
     """The board does not match the target after the plan."""
+
+    exit_code = EXIT_FAILED
 
 
 def run_plan(dev: Device, plan: Plan, release: Release, user_version: int | None = None) -> RunResult:

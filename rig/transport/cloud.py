@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from rig.clock import Clock, Deadline
+from rig.errors import EXIT_USER_ERROR
 from rig.transport.errors import TimeoutError_, TransportError
 
 DEFAULT_URL = "https://api.particle.io"
@@ -31,6 +32,8 @@ class CloudError(TransportError):
 
 class CloudAuthError(CloudError):
     """The token is missing or rejected."""
+
+    exit_code = EXIT_USER_ERROR
 
 
 class CloudNotFoundError(CloudError):

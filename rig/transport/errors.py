@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from rig.errors import RigError
+from rig.errors import EXIT_FAILED, EXIT_USER_ERROR, RigError
 
 
 class TransportError(RigError):
     """Talking to a board or a tool failed."""
 
+    exit_code = EXIT_FAILED
+
 
 class UsbAccessError(TransportError):
     """The board is on USB but cannot be used (permission, libusb missing)."""
+
+    exit_code = EXIT_USER_ERROR  # the set-up: udev rules, libusb
 
 
 class BoardNotFoundError(TransportError):
@@ -46,9 +50,17 @@ class ToolError(TransportError):
     """An external program failed or is missing."""
 
 
+class ToolMissingError(ToolError):
+    """A program the rig runs is not installed."""
+
+    exit_code = EXIT_USER_ERROR
+
+
 class TimeoutError_(TransportError):
     """Something did not happen within its timeout."""
 
 
 class PortBusyError(TransportError):
     """Another program holds the board's serial port."""
+
+    exit_code = EXIT_USER_ERROR  # close the terminal program that holds it

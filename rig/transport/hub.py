@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import sh
 
-from rig.transport.errors import TimeoutError_, ToolError, TransportError
+from rig.errors import EXIT_USER_ERROR
+from rig.transport.errors import TimeoutError_, ToolMissingError, TransportError
 
 HEADER = re.compile(
     r"^(Current|New) status for hub (\S+) \[([0-9a-f]{4}):([0-9a-f]{4})(.*?)"
@@ -33,9 +34,13 @@ class HubError(TransportError):
 class HubNotFoundError(HubError):
     """No switchable hub at the location."""
 
+    exit_code = EXIT_USER_ERROR  # devices.yaml names a hub this host does not have
+
 
 class HubPermissionError(HubError):
     """uhubctl lacks permission."""
+
+    exit_code = EXIT_USER_ERROR
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class Uhubctl:
         try:
             return sh.Command(self.program)
         except sh.CommandNotFound:
-            raise ToolError(f"{self.program} is not installed: install it (apt-get install uhubctl).") from None
+            raise ToolMissingError(f"{self.program} is not installed: install it (apt-get install uhubctl).") from None
 
     def run(self, *args: str, timeout: float | None = None) -> str:
         """Run uhubctl; returns stdout or raises a HubError with uhubctl's reason."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rig.errors import EXIT_FAILED, EXIT_USER_ERROR
 from rig.transport.errors import TransportError
 
 
@@ -18,8 +19,13 @@ class DeviceResultError(TransportError):
         super().__init__(f"The board refused {request}: {self.text} ({self.code}).")
 
 
+MODULE_REFUSALS = range(-1370, -1299)  # -1300 … -1370: the module given does not fit this board (user input)
+
+
 def _error(name: str, code: int, text: str) -> type[DeviceResultError]:
-    return type(name, (DeviceResultError,), {"code": code, "text": text, "__doc__": f"Result code {code}: {text}."})
+    exit_code = EXIT_USER_ERROR if code in MODULE_REFUSALS else EXIT_FAILED
+    fields = {"code": code, "text": text, "exit_code": exit_code, "__doc__": f"Result code {code}: {text}."}
+    return type(name, (DeviceResultError,), fields)
 
 
 UnknownError = _error("UnknownError", -100, "unknown error")

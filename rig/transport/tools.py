@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sh
 
-from rig.transport.errors import TimeoutError_, ToolError
+from rig.transport.errors import TimeoutError_, ToolError, ToolMissingError
 
 _FOUND = re.compile(r'Found DFU: \[([0-9a-f]{4}:[0-9a-f]{4})\].*?alt=(\d+), name="([^"]*)", serial="([^"]*)"')
 
@@ -20,7 +20,7 @@ def command(program: str, install_hint: str) -> sh.Command:
     try:
         return sh.Command(program)
     except sh.CommandNotFound:
-        raise ToolError(f"{program} is not installed: {install_hint}.") from None
+        raise ToolMissingError(f"{program} is not installed: {install_hint}.") from None
 
 
 def run(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from rig.device.board import Device
+from rig.errors import EXIT_USER_ERROR
 from rig.firmware.dfu_writes import DfuWrite
 from rig.firmware.module import Module
 from rig.methods import Via
@@ -14,6 +15,8 @@ from rig.transport.errors import TransportError
 
 class FlashRefused(TransportError):
     """The module cannot go over this path to this board; nothing was written."""
+
+    exit_code = EXIT_USER_ERROR
 
 
 @dataclass(frozen=True)
