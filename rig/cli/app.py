@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from rig import __version__, platforms
+from rig import __version__, platforms, signals
 from rig.cli.bench import served_lab
 from rig.cli.devices import add_device_commands
 from rig.cli.matrix import add_matrix_commands
@@ -298,14 +298,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    saved = signals.stop_on_signals()  # SIGTERM/SIGHUP as Ctrl-C: a port switched off is switched on
     try:
         code: int = args.func(args, out)
     except RigError as exc:
         err.print(f"rig: error: {exc}", markup=False)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("rig: interrupted", markup=False)
+        by = f" by {signals.STOPPED_BY[0]}" if signals.STOPPED_BY else ""
+        err.print(f"rig: interrupted{by}.", markup=False)
         return EXIT_INTERRUPTED
+    finally:
+        signals.restore(saved)
     return code
 
 

@@ -3,7 +3,9 @@ itself without --sim (pyusb on libusb), as a lab engineer would run them (docs/b
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +111,52 @@ def test_a_program_holding_the_old_node_gets_enodev_after_a_reset(box: Box) -> N
     )
     assert box.run(sys.executable, "-c", script).stdout.strip() == "errno 19"
     assert PHOTON in box.rig("identify", "p").stdout  # the board itself is back
+
+
+STOP_AFTER_OFF = """#!{python}
+# The real uhubctl; right after it switched a port off, SIGTERM to the caller's process group.
+import os, signal, subprocess, sys
+done = subprocess.run(["{uhubctl}", *sys.argv[1:]])
+if sys.argv[-2:] == ["-a", "off"]:
+    os.killpg(os.getpgid(os.getppid()), signal.SIGTERM)
+sys.exit(done.returncode)
+"""
+
+HIL_CYCLE = """
+import pytest
+
+from rig.device.modes import cycle
+
+pytestmark = pytest.mark.hil
+
+
+@pytest.mark.rig_platform("boron")
+def test_cycle(board):
+    cycle(board)
+"""
+
+
+@pytest.mark.parametrize("runner", ["rig power", "pytest"])
+def test_sigterm_right_after_a_switch_off_leaves_the_port_on(box: Box, tmp_path: Path, runner: str) -> None:
+    """A run stopped (CI cancel, systemctl stop) in the middle of a power cycle: the port is on again."""
+    uhubctl = shutil.which("uhubctl")
+    assert uhubctl is not None
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "uhubctl"
+    wrapper.write_text(STOP_AFTER_OFF.format(python=sys.executable, uhubctl=uhubctl))
+    wrapper.chmod(0o755)
+    (tmp_path / "test_cycle.py").write_text(HIL_CYCLE)
+    command = {
+        "rig power": [*RIG, "power", "b", "cycle", "--devices", str(box.devices)],
+        "pytest": [sys.executable, "-m", "pytest", str(tmp_path / "test_cycle.py"), "--rig-devices", str(box.devices),
+                   "-p", "no:cacheprovider", "-n", "0", "-q", "--rig-lock-dir", str(tmp_path / "locks")],
+    }[runner]  # fmt: skip
+    done = subprocess.run(
+        [*RIG, "sim", "exec", "--env-file", str(box.env_file), "--", *command],
+        env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"},
+        capture_output=True, text=True, timeout=300, check=False, start_new_session=True,
+    )  # fmt: skip
+    stopped = done.returncode == 3 if runner == "rig power" else "KeyboardInterrupt" in done.stdout
+    assert stopped and done.returncode != 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"Port 2: 01\d\d power", box.run(uhubctl, "-l", "1-1", "-p", "2").stdout)
+    assert BORON in box.rig("identify", "b").stdout  # back on USB

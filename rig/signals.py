@@ -1,0 +1,37 @@
+"""SIGTERM and SIGHUP end the rig's work as Ctrl-C (SIGINT) does, in every rig process (a command,
+a pytest controller, an xdist worker): a KeyboardInterrupt in the main thread, so every `finally`
+runs — ports switched off are switched on, locks are released, what finished is written.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+STOPPED_BY: list[str] = []  # the signal that is stopping this process, once one arrived
+_STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    STOPPED_BY.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def stop_on_signals() -> dict[int, Any]:
+    """Turn SIGTERM, SIGHUP and SIGINT into KeyboardInterrupt; returns the handlers replaced, for
+    `restore`. An ignored signal stays ignored (nohup, a shell's `&`), one already handled stays so.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    saved: dict[int, Any] = {}
+    for signum in _STOPPING:
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, None):
+            saved[signum] = signal.signal(signum, _interrupt)
+    return saved
+
+
+def restore(saved: dict[int, Any]) -> None:
+    """Put back the handlers `stop_on_signals` replaced."""
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
