@@ -6,8 +6,7 @@ the board. A remote bench plugs in another Claimer (labgrid places).
 
 from __future__ import annotations
 
-import os
-import tempfile
+import errno
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -17,8 +16,18 @@ from filelock import FileLock, Timeout
 
 from rig.clock import Clock, Deadline
 from rig.errors import EXIT_FAILED, ConfigError, RigError
+from rig.lock_folder import (
+    FILE_MODE,
+    LOCK_DIR_ENV,
+    SETUP,
+    check_lock_file,
+    default_lock_dir,
+    lock_dir,
+    read_marker,
+    write_marker,
+)
 
-LOCK_DIR_ENV = "RIG_LOCK_DIR"
+__all__ = ["LOCK_DIR_ENV", "Claimer", "NoBoardError", "Pool", "default_lock_dir", "lock_dir"]
 
 
 class NoBoardError(RigError):
@@ -45,31 +54,6 @@ class Claimer(Protocol):
         ...
 
 
-def default_lock_dir() -> Path:
-    """$RIG_LOCK_DIR, else /run/lock/particle-rig when writable, else the temp directory."""
-    given = os.environ.get(LOCK_DIR_ENV)
-    if given:
-        return Path(given)
-    run_lock = Path("/run/lock")
-    if run_lock.is_dir() and os.access(run_lock, os.W_OK):
-        return run_lock / "particle-rig"
-    return Path(tempfile.gettempdir()) / "particle-rig-locks"
-
-
-def lock_dir(path: Path | None) -> Path:
-    """Create the lock directory, or say which one cannot be used."""
-    folder = path or default_lock_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".writable"
-        probe.touch()
-    except OSError as exc:
-        raise ConfigError(
-            f"The lock directory {folder} is not writable ({exc.strerror}); pass --rig-lock-dir or set {LOCK_DIR_ENV}."
-        ) from None
-    return folder
-
-
 class Pool:
     """Boards (by name) claimed through file locks on this host: a `Claimer`."""
 
@@ -78,23 +62,40 @@ class Pool:
         self.folder = lock_dir(folder)
 
     def lock(self, name: str) -> FileLock:
-        """The lock file of a board."""
-        return FileLock(str(self.folder / f"board-{name}.lock"))
+        """The lock file of a board (made 0o664 by the rig when missing); NoBoardError when what is
+        there is not a lock the rig made (a planted symlink, a hard link, a folder).
+        """
+        path = self.folder / f"board-{name}.lock"
+        try:
+            wrong = check_lock_file(path)
+        except OSError as exc:
+            raise NoBoardError(f"{path} cannot be made ({exc.strerror}): check the lock directory ({SETUP}).") from None
+        if wrong is not None:
+            raise NoBoardError(f"{path} is {wrong}, not a lock the rig made: remove it.")
+        return FileLock(str(path), mode=FILE_MODE)
 
     def quarantine_file(self, name: str) -> Path:
         """Present while a board is quarantined (for every process of the host); delete it once fixed."""
         return self.folder / f"board-{name}.quarantined"
 
     def quarantined(self, name: str) -> str | None:
-        """Why a board is quarantined, or None."""
-        try:
-            return self.quarantine_file(name).read_text().strip() or "no reason given"
-        except FileNotFoundError:
+        """Why a board is quarantined, or None; a marker the rig did not write is named, never shown."""
+        marker = read_marker(self.quarantine_file(name), self.folder)
+        if marker is None:
             return None
+        text, ours = marker
+        if ours:
+            return text
+        return f"the marker file {self.quarantine_file(name)} is not one the rig wrote ({text}): check and delete it"
 
     def quarantine(self, name: str, reason: str) -> None:
         """Take a board out of service for every later claim."""
-        self.quarantine_file(name).write_text(reason + "\n")
+        try:
+            write_marker(self.quarantine_file(name), reason + "\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.quarantine_file(name)} cannot be written ({exc.strerror}): check the lock directory ({SETUP})."
+            ) from None
 
     @contextmanager
     def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
@@ -105,10 +106,9 @@ class Pool:
         if not usable:
             name = candidates[0]
             who = name if len(candidates) == 1 else f"All of {', '.join(candidates)} are quarantined; {name}"
-            raise NoBoardError(
-                f"{who} is quarantined ({self.quarantined(name)}); fix the board, then delete "
-                f"{self.quarantine_file(name)}."
-            )
+            marker = read_marker(self.quarantine_file(name), self.folder)
+            fix = f"; fix the board, then delete {self.quarantine_file(name)}" if marker is None or marker[1] else ""
+            raise NoBoardError(f"{who} is quarantined ({self.quarantined(name)}){fix}.")
         candidates = usable
         order = candidates[start % len(candidates) :] + candidates[: start % len(candidates)]
         deadline = Deadline(clock, timeout)
@@ -119,6 +119,8 @@ class Pool:
                     lock.acquire(timeout=0)
                 except Timeout:
                     continue
+                except OSError as exc:  # swapped for a symlink since the check, or not group-writable
+                    raise NoBoardError(_unusable(lock.lock_file, exc)) from None
                 try:
                     yield name
                 finally:
@@ -127,3 +129,14 @@ class Pool:
             if deadline.expired():
                 raise NoBoardError(f"None of {', '.join(order)} became free within {timeout:g} s.")
             clock.sleep(0.25)
+
+
+def _unusable(path: str, exc: OSError) -> str:
+    """One sentence for a lock file that cannot be opened."""
+    if exc.errno == errno.ELOOP:
+        return f"{path} is a symlink, not a lock the rig made: remove it."
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"{path} cannot be opened ({exc.strerror}): its owner or root should chmod 664 it or remove it ({SETUP})."
+        )
+    return f"{path} cannot be opened as a lock ({exc.strerror}): remove it if the rig did not make it."
