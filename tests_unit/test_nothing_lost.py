@@ -241,3 +241,34 @@ def test_rerun_failed_runs_only_the_failed_paths_in_a_new_run(tmp_path: Path) ->
     assert second != first
     assert [(r.id, r.outcome) for r in journal.journal(second)] == [(records[0].id, "pass")]
     assert journal.latest(first)[records[0].id].outcome == "fail"  # the first run's record is left as it was
+
+
+STUCK_PHOTON = """devices:
+  - name: photon-1
+    platform: photon
+    device_id: 3a0027000547343233323032
+    hub: {location: "1-1", port: 3}
+    sim: {device_os: 1.5.2, faults: {stuck: true}}
+"""
+
+
+def test_a_stuck_board_shows_every_failed_path_in_results_matrix_and_history(tmp_path: Path) -> None:
+    """The board never comes back after a reset: its first path fails, it is quarantined, and every
+    later path fails at once; none of them is hidden, each with its sentence."""
+    (tmp_path / "bench.yaml").write_text(STUCK_PHOTON)
+    report = tmp_path / "report"
+    done = subprocess.run(
+        [str(RIG), "matrix", "--sim", "--devices", str(tmp_path / "bench.yaml"), "--methods", "dfu", "serial", "usb",
+         "-n", "0", "--report", str(report)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    results = json.loads((report / "results.json").read_text())["results"]
+    assert len(results) == 6 and {r["outcome"] for r in results} == {"fail"}
+    errors = [r["error"] for r in results]
+    assert sum("is quarantined (photon-1 could not be put in dfu mode" in e for e in errors) >= 3, errors
+    assert not any(e.startswith(("Failed: ", "rig.")) for e in errors), errors  # the sentence, not the wrapping
+    page = (report / "matrix.html").read_text()
+    assert all(r["id"] in page for r in results) and "photon" in page
+    history = json.loads((report / "history.jsonl").read_text().splitlines()[-1])
+    assert (history["paths"], history["fail"], history["pass"]) == (6, 6, 0)

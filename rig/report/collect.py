@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import time
 from collections import Counter
@@ -52,7 +53,14 @@ def _error_sentence(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = getattr(crash, "message", None) or str(report.longrepr or "").strip().splitlines()[-1:] or ["unknown"]
     line = text if isinstance(text, str) else text[0]
-    return line.strip().splitlines()[0][:500] if line.strip() else "the test failed without a message"
+    if not line.strip():
+        return "the test failed without a message"
+    first = line.strip().splitlines()[0][:500]
+    return _NOT_THE_SENTENCE.sub("", first) or first  # the rig's own errors are one sentence already
+
+
+# pytest.fail's "Failed: " and a rig error's qualified class name: the sentence is what follows
+_NOT_THE_SENTENCE = re.compile(r"^(Failed: |rig(\.\w+)+: )+")
 
 
 class ResultCollector:
