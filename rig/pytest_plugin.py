@@ -25,14 +25,15 @@ from rig.device import Device
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
-from rig.methods import Via
 from rig.plan import Target
 from rig.pool import NoBoardError, lock_dir
+from rig.pytest_chains import ChainPlugin
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector, as_interrupted, path_property
 from rig.runner.prepare import leave_usable, take_over
 from rig.runner.recovery import PROCESS_QUARANTINE
+from rig.schedule import Schedule
 
 MARKERS = (
     "hil: needs a board (real, or simulated with --rig-sim); skipped without one",
@@ -65,6 +66,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rig-only-paths", metavar="FILE", help="run only these path ids (rig matrix --rerun-failed)")
     g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
     g.addoption(
+        "--rig-schedule",
+        choices=[s.value for s in Schedule],
+        default=Schedule.CIRCUIT.value,
+        help="circuit: each path starts where the previous one ended (default); naive: sorted, each sets its board up",
+    )
+    g.addoption(
         "--rig-path-timeout",
         type=float,
         default=PATH_TIMEOUT,
@@ -85,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = RigSession(config)
     config.pluginmanager.register(ResultCollector(config), "rig-results")
     config.pluginmanager.register(pytest_watchdog.FixtureWatchdog(), "rig-watchdog")
+    rs = config.stash[_SESSION]
+    if rs.has_bench and config.getoption("--rig-schedule") == Schedule.CIRCUIT:
+        config.pluginmanager.register(ChainPlugin(rs.schedule), "rig-chains")
     config.stash[_SIGNALS] = signals.stop_on_signals()  # SIGTERM and SIGHUP stop the run as Ctrl-C does
 
 
@@ -284,15 +294,12 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
     marker = request.node.get_closest_marker("rig_platform")
     wanted = {path.platform} if path else set(marker.args) if marker else None
     devices = rig_session.devices()
-    candidates = sorted(n for n, d in devices.items() if wanted is None or d.platform.name in wanted)
     method_marker = request.node.get_closest_marker("rig_method")
     chosen = listed(request.config, "--rig-methods")
     if path is None and method_marker and chosen and not set(method_marker.args) & set(chosen):
         pytest.skip(f"--rig-methods {','.join(chosen)} leaves out {', '.join(method_marker.args)}")
     method = path.method if path is not None else (method_marker.args[0] if method_marker else None)
-    if method is not None:  # OTA needs a connected board; the other paths are better off without the cloud
-        preferred = [n for n in candidates if rig_session.wants_cloud(n) == (method == Via.OTA)]
-        candidates = preferred or candidates
+    candidates = rig_session.candidates(wanted, method)  # OTA wants a connected board, the rest not
     if not candidates:
         pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")
     pool = rig_session.pool()
@@ -330,6 +337,7 @@ def rig_record(request: pytest.FixtureRequest, record_property: Any) -> Any:
         for key in ("platform", "from_version", "to_version", "method", "outcome", "board", "error", "board_state"):
             record_property(key, getattr(result, key))
         record_property("modelled_seconds", round(result.modelled_seconds, 2))
+        record_property("setup_modelled_seconds", round(result.setup_modelled_seconds, 2))
         record_property("wall_seconds", round(result.wall_seconds, 3))
         for i, step in enumerate(result.steps):
             record_property(f"step{i:02}", f"{step['step']} | wall {step['wall']:.3f} s | clock {step['clock']:.2f} s")

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from rig import assemble, matrix
+from rig import assemble, matrix, platforms, schedule
 from rig.assemble import Bench
 from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.inventory import Inventory, load_inventory
+from rig.methods import Via
 from rig.pool import Claimer, Pool
 
 
@@ -78,6 +79,36 @@ class RigSession:
     def wants_cloud(self, name: str) -> bool:
         """True for boards tagged `cloud` (connected, for OTA paths)."""
         return any(d.name == name and "cloud" in d.tags for d in self.inventory().devices)
+
+    def candidates(self, wanted: set[str] | None, method: str | None) -> list[str]:
+        """The boards a test may claim: of the `wanted` platforms; for a path, the connected (`cloud`)
+        boards for OTA and the others for the rest, where the bench has both kinds.
+        """
+        specs = self.inventory().devices
+        names = sorted(d.name for d in specs if wanted is None or platforms.by_name(d.platform).name in wanted)
+        if method is None:
+            return names
+        preferred = [n for n in names if self.wants_cloud(n) == (method == Via.OTA)]
+        return preferred or names
+
+    def chain_starts(self) -> dict[str, str]:
+        """The Device OS each platform's boards run when the run starts, where the rig knows it (the
+        simulated lab's devices.yaml); a chain of paths starts there.
+        """
+        if not self.sim:
+            return {}
+        starts: dict[str, str] = {}
+        for spec in sorted(self.inventory().devices, key=lambda d: d.name):
+            starts.setdefault(platforms.by_name(spec.platform).name, spec.sim.device_os)
+        return starts
+
+    def schedule(self, paths: list[matrix.MatrixPath]) -> list[list[matrix.MatrixPath]]:
+        """The selected paths as runs, one per board of their class (rig/schedule.py), for --rig-schedule circuit."""
+        return schedule.order(paths, self._boards_of_class, self.chain_starts())
+
+    def _boards_of_class(self, key: tuple[str, bool]) -> int:
+        platform, over_the_air = key
+        return len(self.candidates({platform}, Via.OTA if over_the_air else Via.DFU))
 
     def devices(self) -> dict[str, Device]:
         """Devices of the bench, on the lab's clock when simulated."""

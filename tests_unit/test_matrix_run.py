@@ -150,6 +150,7 @@ def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
         "board_state",
         "final_versions",
         "modelled_seconds",
+        "setup_modelled_seconds",
         "wall_seconds",
     }
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

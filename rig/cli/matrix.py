@@ -19,6 +19,7 @@ from rig import hil, matrix
 from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, ConfigError
 from rig.report import journal
 from rig.report import results as report_results
+from rig.schedule import Schedule
 
 HIL_TESTS = Path(hil.__file__).resolve().parent  # the matrix tests ship inside the package
 # pytest settings the reports rely on; given on the command line so that neither the checkout's
@@ -77,6 +78,8 @@ def pytest_args(args: argparse.Namespace, report: Path, run_id: str, tests: str 
         str(args.time_scale),
         "--rig-path-timeout",
         str(args.path_timeout),
+        "--rig-schedule",
+        args.schedule,
     ]
     if args.sim:
         out.append("--rig-sim")
@@ -149,7 +152,7 @@ def preflight(args: argparse.Namespace) -> None:
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
 SELECTION_KEYS = (
     "sim", "devices", "releases", "platforms", "from_versions", "to_versions", "methods", "workers",
-    "time_scale", "path_timeout",
+    "time_scale", "path_timeout", "schedule",
 )  # fmt: skip
 
 
@@ -250,6 +253,13 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
     p.add_argument(
         "--path-timeout", type=float, default=1800.0, help="watchdog per path in wall seconds (default 1800)"
+    )
+    p.add_argument(
+        "--schedule",
+        choices=[s.value for s in Schedule],
+        default=Schedule.CIRCUIT.value,
+        help="circuit: each path starts where the previous one ended, only the first of a chain is set up "
+        "(default); naive: sorted, every path sets its board up",
     )
     p.set_defaults(func=cmd_matrix)
 

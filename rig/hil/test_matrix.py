@@ -27,7 +27,8 @@ def test_path(
     p = rig_path
     source = rig_releases.get(p.platform, p.from_version)
     target = rig_releases.get(p.platform, p.to_version)
-    ensure_release(board, source)
+    setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
+    setup_seconds = setup.clock_seconds if setup is not None else 0.0
     start = time.perf_counter()
     try:
         steps = plan(installed(board, hashes=True), target, p.method)
@@ -44,10 +45,13 @@ def test_path(
                 board.name,
                 wall_seconds=time.perf_counter() - start,
                 log=str(exc),
+                setup_modelled_seconds=setup_seconds,
             )
         )
         assert p.method == "ota" and not p.upgrade, f"unexpected refusal: {exc}"
         return
     result = Runner(board).run(steps, target)
-    rig_record(from_run(p.id, p.platform, p.from_version, p.to_version, p.method, board.name, result))
+    recorded = from_run(p.id, p.platform, p.from_version, p.to_version, p.method, board.name, result)
+    recorded.setup_modelled_seconds = setup_seconds
+    rig_record(recorded)
     assert result.outcome in (PASS, OVER_THE_AIR), f"{result.error} (last good step: {result.last_good_step})"

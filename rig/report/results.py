@@ -31,6 +31,7 @@ class PathResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     log: str = ""
     board_state: str = ""  # what the board was left in after the path
+    setup_modelled_seconds: float = 0.0  # bringing the board to `from` first; 0 when it ran `from` already
 
     def public(self) -> dict[str, Any]:
         """The keys of `rig matrix --json-out`."""
@@ -44,6 +45,7 @@ class PathResult:
             "board_state": self.board_state,
             "final_versions": self.final_versions,
             "modelled_seconds": round(self.modelled_seconds, 2),
+            "setup_modelled_seconds": round(self.setup_modelled_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 3),
         }
 

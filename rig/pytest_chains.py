@@ -1,0 +1,87 @@
+"""The matrix scheduled as chains in pytest (rig/schedule.py): once the selection is final, the
+matrix's items are put in chain order; under xdist, `ChainScheduling` hands each worker a whole
+run (a chain's share for one board) and the worker runs it in that order, so each path starts
+where the previous one ended. Nothing depends on the order xdist would choose: the controller
+computes the runs from the collected ids with the same pure function the workers used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
+
+from rig.matrix import MatrixPath
+
+Runs = Callable[[list[MatrixPath]], list[list[MatrixPath]]]
+
+
+def _split(nodeid: str) -> tuple[str, MatrixPath | None]:
+    """A test id's function and its matrix path (None when it has none)."""
+    function, bracket, param = nodeid.partition("[")
+    return function, MatrixPath.from_id(param[:-1]) if bracket and param.endswith("]") else None
+
+
+def _by_function(nodeids: list[str]) -> dict[str, dict[MatrixPath, str]]:
+    """The matrix tests' ids by test function and path."""
+    out: dict[str, dict[MatrixPath, str]] = {}
+    for nodeid in nodeids:
+        function, path = _split(nodeid)
+        if path is not None:
+            out.setdefault(function, {})[path] = nodeid
+    return out
+
+
+def scopes(nodeids: list[str], runs: Runs) -> dict[str, str]:
+    """Each matrix test's run as a scope name (`function@run-N`, runs per test function)."""
+    out: dict[str, str] = {}
+    for function, ids in _by_function(nodeids).items():
+        for number, run in enumerate(runs(sorted(ids))):
+            out.update({ids[path]: f"{function}@run-{number}" for path in run})
+    return out
+
+
+def reorder(items: list[pytest.Item], runs: Runs) -> None:
+    """Put the matrix's items in chain order, in the places they held (other tests stay put)."""
+    grouped = _by_function([item.nodeid for item in items])
+    chained = [ids[path] for ids in grouped.values() for run in runs(sorted(ids)) for path in run]
+    rank = {nodeid: number for number, nodeid in enumerate(chained)}
+    slots = [i for i, item in enumerate(items) if item.nodeid in rank]
+    in_order = sorted((items[i] for i in slots), key=lambda item: rank[item.nodeid])
+    for slot, item in zip(slots, in_order, strict=True):
+        items[slot] = item
+
+
+class ChainScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    """xdist's scope scheduling with a run of chained paths as the scope: one worker runs a run
+    whole and in order; other tests are each a scope of their own (as `--dist load`).
+    """
+
+    def __init__(self, config: pytest.Config, log: Producer | None, runs: Runs) -> None:
+        super().__init__(config, log)
+        self._runs = runs
+        self._scopes: dict[str, str] | None = None
+
+    def _split_scope(self, nodeid: str) -> str:
+        if self._scopes is None:
+            self._scopes = scopes(list(self.collection or []), self._runs)
+        return self._scopes.get(nodeid, nodeid)
+
+
+class ChainPlugin:
+    """Plugin for `--rig-schedule circuit`: chain order after selection, and the xdist scheduler."""
+
+    def __init__(self, runs: Runs) -> None:
+        self.runs = runs
+
+    @pytest.hookimpl(trylast=True)  # after every deselection (-k, -m, --rig-skip-paths)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """The matrix's items in chain order."""
+        reorder(items, self.runs)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> ChainScheduling | None:
+        """Whole runs per worker, for xdist's default distribution (`--dist load`) only."""
+        return ChainScheduling(config, log, self.runs) if config.getoption("dist") == "load" else None

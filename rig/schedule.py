@@ -1,0 +1,136 @@
+"""The order of a night's paths: chains in which each path starts where the previous one ended, so
+only a chain's first path needs its board flashed to `from` first (issue 17).
+
+The paths of one platform and board class (OTA paths go to connected boards, the others to the
+rest) are the edges of a directed multigraph over Device OS versions. A complete matrix (every
+ordered pair, once per method) is balanced — every version has as many paths in as out — so one
+Eulerian circuit covers it (Hierholzer's algorithm). A filtered one (`--from 2.3.1`) is not: it is
+balanced with a virtual version linked to every surplus, and the circuit is cut where it passes
+there, which gives the fewest chains possible (one per missing edge pair, at least one per
+connected part). Each chain is then split into as many contiguous runs as there are boards of its
+class, so the boards stay busy; under xdist a worker takes a whole run (`ChainScheduling`).
+Everything here is a pure function of the sorted selection: every worker computes the same order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from rig.firmware import versions
+from rig.matrix import MatrixPath
+from rig.methods import Via
+
+_VIRTUAL = ""  # the version that balances a filtered matrix; no release has an empty name
+
+
+class Schedule(StrEnum):
+    """How the paths of a run are ordered."""
+
+    CIRCUIT = "circuit"  # chains: only the first path of each needs a set-up flash
+    NAIVE = "naive"  # sorted, round-robin over platforms (each path sets its board up)
+
+
+def board_class(path: MatrixPath) -> tuple[str, bool]:
+    """Which boards a path runs on: its platform, and whether it needs a connected (cloud) board."""
+    return path.platform, path.method == Via.OTA
+
+
+def chains(paths: Iterable[MatrixPath], starts: dict[str, str] | None = None) -> list[list[MatrixPath]]:
+    """The paths as chains (each path's `from` is the previous path's `to`), per board class in sorted
+    order; a platform's chain starts at `starts[platform]` (what its boards run now) when it can.
+    """
+    by_class: dict[tuple[str, bool], list[MatrixPath]] = defaultdict(list)
+    for path in sorted(set(paths)):
+        by_class[board_class(path)].append(path)
+    out: list[list[MatrixPath]] = []
+    for (platform, _), group in sorted(by_class.items()):
+        out += _trails(group, (starts or {}).get(platform))
+    return out
+
+
+_Edge = tuple[str, "MatrixPath | None"]  # (where it leads, the path; None: through the virtual version)
+
+
+def _trails(group: list[MatrixPath], start: str | None) -> list[list[MatrixPath]]:
+    """The fewest chains covering every path of one board class."""
+    adjacency: dict[str, list[_Edge]] = defaultdict(list)
+    surplus: dict[str, int] = defaultdict(int)
+    for path in group:
+        adjacency[path.from_version].append((path.to_version, path))
+        surplus[path.from_version] += 1
+        surplus[path.to_version] -= 1
+    for version, extra in surplus.items():
+        adjacency[_VIRTUAL] += [(version, None)] * max(0, extra)  # a chain starts at `version`
+        adjacency[version] += [(_VIRTUAL, None)] * max(0, -extra)  # a chain ends at `version`
+    for edges in adjacency.values():  # pop() takes the smallest edge first, virtual ones last
+        edges.sort(key=_edge_key, reverse=True)
+    trails: list[list[MatrixPath]] = []
+    for origin in _origins(adjacency, start):
+        if adjacency.get(origin):
+            trails += _cut(_circuit(adjacency, origin))
+    return [t for t in trails if t]
+
+
+def _edge_key(edge: _Edge) -> tuple[bool, tuple[object, ...], str]:
+    to, path = edge
+    return (path is None, versions.semver_key(to) if to else (), path.method if path else "")
+
+
+def _origins(adjacency: dict[str, list[_Edge]], start: str | None) -> list[str]:
+    """Where circuits start: the virtual version first (it touches every unbalanced part), then the
+    version the boards run now, then every other version (one circuit per balanced part).
+    """
+    others = sorted((v for v in adjacency if v != _VIRTUAL), key=versions.semver_key)
+    return [_VIRTUAL, *([start] if start is not None else []), *others]
+
+
+def _circuit(adjacency: dict[str, list[_Edge]], origin: str) -> list[_Edge]:
+    """Hierholzer's algorithm from `origin` (iterative), consuming the edges it walks."""
+    stack: list[tuple[str, _Edge | None]] = [(origin, None)]
+    walked: list[_Edge] = []
+    while stack:
+        version, edge = stack[-1]
+        if adjacency.get(version):
+            step = adjacency[version].pop()
+            stack.append((step[0], step))
+        else:
+            stack.pop()
+            if edge is not None:
+                walked.append(edge)
+    walked.reverse()
+    return walked
+
+
+def _cut(walk: list[_Edge]) -> list[list[MatrixPath]]:
+    """A circuit cut where it passes through the virtual version: the chains."""
+    trails: list[list[MatrixPath]] = [[]]
+    for _, path in walk:
+        if path is None:
+            trails.append([])
+        else:
+            trails[-1].append(path)
+    return trails
+
+
+def runs(chain_list: list[list[MatrixPath]], boards: Callable[[tuple[str, bool]], int]) -> list[list[MatrixPath]]:
+    """Each board class's chains joined in order and split into `boards(class)` contiguous runs of
+    about equal length (one per board, so every board of the class stays busy).
+    """
+    joined: dict[tuple[str, bool], list[MatrixPath]] = defaultdict(list)
+    for chain in chain_list:
+        joined[board_class(chain[0])] += chain
+    out: list[list[MatrixPath]] = []
+    for key in sorted(joined):
+        group, parts = joined[key], max(1, min(boards(key), len(joined[key])))
+        cuts = [round(i * len(group) / parts) for i in range(parts + 1)]
+        out += [group[cuts[i] : cuts[i + 1]] for i in range(parts)]
+    return out
+
+
+def order(
+    paths: Iterable[MatrixPath], boards: Callable[[tuple[str, bool]], int], starts: dict[str, str] | None = None
+) -> list[list[MatrixPath]]:
+    """The runs of a night, in the order they are handed out."""
+    return runs(chains(paths, starts), boards)

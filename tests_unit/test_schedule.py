@@ -1,0 +1,129 @@
+"""Scheduling the matrix as chains (rig/schedule.py, rig/pytest_chains.py): every path once, each
+starting where the previous one ended, the fewest chains a selection allows, one run per board."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rig.matrix import MatrixPath
+from rig.pytest_chains import reorder, scopes
+from rig.schedule import board_class, chains, order, runs
+
+VERSIONS = ["1.5.2", "2.3.1", "4.0.1", "5.0.0"]
+ALL = [MatrixPath("boron", a, b, m) for a in VERSIONS for b in VERSIONS if a != b for m in ("dfu", "serial", "ota")]
+
+
+def linked(chain: list[MatrixPath]) -> bool:
+    return all(a.to_version == b.from_version for a, b in itertools.pairwise(chain))
+
+
+def root(parent: dict[str, str], v: str) -> str:
+    while parent[v] != v:
+        v = parent[v]
+    return v
+
+
+def fewest_chains(paths: list[MatrixPath]) -> int:
+    """The lower bound: per board class and weakly connected part, its surplus of starts, at least one."""
+    total = 0
+    by_class: dict[tuple[str, bool], list[MatrixPath]] = defaultdict(list)
+    for path in paths:
+        by_class[board_class(path)].append(path)
+    for group in by_class.values():
+        parent = {v: v for p in group for v in (p.from_version, p.to_version)}
+        for p in group:
+            parent[root(parent, p.from_version)] = root(parent, p.to_version)
+        surplus: dict[str, int] = defaultdict(int)
+        for p in group:
+            surplus[p.from_version] += 1
+            surplus[p.to_version] -= 1
+        for part in {root(parent, v) for v in parent}:
+            starts = sum(max(0, s) for v, s in surplus.items() if root(parent, v) == part)
+            total += max(1, starts)
+    return total
+
+
+def test_a_complete_matrix_is_one_chain_per_board_class_from_where_the_board_is() -> None:
+    found = chains(ALL, {"boron": "4.0.1"})
+    assert [len(c) for c in found] == [24, 12]  # dfu and serial on one board, OTA on a connected one
+    assert all(linked(c) for c in found) and sorted(p for c in found for p in c) == sorted(ALL)
+    assert found[0][0].from_version == "4.0.1" and found[0][-1].to_version == "4.0.1"
+    assert {p.method for p in found[1]} == {"ota"}
+
+
+def test_paths_from_one_version_cannot_chain_and_each_is_its_own() -> None:
+    found = chains([p for p in ALL if p.from_version == "2.3.1"])
+    assert len(found) == 9 and all(len(c) == 1 for c in found)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.sampled_from(ALL), min_size=1))
+def test_any_selection_gets_every_path_once_in_the_fewest_chains(selected: set[MatrixPath]) -> None:
+    found = chains(selected)
+    assert sorted(p for c in found for p in c) == sorted(selected)
+    assert all(linked(c) for c in found)
+    assert len(found) == fewest_chains(list(selected))
+
+
+def test_a_class_with_several_boards_is_split_into_contiguous_runs_of_equal_length() -> None:
+    found = order(ALL, lambda key: 1 if key[1] else 3)
+    assert [len(r) for r in found] == [8, 8, 8, 12]
+    assert all(linked(r) for r in found)
+    assert found[0][-1].to_version == found[1][0].from_version  # contiguous pieces of one circuit
+
+
+def test_fewer_paths_than_boards_makes_no_empty_run() -> None:
+    assert runs([ALL[:2]], lambda key: 5) == [[ALL[0]], [ALL[1]]]
+
+
+class _Item:
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+
+
+def test_pytest_items_are_put_in_chain_order_and_other_tests_keep_their_place() -> None:
+    ids = [f"rig/hil/test_matrix.py::test_path[{p.id}]" for p in sorted(ALL)]
+    items = [_Item("t.py::test_first"), *map(_Item, ids), _Item("t.py::test_last")]
+    reorder(items, lambda paths: order(paths, lambda key: 1))  # type: ignore[arg-type]
+    assert items[0].nodeid == "t.py::test_first" and items[-1].nodeid == "t.py::test_last"
+    got = [MatrixPath.from_id(i.nodeid.split("[")[1][:-1]) for i in items[1:-1]]
+    assert [got[:24], got[24:]] == chains(ALL)
+    scope = scopes([i.nodeid for i in items], lambda paths: order(paths, lambda key: 1))
+    assert len(set(scope.values())) == 2 and "t.py::test_first" not in scope
+
+
+BENCH = """devices:
+  - {name: b1, platform: boron, device_id: e00fce68a1b2c3d4e5f60711, hub: {location: "1-1", port: 1},
+     sim: {device_os: 4.0.1}}
+  - {name: p1, platform: photon, device_id: 3a0027000547343233323031, hub: {location: "1-1", port: 2},
+     sim: {device_os: 2.3.1}}
+"""
+
+
+@pytest.mark.parametrize(("schedule", "workers"), [("circuit", "2"), ("circuit", "0"), ("naive", "2")])
+def test_a_circuit_night_sets_no_board_up_where_a_naive_one_does(tmp_path: Path, schedule: str, workers: str) -> None:
+    """Under xdist (ChainScheduling) and without it, each path runs on the board the previous one left."""
+    (tmp_path / "bench.yaml").write_text(BENCH)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "rig/hil/test_matrix.py", "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-methods", "dfu,serial", "--rig-schedule", schedule,
+         "-n", workers, "--rig-report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=600, check=False, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    results = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert len(results) == 16 and {r["outcome"] for r in results} == {"pass"}
+    setups = [r["setup_modelled_seconds"] for r in results]
+    if schedule == "circuit":
+        assert setups == [0.0] * 16  # each chain starts at the version its board runs
+    else:
+        assert sum(s > 0 for s in setups) >= 8, setups
