@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from rig import matrix
+from rig import matrix, stopping
 from rig.clock import SystemClock
 from rig.device import Device
 from rig.errors import RigError
@@ -32,7 +30,7 @@ from rig.plan import Target
 from rig.pool import NoBoardError, lock_dir
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
-from rig.report.collect import RESULT_KEY, STOPPED_BY, ResultCollector, as_interrupted, path_property
+from rig.report.collect import RESULT_KEY, ResultCollector, as_interrupted, path_property
 from rig.runner.prepare import leave_usable, take_over
 from rig.runner.recovery import PROCESS_QUARANTINE
 
@@ -97,18 +95,7 @@ def stop_on_signals() -> dict[int, Any]:
     current step's cleanup runs, every port the run switched off is switched on, locks are released,
     what finished is written and the unfinished paths are named.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def interrupt(signum: int, _frame: Any) -> None:
-        STOPPED_BY.append(signal.Signals(signum).name)
-        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
-
-    saved: dict[int, Any] = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # an ignored one stays ignored (nohup, `&`)
-        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, None):
-            saved[signum] = signal.signal(signum, interrupt)
-    return saved
+    return stopping.stop_on_signals()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -141,8 +128,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Tear the simulated bench down; the signals as they were."""
     if _SESSION in config.stash:
         config.stash[_SESSION].close()
-    for signum, handler in config.stash.get(_SIGNALS, {}).items():
-        signal.signal(signum, handler)
+    stopping.restore(config.stash.get(_SIGNALS, {}))
 
 
 @dataclass(frozen=True, order=True)

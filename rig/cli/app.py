@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from rig import __version__, platforms
+from rig import __version__, platforms, stopping
 from rig.cli.bench import served_lab
 from rig.cli.devices import add_device_commands
 from rig.cli.matrix import add_matrix_commands
@@ -299,14 +299,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    saved = stopping.stop_on_signals()  # SIGTERM/SIGHUP too: every `finally` runs, no temp file is left
     try:
         code: int = args.func(args, out)
     except RigError as exc:
         err.print(f"rig: error: {exc}", markup=False)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        err.print("rig: interrupted", markup=False)
+    except KeyboardInterrupt as exc:
+        err.print(f"rig: interrupted{f' ({exc})' if str(exc) else ''}", markup=False)
         return 130
+    finally:
+        stopping.restore(saved)
     return code
 
 

@@ -22,8 +22,8 @@ from rig.matrix import MatrixPath
 from rig.report import journal
 from rig.report import publish as report_publish
 from rig.report import results as report_results
+from rig.stopping import STOPPED_BY
 
-STOPPED_BY: list[str] = []  # the signal that is stopping this process's run, once one arrived
 RESULT_KEY = "rig_result"  # the user property carrying a path's PathResult (rig_record)
 PATH_KEY = "rig_path"  # the user property naming the path a test item runs (added at collection)
 

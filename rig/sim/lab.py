@@ -211,6 +211,13 @@ class Lab:
 
     def install(self) -> Lab:
         """Connect the seams: pyusb's default backend, sim:// serial ports and port discovery."""
+        try:
+            return self._install()
+        except BaseException:  # half installed: take down what is up (the tools folder included)
+            self.uninstall()
+            raise
+
+    def _install(self) -> Lab:
         self._saved["get_backend"] = usb.backend.libusb1.get_backend
         self._saved["comports"] = serial.tools.list_ports.comports
         backend = self.backend
