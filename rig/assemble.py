@@ -169,11 +169,13 @@ class Bench:
         raise ConfigError(f"No board named '{name}' in devices.yaml (boards: {known}).")
 
     def close(self) -> None:
-        """Remove the simulated lab's seams and the bench's folder."""
-        if self.lab is not None:
-            self.lab.uninstall()
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        """Remove the simulated lab's seams and the bench's folder (even when the first fails)."""
+        try:
+            if self.lab is not None:
+                self.lab.uninstall()
+        finally:
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def open_bench(
@@ -183,7 +185,12 @@ def open_bench(
     same boards (provisioned from `store`, else synthetic releases) with its seams installed.
     """
     lab = simulated_lab(specs, time_scale, store).install() if sim else None
-    clock: Clock = lab.clock if lab is not None else SystemClock()
-    cloud = cloud_client()  # after the lab's seams: the simulated cloud's token is set by then
-    devices = {spec.name: device(spec, clock, cloud) for spec in specs}
+    try:
+        clock: Clock = lab.clock if lab is not None else SystemClock()
+        cloud = cloud_client()  # after the lab's seams: the simulated cloud's token is set by then
+        devices = {spec.name: device(spec, clock, cloud) for spec in specs}
+    except BaseException:
+        if lab is not None:  # its tools folder and servers go with it
+            lab.uninstall()
+        raise
     return Bench(devices, clock, lab, {s.name: s for s in specs}, store)

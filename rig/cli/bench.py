@@ -49,9 +49,10 @@ def command_bench(
     synthetic = bool(sim and platform_names and store is None)
     default_bench = bool(sim and platform_names and not devices and not devices_file(None).exists())
     known = [v for v in versions or [] if known_version(v)]
-    tmp = Path(tempfile.mkdtemp(prefix="rig-bench-")) if synthetic else None
+    tmp: Path | None = None
     try:
-        if tmp is not None:
+        if synthetic:
+            tmp = Path(tempfile.mkdtemp(prefix="rig-bench-"))  # removed by Bench.close, or below on failure
             for name in platform_names or []:
                 for version in known:
                     write_release(tmp, name, version)

@@ -301,6 +301,7 @@ def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
         if not candidates:
             raise ConfigError(f"No {app.module.platform.display_name} in devices.yaml to check {app_path.name} on.")
         dev = candidates[0]
+        out.print(f"checking {app_path.name} on {dev.name}: Device OS {', '.join(wanted)}", markup=False)
         table = Table(title=f"{app_path.name} on {dev.name} ({dev.platform.display_name})")
         for col in ("Device OS", "result", "detail"):
             table.add_column(col)

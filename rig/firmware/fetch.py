@@ -8,6 +8,7 @@ the cache; a cached file that still parses is not downloaded again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -29,6 +30,8 @@ DEFAULT_BASE_URL = "https://github.com/particle-iot/device-os/releases/download"
 BASE_URL_ENV = "RIG_RELEASES_BASE_URL"
 Progress = Callable[[str, int, int | None], None]  # (asset, bytes so far, total or None)
 MAX_ASSET_BYTES = 8 * 1024 * 1024  # the largest module file (a Gen 3 system part) is under 1 MB
+PART_PREFIX = ".part-"  # a download in progress, in the cache folder it is moved into when checked
+STALE_MARGIN = 60.0  # seconds beyond the deadline before another process's partial download is removed
 DEADLINE_PER_ASSET = 600.0  # wall seconds for one file, however slowly the server drips it
 
 
@@ -132,6 +135,20 @@ def _download(
     return True
 
 
+def remove_stale_parts(cache: Path, older_than: float) -> list[Path]:
+    """Remove the partial downloads of fetches that were killed (SIGKILL, power loss): a `.part-*`
+    file unchanged for longer than a download may last (its total deadline) has no live writer.
+    """
+    removed = []
+    now = time.time()
+    for part in cache.glob(f"{PART_PREFIX}*"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if now - part.stat().st_mtime > older_than:
+                part.unlink()
+                removed.append(part)
+    return removed
+
+
 def fetch_release(
     version: str,
     platform: str,
@@ -153,6 +170,7 @@ def fetch_release(
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReleaseFetchError(f"Cannot create the cache folder {cache} ({exc.strerror}); pass --cache DIR.") from None
+    remove_stale_parts(cache, deadline + STALE_MARGIN)
     result = FetchResult()
     if base.startswith("http://"):
         result.warnings.append(
@@ -167,9 +185,11 @@ def fetch_release(
                 result.files.append(cached)
                 continue
             url = f"{base}/v{version}/{asset.name}"
-            with tempfile.NamedTemporaryFile(dir=cache, prefix=".part-", delete=False) as tmp:
-                part = Path(tmp.name)
+            part: Path | None = None
             try:
+                fd, name = tempfile.mkstemp(dir=cache, prefix=PART_PREFIX)
+                os.close(fd)
+                part = Path(name)
                 try:
                     present = _download(client, url, asset, part, progress, deadline)
                 except httpx.TimeoutException:
@@ -194,8 +214,9 @@ def fetch_release(
                         f"{url} is unusable ({why.rstrip('.')}); the download is corrupt or the mirror is wrong."
                     )
                 part.replace(cached)
-            finally:
-                part.unlink(missing_ok=True)
+            finally:  # every error, and an interruption (the rig turns SIGTERM/SIGHUP into one)
+                if part is not None:
+                    part.unlink(missing_ok=True)
             result.downloaded.append(asset.name)
             result.files.append(cached)
     if dest is not None:

@@ -36,6 +36,7 @@ from rig.sim.cloud import Cloud
 from rig.sim.console import SerialPort
 from rig.sim.fake_tools import FakeTools
 from rig.sim.hub import HubBank
+from rig.sim.memory import SharedImages
 from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
 from rig.sim_settings import BoardSettings, Faults
@@ -86,6 +87,7 @@ class Lab:
     tools: ToolServer | None = None
     _saved: dict[str, Any] = field(default_factory=dict)
     _synthetic: dict[tuple[str, str], list[Module]] = field(default_factory=dict)
+    _images: SharedImages = field(default_factory=SharedImages)  # boards share factory-image pages
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.time_scale)
@@ -166,7 +168,7 @@ class Lab:
             wanted = (
                 modules if modules is not None else (self.release_modules(plat.name, device_os) if device_os else [])
             )
-            provision(board, wanted)
+            provision(board, wanted, self._images)
             used = {(s.hub, s.port) for s in self.slots.values()}
             port = port or next(p for p in range(1, 100) if (hub, p) not in used)
             if (hub, port) in used:
@@ -209,6 +211,13 @@ class Lab:
 
     def install(self) -> Lab:
         """Connect the seams: pyusb's default backend, sim:// serial ports and port discovery."""
+        try:
+            return self._install()
+        except BaseException:  # half installed: take down what is up (the tools folder included)
+            self.uninstall()
+            raise
+
+    def _install(self) -> Lab:
         self._saved["get_backend"] = usb.backend.libusb1.get_backend
         self._saved["comports"] = serial.tools.list_ports.comports
         backend = self.backend
@@ -279,20 +288,23 @@ class Lab:
         self.uninstall()
 
 
-def provision(board: Board, modules: list[Module]) -> None:
-    """Factory-program modules into flash (SWD-like raw writes, no timing, no validation)."""
+def provision(board: Board, modules: list[Module], images: SharedImages | None = None) -> None:
+    """Factory-program modules into flash (SWD-like raw writes, no timing, no validation); with
+    `images`, boards programmed with the same module share its flash pages until they write.
+    """
+    images = images or SharedImages()
     for m in modules:
         if m.image.function == F.NCP_FIRMWARE:
             board.ncp_version = m.image.version
             continue
         address, data = inst.flash_image(m)
-        board.mem.bank_for(address, len(data)).write_raw(address, data)
+        board.mem.bank_for(address, len(data)).load(images.chunks(address, data), images)
     has_boot = any(m.image.function == F.BOOTLOADER for m in modules)
     if board.platform.bootloader_embedded and not has_boot:
         for m in modules:  # an Electron release without a bootloader file: use the embedded one
             for embedded in inst.embedded_bootloaders(m.data):
                 address, data = inst.flash_image(embedded)
-                board.mem.internal.write_raw(address, data)
+                board.mem.internal.load(images.chunks(address, data), images)
                 return
 
 

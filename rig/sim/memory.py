@@ -3,44 +3,68 @@
 NOR-flash semantics: erased bytes are 0xFF, a write can only clear bits (new = old & data), so a
 host that forgets to erase corrupts what it writes, as on real hardware. Layouts come from
 rig.platforms (§2.2–§2.6); erase and write times from rig.timing.
+
+A bank is sparse: it keeps only the 4 KB pages that hold something other than 0xFF, each as an
+immutable `bytes` (a page that is absent reads as erased). A write replaces the pages it touches,
+never changes one in place, so boards factory-programmed from the same image (`SharedImages`)
+share those pages until they write into them (copy-on-write). A board then costs the pages its
+own writes made, not its flash size (figures: docs/fidelity.md, bench/sim_memory.py).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cache
 
 from rig import platforms, timing
+
+PAGE = 4096
+ERASED_PAGE = b"\xff" * PAGE
+
+Chunks = tuple[tuple[int, bytes], ...]  # (absolute address, bytes) pieces that never cross a page boundary
 
 
 class FlashFault(Exception):
     """An access outside a bank or across a write-protected area."""
 
 
+def split(address: int, data: bytes) -> Chunks:
+    """`data` at `address` cut at every page boundary; whole pages are kept as they are stored."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        take = min(PAGE - (address + pos) % PAGE, len(data) - pos)
+        out.append((address + pos, bytes(data[pos : pos + take])))
+        pos += take
+    return tuple(out)
+
+
 @dataclass
 class Bank:
-    """One flash device (or region) with its sector layout."""
+    """One flash device (or region) with its sector layout, stored as sparse immutable pages."""
 
     name: str
     base: int
-    sectors: list[tuple[int, int]]  # (start address, size)
+    sectors: tuple[tuple[int, int], ...]  # (start address, size), ascending; shared by boards of a platform
     erase_seconds: dict[int, float]  # sector size -> erase time
     write_seconds_per_byte: float
-    data: bytearray = field(default_factory=bytearray)
     nor: bool = True  # False for the DCT, a record the system rewrites (erase included) on write
+    pages: dict[int, bytes] = field(default_factory=dict)  # page number (offset // PAGE) -> its bytes
+    size: int = field(init=False)  # bytes in the bank
 
     def __post_init__(self) -> None:
-        if not self.data:
-            self.data = bytearray(b"\xff" * self.size)
-
-    @property
-    def size(self) -> int:
-        """Bytes in the bank."""
-        return sum(size for _, size in self.sectors)
+        self.size = _checked_size(self.base, self.sectors)
 
     @property
     def end(self) -> int:
         """First address after the bank."""
         return self.base + self.size
+
+    @property
+    def data(self) -> bytes:
+        """The whole bank's bytes (a copy: for snapshots and tests)."""
+        return self.read(self.base, self.size)
 
     def contains(self, address: int, length: int = 1) -> bool:
         """True when [address, address+length) lies inside the bank."""
@@ -54,11 +78,38 @@ class Bank:
     def read(self, address: int, length: int) -> bytes:
         """Bytes at an address."""
         off = self._offset(address, length)
-        return bytes(self.data[off : off + length])
+        out = bytearray()
+        pos = off
+        while pos < off + length:
+            number, at = divmod(pos, PAGE)
+            take = min(PAGE - at, off + length - pos)
+            out += self.pages.get(number, ERASED_PAGE)[at : at + take]
+            pos += take
+        return bytes(out)
+
+    def _put(self, address: int, chunk: bytes, nor: bool, images: SharedImages | None = None) -> None:
+        """Store one chunk (inside one page): a new page object, never an in-place change."""
+        number, at = divmod(address - self.base, PAGE)
+        old = self.pages.get(number)
+        if nor and old is not None:
+            mine = old[at : at + len(chunk)]
+            chunk = (int.from_bytes(mine, "little") & int.from_bytes(chunk, "little")).to_bytes(len(chunk), "little")
+        if len(chunk) == PAGE:
+            page = chunk  # stored as given: a shared image page stays shared
+        else:
+            base = old if old is not None else ERASED_PAGE
+            page = base[:at] + chunk + base[at + len(chunk) :]
+            page = images.page(page) if images is not None else page
+        if page == ERASED_PAGE:
+            self.pages.pop(number, None)
+        else:
+            self.pages[number] = page
 
     def sector_at(self, address: int) -> tuple[int, int]:
         """(start, size) of the sector holding `address`."""
-        for start, size in self.sectors:
+        i = bisect_right(self.sectors, address, key=lambda sector: sector[0]) - 1
+        if i >= 0:
+            start, size = self.sectors[i]
             if start <= address < start + size:
                 return start, size
         raise FlashFault(f"{self.name}: no sector at 0x{address:x}")
@@ -66,8 +117,9 @@ class Bank:
     def erase_sector(self, address: int) -> float:
         """Erase the sector holding `address`; returns the modelled seconds it took."""
         start, size = self.sector_at(address)
-        off = start - self.base
-        self.data[off : off + size] = b"\xff" * size
+        first = (start - self.base) // PAGE
+        for number in range(first, first + size // PAGE):
+            self.pages.pop(number, None)
         return self.erase_seconds[size]
 
     def erase_range(self, address: int, length: int) -> float:
@@ -80,31 +132,71 @@ class Bank:
 
     def program(self, address: int, data: bytes) -> float:
         """NOR write (bits can only go 1 -> 0); returns the modelled seconds it took."""
-        off = self._offset(address, len(data))
-        if self.nor:
-            old = int.from_bytes(self.data[off : off + len(data)], "little")
-            data = (old & int.from_bytes(data, "little")).to_bytes(len(data), "little")
-        self.data[off : off + len(data)] = data
+        self._offset(address, len(data))
+        for at, chunk in split(address, data):
+            self._put(at, chunk, self.nor)
         return len(data) * self.write_seconds_per_byte
 
     def write_raw(self, address: int, data: bytes) -> None:
         """Set bytes directly (factory programming / SWD), no timing."""
-        off = self._offset(address, len(data))
-        self.data[off : off + len(data)] = data
+        self._offset(address, len(data))
+        self.load(split(address, data))
+
+    def load(self, chunks: Chunks, images: SharedImages | None = None) -> None:
+        """Set pieces from `split` directly (no timing); whole pages are stored as the same objects,
+        and with `images` a partly written page is the same object as every equal one it made.
+        """
+        if chunks:
+            last_at, last = chunks[-1]
+            self._offset(chunks[0][0], last_at + len(last) - chunks[0][0])
+        for at, chunk in chunks:
+            self._put(at, chunk, False, images)
 
 
-def _uniform(base: int, size: int, sector: int) -> list[tuple[int, int]]:
-    return [(base + i, sector) for i in range(0, size, sector)]
+class SharedImages:
+    """Factory images cut into pages once, so boards programmed with the same image share its pages."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[tuple[int, bytes], Chunks] = {}
+        self._pages: dict[bytes, bytes] = {}
+
+    def chunks(self, address: int, data: bytes) -> Chunks:
+        """`split(address, data)`, the same objects for every equal image."""
+        key = (address, bytes(data))
+        if key not in self._chunks:
+            self._chunks[key] = split(address, data)
+        return self._chunks[key]
+
+    def page(self, page: bytes) -> bytes:
+        """The one stored page equal to `page` (kept for the lab's life, like the images)."""
+        return self._pages.setdefault(page, page)
 
 
-def _stm32f2_sectors() -> list[tuple[int, int]]:
+@cache
+def _checked_size(base: int, sectors: tuple[tuple[int, int], ...]) -> int:
+    """Bytes in a bank of contiguous, ascending, page-aligned sectors starting at `base`."""
+    address = base
+    for start, size in sectors:
+        if start != address or size % PAGE or start % PAGE:
+            raise ValueError(f"sectors from 0x{base:x} must be contiguous whole {PAGE}-byte pages")
+        address += size
+    return address - base
+
+
+@cache
+def _uniform(base: int, size: int, sector: int) -> tuple[tuple[int, int], ...]:
+    return tuple((base + i, sector) for i in range(0, size, sector))
+
+
+@cache
+def _stm32f2_sectors() -> tuple[tuple[int, int], ...]:
     # 4 x 16 KB, 1 x 64 KB, 7 x 128 KB (§2.5 memory map of alt 0)
     sizes = [16384] * 4 + [65536] + [131072] * 7
     out, addr = [], 0x08000000
     for size in sizes:
         out.append((addr, size))
         addr += size
-    return out
+    return tuple(out)
 
 
 DCT_SIZE = 16384
@@ -150,5 +242,5 @@ def memory_for(plat: platforms.Platform) -> Memory:
         ext = Bank(
             "external", base, _uniform(base, plat.external_flash_size, 4096), e.erase_seconds, e.write_seconds_per_byte
         )
-    dct = Bank("dct", 0x0, [(0, DCT_SIZE)], {DCT_SIZE: t.erase_seconds.get(16384, 0.25)}, t.write_seconds_per_byte)
+    dct = Bank("dct", 0x0, ((0, DCT_SIZE),), {DCT_SIZE: t.erase_seconds.get(16384, 0.25)}, t.write_seconds_per_byte)
     return Memory(internal, dct, ext)
