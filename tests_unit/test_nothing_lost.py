@@ -72,15 +72,17 @@ def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
     out, _ = process.communicate(timeout=600)
     assert process.returncode == EXIT_INTERRUPTED, out[-3000:]
     results = json.loads((run / "results.json").read_text())["results"]
+    seen = f"{out[-3000:]}\n{[(r['id'], r['outcome'], r['error']) for r in results]}"  # what a failure shows
     ids = [r["id"] for r in results]
-    assert len(ids) == len(set(ids)) == 18  # every selected path exactly once
+    assert len(ids) == len(set(ids)) == 18, seen  # every selected path exactly once
     by_id = {r["id"]: r for r in results}
-    assert all(by_id[i]["outcome"] == outcome for i, outcome in before.items())  # nothing finished is lost
+    assert all(by_id[i]["outcome"] == outcome for i, outcome in before.items()), (before, seen)  # nothing lost
     unfinished = [r for r in results if r["outcome"] in ("interrupted", "not-run")]
-    assert unfinished and all("stopped" in r["error"] for r in unfinished)
-    assert [r.id for r in journal.journal(run)].count(ids[0]) == 1
+    assert unfinished and all("stopped" in r["error"] for r in unfinished), seen
+    assert [r.id for r in journal.journal(run)].count(ids[0]) == 1, seen
     history = json.loads((report / "history.jsonl").read_text())
-    assert (report / "latest").resolve() == run and history["interrupted"] + history["not-run"] == len(unfinished)
+    assert (report / "latest").resolve() == run, seen
+    assert history["interrupted"] + history["not-run"] == len(unfinished), (history, seen)
 
 
 def test_a_killed_run_keeps_its_journal(tmp_path: Path) -> None:
