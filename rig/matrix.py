@@ -127,6 +127,12 @@ def check_numbers(workers: int | None, path_timeout: float, time_scale: float) -
         )
 
 
+def check_retries(retries: int) -> None:
+    """A negative retry count ends here."""
+    if retries < 0:
+        raise ConfigError(f"--retries {retries}: give how many more times a failed path is tried, 0 or more.")
+
+
 def check_selection(
     store_versions: Callable[[str], list[str]],
     platform_names: list[str],

@@ -66,6 +66,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rig-only-paths", metavar="FILE", help="run only these path ids (rig matrix --rerun-failed)")
     g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
     g.addoption(
+        "--rig-retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a failed path up to N more times; one that then passes is reported flaky (default 0)",
+    )
+    g.addoption(
         "--rig-schedule",
         choices=[s.value for s in Schedule],
         default=Schedule.CIRCUIT.value,
@@ -111,6 +118,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     try:
         matrix.check_numbers(None, config.getoption("--rig-path-timeout"), config.getoption("--rig-time-scale"))
+        matrix.check_retries(config.getoption("--rig-retries"))
         rs.inventory()
         store = rs.store()  # a given store must hold releases (synthetic ones are made for --rig-sim)
         if store is not None:
@@ -326,6 +334,12 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
                         dev.power.switch(True)
                     except Exception as exc:
                         request.node.add_report_section("teardown", "rig", f"could not power the port on: {exc}")
+
+
+@pytest.fixture
+def rig_retries(request: pytest.FixtureRequest) -> int:
+    """How many more times a failed path is tried (--rig-retries)."""
+    return int(request.config.getoption("--rig-retries"))
 
 
 @pytest.fixture

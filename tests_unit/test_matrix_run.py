@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import subprocess
@@ -305,6 +306,30 @@ def test_a_failed_path_reports_the_board_state_and_leaves_the_board_usable(tmp_p
     assert "recovered photon-1 to Device OS 2.3.1: pass; normal mode, Device OS 2.3.1; hub 1-1 port 3\n" in done.stdout
     junit = (tmp_path / "junit.xml").read_text()
     assert '<property name="board_state" value="dfu mode; hub 1-1 port 3 on"' in junit
+
+
+def test_a_path_that_fails_then_passes_on_a_retry_is_flaky_never_pass(tmp_path: Path) -> None:
+    """The DFU error comes once: with --retries 1 the path passes on its second try and is reported
+    flaky, with both tries' time and logs; `rig matrix` still exits 0 and counts it apart."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(FAULTY_BENCH)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "rig"), "matrix", "--sim", "--devices", str(bench), "--methods", "dfu",
+         "--from", "1.5.2", "--to", "2.3.1", "-n", "0", "--retries", "1", "--report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert result["outcome"] == "flaky", result
+    assert (
+        result["error"].startswith("passed on try 2 of 2 after failing (try 1 failed: ")
+        and "errWRITE" in result["error"]
+    )
+    assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: pass ---" in result["log"]
+    assert result["setup_modelled_seconds"] > 0  # the second try set the board up again first
+    assert re.search(r"│ photon\s*│ dfu\s*│ 1\s*│ 0\s*│ 0\s*│ 1\s*│ 0", done.stdout), done.stdout  # the flaky column
+    page = (tmp_path / "report" / "matrix.html").read_text()
+    assert 'data-outcome="flaky"' in page and "1 flaky" in page
 
 
 HANGING_TEST = """

@@ -80,6 +80,8 @@ def pytest_args(args: argparse.Namespace, report: Path, run_id: str, tests: str 
         str(args.path_timeout),
         "--rig-schedule",
         args.schedule,
+        "--rig-retries",
+        str(args.retries),
     ]
     if args.sim:
         out.append("--rig-sim")
@@ -100,7 +102,8 @@ def pytest_args(args: argparse.Namespace, report: Path, run_id: str, tests: str 
 def summary(results: list[report_results.PathResult]) -> Table:
     """Outcomes per platform and method."""
     table = Table(title="Matrix summary")
-    for col in ("platform", "method", "paths", "pass", "over the air", "fail", "refused", "not finished", "modelled s"):
+    columns = ("platform", "method", "paths", "pass", "over the air", "flaky", "fail", "refused", "not finished")
+    for col in (*columns, "modelled s"):
         table.add_column(col)
     groups: dict[tuple[str, str], list[report_results.PathResult]] = {}
     for r in results:
@@ -113,6 +116,7 @@ def summary(results: list[report_results.PathResult]) -> Table:
             str(len(rs)),
             str(count["pass"]),
             str(count["completed-over-the-air"]),
+            str(count[report_results.FLAKY]),
             str(count["fail"]),
             str(count["refused"]),
             str(count["interrupted"] + count["not-run"]),
@@ -130,6 +134,7 @@ def preflight(args: argparse.Namespace) -> None:
     from rig.pool import lock_dir
 
     matrix.check_numbers(args.workers, args.path_timeout, args.time_scale)
+    matrix.check_retries(args.retries)
     inventory = load_inventory(Path(args.devices)) if args.devices else None
     names = matrix.run_platforms(args.platforms or [], [d.platform for d in inventory.devices] if inventory else None)
     store = ReleaseStore.scan(Path(args.releases)).require_releases() if args.releases else None
@@ -152,7 +157,7 @@ def preflight(args: argparse.Namespace) -> None:
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
 SELECTION_KEYS = (
     "sim", "devices", "releases", "platforms", "from_versions", "to_versions", "methods", "workers",
-    "time_scale", "path_timeout", "schedule",
+    "time_scale", "path_timeout", "schedule", "retries",
 )  # fmt: skip
 
 
@@ -253,6 +258,12 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
     p.add_argument(
         "--path-timeout", type=float, default=1800.0, help="watchdog per path in wall seconds (default 1800)"
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="run a failed path up to N more times; one that then passes is reported flaky, never pass (default 0)",
     )
     p.add_argument(
         "--schedule",

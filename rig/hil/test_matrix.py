@@ -1,5 +1,7 @@
 """The upgrade and downgrade matrix: platform × from × to × method, on real boards or the
-simulated lab (unchanged). Each path is planned, run, and checked on the board itself.
+simulated lab (unchanged). Each path is planned, run, and checked on the board itself; with
+`--rig-retries N` a failed path is run again (its board set up again first), and one that fails
+and then passes is reported `flaky`, never `pass`.
 """
 
 from __future__ import annotations
@@ -13,45 +15,64 @@ from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.matrix import MatrixPath
 from rig.plan import PlanRefused, plan
-from rig.report.results import PathResult, from_run
+from rig.report.results import FLAKY, PathResult, from_run
 from rig.runner import OVER_THE_AIR, PASS, Runner, installed
 from rig.runner.prepare import ensure_release
+from rig.runner.run import FAIL
 
 pytestmark = pytest.mark.hil
 
 
 def test_path(
-    rig_path: MatrixPath, board: Device, rig_releases: ReleaseStore, rig_record: Callable[[PathResult], None]
+    rig_path: MatrixPath,
+    board: Device,
+    rig_releases: ReleaseStore,
+    rig_record: Callable[[PathResult], None],
+    rig_retries: int,
 ) -> None:
     """One path of the matrix: set the board up at `from`, plan, run, verify on the board."""
-    p = rig_path
-    source = rig_releases.get(p.platform, p.from_version)
-    target = rig_releases.get(p.platform, p.to_version)
+    failed: list[PathResult] = []
+    result = attempt(rig_path, board, rig_releases)
+    while result.outcome == FAIL and len(failed) < rig_retries:
+        failed.append(result)
+        result = attempt(rig_path, board, rig_releases)
+    if failed and result.outcome != FAIL:
+        result = flaky(failed, result)
+    rig_record(result)
+    if result.outcome == "refused":
+        assert rig_path.method == "ota" and not rig_path.upgrade, f"unexpected refusal: {result.error}"
+        return
+    assert result.outcome in (PASS, OVER_THE_AIR, FLAKY), result.error
+
+
+def attempt(p: MatrixPath, board: Device, store: ReleaseStore) -> PathResult:
+    """One try of a path: the board brought to `from` (0 s when it runs it already), planned, run."""
+    source, target = store.get(p.platform, p.from_version), store.get(p.platform, p.to_version)
     setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
     setup_seconds = setup.clock_seconds if setup is not None else 0.0
     start = time.perf_counter()
     try:
         steps = plan(installed(board, hashes=True), target, p.method)
     except PlanRefused as exc:
-        rig_record(
-            PathResult(
-                p.id,
-                p.platform,
-                p.from_version,
-                p.to_version,
-                p.method,
-                "refused",
-                str(exc),
-                board.name,
-                wall_seconds=time.perf_counter() - start,
-                log=str(exc),
-                setup_modelled_seconds=setup_seconds,
-            )
-        )
-        assert p.method == "ota" and not p.upgrade, f"unexpected refusal: {exc}"
-        return
-    result = Runner(board).run(steps, target)
-    recorded = from_run(p.id, p.platform, p.from_version, p.to_version, p.method, board.name, result)
-    recorded.setup_modelled_seconds = setup_seconds
-    rig_record(recorded)
-    assert result.outcome in (PASS, OVER_THE_AIR), f"{result.error} (last good step: {result.last_good_step})"
+        return PathResult(
+            p.id, p.platform, p.from_version, p.to_version, p.method, "refused", str(exc), board.name,
+            wall_seconds=time.perf_counter() - start, log=str(exc), setup_modelled_seconds=setup_seconds,
+        )  # fmt: skip
+    run = Runner(board).run(steps, target)
+    result = from_run(p.id, p.platform, p.from_version, p.to_version, p.method, board.name, run)
+    result.setup_modelled_seconds = setup_seconds
+    return result
+
+
+def flaky(failed: list[PathResult], passed: PathResult) -> PathResult:
+    """The result of a path that failed, then passed: every try's time, steps and log are kept."""
+    tries = [*failed, passed]
+    why = "; ".join(f"try {i} failed: {r.error}" for i, r in enumerate(failed, 1))
+    passed.log = "".join(f"--- try {i} of {len(tries)}: {r.outcome} ---\n{r.log}\n" for i, r in enumerate(tries, 1))
+    passed.error = f"passed on try {len(tries)} of {len(tries)} after failing ({why})"
+    passed.outcome = FLAKY
+    passed.modelled_seconds = sum(r.modelled_seconds for r in tries)
+    passed.setup_modelled_seconds = sum(r.setup_modelled_seconds for r in tries)
+    passed.wall_seconds = sum(r.wall_seconds for r in tries)
+    passed.steps = [step for r in tries for step in r.steps]
+    return passed

@@ -13,6 +13,7 @@ from rig.report.results import OUTCOMES, PathResult
 COLOURS = {
     "pass": "#2e7d32",
     "completed-over-the-air": "#f9a825",
+    "flaky": "#e65100",
     "fail": "#c62828",
     "refused": "#757575",
     "skipped": "#bdbdbd",

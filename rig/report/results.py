@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("pass", "completed-over-the-air", "fail", "refused", "skipped", "interrupted", "not-run")
+FLAKY = "flaky"  # failed, then passed when tried again (--rig-retries): never counted as a pass
+OUTCOMES = ("pass", "completed-over-the-air", FLAKY, "fail", "refused", "skipped", "interrupted", "not-run")
 UNFINISHED = ("interrupted", "not-run")  # the run stopped before the path ended, or before it started
-FINAL = ("pass", "completed-over-the-air", "fail", "refused")  # a resumed run does not run these again
+FINAL = ("pass", "completed-over-the-air", FLAKY, "fail", "refused")  # a resumed run does not run these again
 
 
 @dataclass
