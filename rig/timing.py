@@ -50,6 +50,7 @@ RESET_AFTER_REPLY = 1.0  # control requests 40/50/60/251: reply, wait 1000 ms, r
 # How long a command that finds a board off USB (or losing it mid-exchange) waits for it to come
 # back before it says the board is not there: a reset just asked for (request + 1 s + boot) is over.
 BACK_FROM_RESET = 10.0
+APP_FAULTS_AFTER = 2.0  # a simulated app built to hard-fault does so this long after it starts (assumption)
 MODEM_START = {"cellular": 18.0}  # "an LTE device may take up to 18 seconds to power up the modem" (§3.2)
 CLOUD_CONNECT = 3.0
 NCP_UPDATE = 120.0  # flashing the ESP32 takes minutes (CLI FLASH_TIMEOUT 4 min, §6.9)

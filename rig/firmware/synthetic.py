@@ -8,6 +8,8 @@ asset names (`boron-system-part1@2.2.0.bin`, Gen 2 bootloaders with `+lto`).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import struct
 from pathlib import Path
 
@@ -116,8 +118,25 @@ def softdevice_content(fwid: int = SOFTDEVICE_VERSION, size: int = _SIZES[("nrf5
     return bytes(body)
 
 
-def user_app(platform: str, needs_system: int, version: int = 6, size: int = 12_000, seed: int = 0) -> ModuleSpec:
-    """Spec of a user app (Tinker-like) that needs system part >= `needs_system`."""
+PANICS_FROM = b"rig-sim:panics-from="  # an app the simulated board runs until it hard-faults (below)
+
+
+def user_app(
+    platform: str, needs_system: int, version: int = 6, size: int = 12_000, seed: int = 0, panics_from: int = 0
+) -> ModuleSpec:
+    """Spec of a user app (Tinker-like) that needs system part >= `needs_system`; with `panics_from`
+    (a system module version), an app that boots fine on older Device OS and, on that version and
+    later, hard-faults soon after it starts (a behaviour the simulated board honours: it resets, and
+    again, as a real board in a crash loop does), for `rig check-app --bisect`.
+    """
+    spec = _user_app(platform, needs_system, version, size, seed)
+    if not panics_from:
+        return spec
+    marker = PANICS_FROM + str(panics_from).encode() + b";"
+    return dataclasses.replace(spec, content=spec.content[: -len(marker)] + marker)
+
+
+def _user_app(platform: str, needs_system: int, version: int, size: int, seed: int) -> ModuleSpec:
     plat = platforms.by_name(platform)
     part = 2 if plat.family == "stm32f2" else 1  # Gen 2 apps depend on the last system part (§6.2)
     slot = plat.user_slot(needs_system)
@@ -131,6 +150,12 @@ def user_app(platform: str, needs_system: int, version: int = 6, size: int = 12_
         system_version=needs_system,
         seed=seed or needs_system * 7 + plat.id,
     )
+
+
+def panics_from(data: bytes) -> int | None:
+    """The system module version from which a `user_app(panics_from=...)` hard-faults, or None."""
+    found = re.search(re.escape(PANICS_FROM) + rb"(\d+);", data)
+    return int(found.group(1)) if found else None
 
 
 def write_release(directory: Path, platform: str, version: str, with_user_app: bool = True) -> list[Path]:

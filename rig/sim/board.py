@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rig import platforms, timing
-from rig.firmware import versions
+from rig.firmware import synthetic, versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
 from rig.sim import installed as inst
@@ -296,9 +296,19 @@ class Board:
         """Enter `mode` once the work done during boot (installs) has taken its time."""
         cost = self.take_cost()
         if cost <= 0 or not self._charge:
-            self._set_mode(mode)
+            self._run(mode)
         else:
-            self._timer = self.clock.schedule(cost, lambda: self._set_mode(mode))
+            self._timer = self.clock.schedule(cost, lambda: self._run(mode))
+
+    def _run(self, mode: Mode) -> None:
+        """Be in `mode`; in normal mode the user app runs, and one built to hard-fault on this Device OS
+        (synthetic.user_app(panics_from=...)) does so soon after: SOS, then a reset, again and again.
+        """
+        self._set_mode(mode)
+        app = self.running_user_app(self.installed()) if mode == Mode.NORMAL else None
+        since = synthetic.panics_from(app.module.data) if app is not None and app.module is not None else None
+        if since is not None and (self.system_module_version() or 0) >= since:
+            self._timer = self.clock.schedule(timing.APP_FAULTS_AFTER, lambda: self.reset("user app hard fault (SOS)"))
 
     def _system_runnable(self, found: list[inst.Installed]) -> bool:
         parts = {s.index for s in self.platform.slots if s.function == F.SYSTEM_PART}

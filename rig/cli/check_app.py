@@ -1,0 +1,120 @@
+"""`rig check-app`: one user binary across Device OS versions, or bisected to the first version it
+stops running normally on (rig/runner/check_app.py, rig/runner/bisect.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rig.cli.bench import command_bench
+from rig.device import Device
+from rig.errors import ConfigError
+from rig.firmware import versions
+from rig.firmware.parse import parse_file
+from rig.firmware.release import ReleaseStore
+from rig.plan import Target
+from rig.runner.bisect import bisect_app
+from rig.runner.check_app import NOT_RUN, RUNS, check_app
+
+
+def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
+    """`rig check-app APP.bin --versions 1.5.2,2.3.1,4.0.1 [--sim]`."""
+    app_path = Path(args.app)
+    modules = parse_file(app_path)
+    app = Target(app_path.name, modules[0])
+    if app.image.function != 5:
+        raise ConfigError(f"{app_path.name} is a {app.image.function.label}, not a user app.")
+    wanted = _versions(args.versions, args.releases if not args.sim or args.releases else None, app)
+    bench = command_bench(
+        args.devices,
+        args.sim,
+        args.time_scale,
+        args.releases,
+        platform_names=[app.module.platform.name],
+        versions=wanted,
+    )
+    try:
+        if bench.store is None:
+            raise ConfigError("Say which releases to check on: --releases DIR (a folder of Device OS binaries).")
+        candidates = [d for d in bench.devices.values() if d.platform.id == app.module.platform_id]
+        if not candidates:
+            raise ConfigError(f"No {app.module.platform.display_name} in devices.yaml to check {app_path.name} on.")
+        dev = candidates[0]
+        if args.bisect:
+            return _bisect(dev, bench.store, wanted, app, out)
+        out.print(f"checking {app_path.name} on {dev.name}: Device OS {', '.join(wanted)}", markup=False)
+        table = Table(title=f"{app_path.name} on {dev.name} ({dev.platform.display_name})")
+        for col in ("Device OS", "result", "detail"):
+            table.add_column(col)
+        verdicts = [check_app(dev, bench.store, v, app) for v in wanted]
+        for v in verdicts:
+            table.add_row(v.version, v.outcome, v.detail)
+        out.print(table)
+        ran = [v for v in verdicts if v.outcome != NOT_RUN]
+        return 0 if ran and all(v.outcome == RUNS for v in ran) else 1
+    finally:
+        bench.close()
+
+
+def _versions(text: str, releases: str | None, app: Target) -> list[str]:
+    """`--versions`: a comma list, or OLD..NEW meaning every release between them in the store (with
+    --sim and no store: the simulated lab's known versions).
+    """
+    if ".." not in text:
+        return [v.strip() for v in text.split(",") if v.strip()]
+    old, _, new = (v.strip() for v in text.partition(".."))
+    have = (
+        ReleaseStore.scan(Path(releases)).versions(app.module.platform.name)
+        if releases
+        else [v.semver for v in versions.VERSIONS]
+    )
+    key = versions.semver_key
+    for end in (old, new):
+        if end not in have:
+            raise ConfigError(f"--versions {text}: no release {end} here; pick from {', '.join(have) or 'none'}.")
+    return [v for v in have if key(old) <= key(v) <= key(new)]
+
+
+def _bisect(dev: Device, store: ReleaseStore, wanted: list[str], app: Target, out: Console) -> int:
+    """`rig check-app --bisect`: the first version the app stops running on, with the evidence."""
+    have = store.versions(dev.platform.name)
+    skipped = [v for v in wanted if v not in have]
+    wanted = [v for v in wanted if v in have]
+    if skipped:
+        out.print(f"no complete {dev.platform.name} release of {', '.join(skipped)}: left out", markup=False)
+    if not wanted:
+        raise ConfigError(f"--bisect: none of the versions given has a complete {dev.platform.name} release here.")
+    out.print(f"bisecting {app.name} on {dev.name} over Device OS {wanted[0]} .. {wanted[-1]}", markup=False)
+    found = bisect_app(dev, store, wanted, app)
+    for verdict in found.checks:
+        out.print(f"  {verdict.version}: {verdict.outcome} ({verdict.detail})", markup=False)
+    out.print(found.sentence(), markup=False)
+    for label, seen in (("last good", found.last_good), ("first bad", found.first_bad)):
+        if seen is not None:
+            out.print(f"evidence, {label} {seen.version}:", markup=False)
+            for line in seen.evidence:
+                out.print(f"    {line}", markup=False)
+    return 1 if found.first_bad is not None else 0
+
+
+def add_check_app_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `rig check-app` sub-command."""
+    p = sub.add_parser("check-app", help="check one user binary across Device OS versions")
+    p.add_argument("app", help="the user firmware .bin")
+    p.add_argument(
+        "--versions", required=True, help="comma list (1.5.2,2.3.1,4.0.1) or OLD..NEW (every release between)"
+    )
+    p.add_argument(
+        "--bisect",
+        action="store_true",
+        help="find the first version the app stops running normally on (binary search; checks both ends first)",
+    )
+    p.add_argument("--sim", action="store_true", help="on the simulated lab")
+    p.add_argument("--devices", help="devices.yaml (with --sim optional: a simulated board is made)")
+    p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
+    p.add_argument("--time-scale", type=float, default=0.0)
+    p.set_defaults(func=cmd_check_app)
