@@ -125,12 +125,12 @@ class Runner:
         """
         dev = self.dev
         start, dev.path_start = dev.path_start or dev.mark(), None  # a path's set-up began the story, if any
+        n, doing, what = len(plan.steps), "", "verify on the board"
+        dev.note(f"run: {n} steps of the {plan.method} plan to {release.platform.name} {release.version}")
         result = RunResult(PASS, plan.method)
         serial_start = len(dev.serial_log)
         events = dev.cloud_events()
         expected = _versions(installed(dev))
-        n, doing, what = len(plan.steps), "", "verify on the board"
-        dev.note(f"run: {n} steps of the {plan.method} plan to {release.platform.name} {release.version}")
         wall0, clock0 = time.perf_counter(), dev.clock.now()
         try:
             for i, step in enumerate(plan.steps):
