@@ -8,6 +8,7 @@ runs, over the listening console for old firmware, and from flash reads in DFU m
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from rig import platforms
 from rig.board_mode import Mode
 from rig.clock import Clock, wait_for
 from rig.device.power import PowerPort
+from rig.device.story import Mark, Note
 from rig.firmware import versions
 from rig.firmware.format import PREFIX_SIZE, ModuleFunction
 from rig.firmware.module import ModuleError
@@ -87,6 +89,8 @@ class Device:
     power_port: PowerPort | None = None  # a supply other than the hub port's uhubctl (a remote bench)
     log: list[str] = field(default_factory=list)
     serial_log: bytearray = field(default_factory=bytearray)  # what the board printed on its console
+    notes: list[Note] = field(default_factory=list)  # the log's lines, timed (rig.device.story)
+    path_start: Mark | None = None  # set by a path's set-up (ensure_release): the next run's log starts there
 
     def __post_init__(self) -> None:
         self.device_id = self.device_id.lower()
@@ -100,8 +104,14 @@ class Device:
         return UhubctlPort(self.uhubctl, self.hub.location, self.hub.port) if self.hub is not None else None
 
     def note(self, text: str) -> None:
-        """Record a step (kept for reports)."""
-        self.log.append(f"{self.clock.now():9.2f}s {text}")
+        """Record a step (kept for reports): in `log` on the bench clock, in `notes` timed."""
+        now = self.clock.now()
+        self.notes.append(Note(now, time.perf_counter(), text))
+        self.log.append(f"{now:9.2f}s {text}")
+
+    def mark(self) -> Mark:
+        """Where a story (a path, a run) begins: now, and the next note."""
+        return Mark(self.clock.now(), time.perf_counter(), len(self.notes))
 
     # ---- finding ---------------------------------------------------------------------
 

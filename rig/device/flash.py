@@ -16,6 +16,7 @@ from rig.board_mode import Mode
 from rig.device.board import RUNNING, Device
 from rig.device.modes import REBOOT_TIMEOUT, wait_running
 from rig.device.paths import PATHS, FlashRefused, ModuleFile
+from rig.device.story import timed
 from rig.firmware import versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
@@ -139,11 +140,14 @@ def send_module(dev: Device, via: Via, name: str, module: Module) -> FlashResult
 
 def _send(dev: Device, via: Via, file: ModuleFile) -> FlashResult:
     wall0, clock0 = time.perf_counter(), dev.clock.now()
-    dev.note(f"flash {file.name} via {via}")
-    PATHS[via].send(dev, file)
+    with timed(dev, f"{via} send of {file.name} ({file.modules[0].image.describe()}, {len(file.data)} bytes)"):
+        PATHS[via].send(dev, file)
+    sent = dev.clock.now()
     try:
         final = wait_running(dev, REBOOT_TIMEOUT)
     except TimeoutError_:
+        dev.note(f"not running again {REBOOT_TIMEOUT:g} s after the write")
         raise TimeoutError_(f"{dev.name} did not come back after flashing within {REBOOT_TIMEOUT:g} s.") from None
+    dev.note(f"running again in {final} mode {dev.clock.now() - sent:.2f} s after the write")
     wall, clock = time.perf_counter() - wall0, dev.clock.now() - clock0
     return FlashResult(via, file.modules[0].image.describe(), len(file.data), wall, clock, final)

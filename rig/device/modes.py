@@ -13,6 +13,7 @@ from rig.board_mode import Mode
 from rig.clock import wait_for
 from rig.device import power
 from rig.device.board import RUNNING, Device
+from rig.device.story import timed
 from rig.transport.console import DFU_BAUD, LISTEN_BAUD, Console, open_port
 from rig.transport.control import ControlChannel
 from rig.transport.dfuse import DfuSe
@@ -34,7 +35,7 @@ def power_on(dev: Device) -> None:
     port = dev.power
     if port is None:
         raise ModeChangeError(f"{dev.name} is off and has no hub port in devices.yaml to power it on.")
-    dev.note(f"{port.where} on")
+    dev.note(f"power on: {port.where} on")
     failure: TransportError | None = None
     try:
         port.switch(True)
@@ -42,7 +43,8 @@ def power_on(dev: Device) -> None:
         dev.note(f"uhubctl failed ({exc}); waiting for the board anyway")
         failure = exc
     try:
-        dev.wait_usb(timeout=STEP_TIMEOUT)
+        with timed(dev, "power on: the board back on USB"):
+            dev.wait_usb(timeout=STEP_TIMEOUT)
     except TransportError:
         if failure is not None:
             raise failure from None
@@ -53,15 +55,17 @@ def power_off(dev: Device) -> None:
     """Switch the board's hub port off and verify it is gone from USB (else it is switched on again)."""
     if dev.power is None:
         raise ModeChangeError(f"{dev.name} has no hub port in devices.yaml.")
-    power.power_off(dev.power, dev.present, dev.clock, STEP_TIMEOUT)
+    with timed(dev, f"power off: {dev.power.where} off, the board gone from USB"):
+        power.power_off(dev.power, dev.present, dev.clock, STEP_TIMEOUT)
 
 
 def cycle(dev: Device) -> None:
     """Power-cycle the board through its hub port, verified."""
     if dev.power is None:
         raise ModeChangeError(f"{dev.name} has no hub port in devices.yaml, so it cannot be power-cycled.")
-    dev.note("power cycle")
-    power.cycle(dev.power, dev.clock, dev.present, timeout=STEP_TIMEOUT)
+    dev.note(f"power cycle: {dev.power.where} off, then on")
+    with timed(dev, "power cycle: the board back on USB"):
+        power.cycle(dev.power, dev.clock, dev.present, timeout=STEP_TIMEOUT)
 
 
 def _control(dev: Device) -> ControlChannel:
@@ -194,6 +198,7 @@ def _try(
 ) -> bool:
     """Run one step and wait (bounded) until the board shows an accepted mode."""
     dev.note(f"{step} -> {target}")
+    start = dev.clock.now()
     try:
         action()
     except TransportError as exc:
@@ -206,7 +211,11 @@ def _try(
         except TransportError:
             return False  # re-enumerating
 
-    return wait_for(arrived, dev.clock, STEP_TIMEOUT, interval=0.5)
+    if wait_for(arrived, dev.clock, STEP_TIMEOUT, interval=0.5):
+        dev.note(f"mode: {target} {dev.clock.now() - start:.2f} s after {step}")
+        return True
+    dev.note(f"mode: not {target} {STEP_TIMEOUT:g} s after {step}")
+    return False
 
 
 def wait_running(dev: Device, timeout: float = REBOOT_TIMEOUT) -> Mode:
@@ -247,6 +256,7 @@ def leave_dfu(dev: Device) -> bool:
     if board is None or not board.dfu:
         return False
     DfuSe(board.device, dev.clock).leave()
+    dev.note("DFU leave: the bootloader resets")
     return True
 
 

@@ -23,6 +23,16 @@ def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None 
     """Install `release` (restore over DFU, installed modules skipped) unless the board already runs it;
     falls back to the recovery ladder once. Returns the run, or None when nothing was needed.
     """
+    start, dev.path_start = dev.mark(), None
+    dev.note(f"set-up: bring the board to {release.platform.name} {release.version}")
+    result = _install(dev, release, quarantine)
+    took = dev.clock.now() - start.clock
+    dev.note(f"set-up: {'already there' if result is None else result.outcome} after {took:.2f} s")
+    dev.path_start = start  # the path's run that follows logs from the start of its set-up
+    return result
+
+
+def _install(dev: Device, release: Release, quarantine: Quarantine | None) -> RunResult | None:
     try:
         if not verify(dev, release):
             return None
@@ -33,6 +43,7 @@ def ensure_release(dev: Device, release: Release, quarantine: Quarantine | None 
     if result.outcome == FAIL:
         result = recover(dev, release, quarantine or PROCESS_QUARANTINE)
         if result.outcome == FAIL:
+            dev.note(f"set-up failed: {result.error}")
             raise PrepareError(
                 f"{dev.name} could not be brought to {release.platform.name} {release.version}: {result.error}"
             )

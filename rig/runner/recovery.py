@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from rig.device import Device, Mode
 from rig.device.modes import cycle, enter
+from rig.device.story import render
 from rig.errors import EXIT_FAILED, RigError
 from rig.firmware.release import Release
 from rig.methods import RESTORE
@@ -67,21 +68,22 @@ def recover(dev: Device, release: Release, quarantine: Quarantine) -> RunResult:
             f"{dev.name} is quarantined after {quarantine.limit} failed health checks "
             f"({quarantine.reasons.get(dev.name)}); fix it by hand."
         )
+    start, done = dev.mark(), list[StepResult]()
     dev.note("recovery: power cycle, DFU, restore")
-    log_start, done = len(dev.log), list[StepResult]()
     try:
         if dev.power is not None:
             with _timed(dev, "recovery: power cycle", done, fatal=False):
                 cycle(dev)  # a port that does not cut power or a hanging uhubctl: go on to DFU anyway
         with _timed(dev, "recovery: enter DFU mode", done):
             enter(dev, Mode.DFU)
+        dev.path_start = start  # the restore's log starts with the power cycle
         result = Runner(dev).run(plan([], release, RESTORE), release)
         result.steps[:0] = done
     except RigError as exc:
         result = RunResult(FAIL, RESTORE, str(exc), type(exc).__name__, board_state=left_in(dev, failed=True))
         result.steps = [*done, StepResult(f"failed: {exc}", 0.0, 0.0, False)]
         result.last_good_step = next((s.step for s in reversed(done) if s.ok), None)
-        result.log = dev.log[log_start:]
+        result.log = render(dev.notes, start)
     reason = health_check(dev, release) if result.outcome != FAIL else result.error
     quarantine.record(dev.name, reason)
     if reason is not None and quarantine.is_quarantined(dev.name):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from rig.clock import wait_for
 from rig.device import Device, Mode
 from rig.device.identify import user_part_hashes
+from rig.device.story import render
 from rig.errors import EXIT_FAILED, RigError
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
@@ -123,31 +124,43 @@ class Runner:
         called before each step (progress reporting).
         """
         dev = self.dev
+        start, dev.path_start = dev.path_start or dev.mark(), None  # a path's set-up began the story, if any
+        n, doing, what = len(plan.steps), "", "verify on the board"
+        dev.note(f"run: {n} steps of the {plan.method} plan to {release.platform.name} {release.version}")
         result = RunResult(PASS, plan.method)
-        serial_start, log_start = len(dev.serial_log), len(dev.log)
+        serial_start = len(dev.serial_log)
         events = dev.cloud_events()
         expected = _versions(installed(dev))
+        wall0, clock0 = time.perf_counter(), dev.clock.now()
         try:
             for i, step in enumerate(plan.steps):
                 if on_step is not None:
                     on_step(i, step)
+                doing, what = f"step {i + 1}/{n} ", step.describe()
+                dev.note(doing + what)
                 wall0, clock0 = time.perf_counter(), dev.clock.now()
                 note = self._step(step, plan.steps[i + 1 :], expected, result)
-                result.steps.append(
-                    StepResult(step.describe(), time.perf_counter() - wall0, dev.clock.now() - clock0, True, note)
-                )
+                done = StepResult(step.describe(), time.perf_counter() - wall0, dev.clock.now() - clock0, True, note)
+                result.steps.append(done)
+                dev.note(f"step {i + 1}/{n} done in {_took(done)}" + (f": {note}" if note else ""))
                 result.last_good_step = step.describe()
                 if step.kind == StepKind.WAIT_REBOOT:
                     self._compare(expected, result)
+            doing, what = "", "verify on the board"
+            wall0, clock0 = time.perf_counter(), dev.clock.now()
             problems = verify(dev, release, user_version)
             if problems:
                 raise _VerifyError(
                     f"after {plan.method} the board does not match {release.platform.name} "
                     f"{release.version}: {'; '.join(problems)}."
                 )
+            dev.note(f"verified on the board in {dev.clock.now() - clock0:.2f} s")
         except RigError as exc:
             result.outcome, result.error, result.error_type = FAIL, str(exc), type(exc).__name__
-            result.steps.append(StepResult(f"failed: {exc}", 0.0, 0.0, False))
+            wall, clock = time.perf_counter() - wall0, dev.clock.now() - clock0
+            failed = StepResult(f"failed: {what}: {exc}", wall, clock, False, doing + what)
+            result.steps.append(failed)  # the time spent in the failing step counts
+            dev.note(f"{doing}{what} failed after {_took(failed)}: {exc}")
         finally:
             if events is not None:
                 result.cloud_events = [f"{e.name}={e.data}" for e in events.drain()]
@@ -161,7 +174,8 @@ class Runner:
         except RigError:
             result.final_modules = []
         result.board_state = left_in(dev, failed=result.outcome == FAIL)
-        result.log = dev.log[log_start:]
+        dev.note(f"run: {result.outcome} after {result.clock_seconds:.2f} s (wall {result.wall_seconds:.3f} s)")
+        result.log = render(dev.notes, start)
         result.serial_log = bytes(dev.serial_log[serial_start:]).decode(errors="replace")
         return result
 
@@ -209,6 +223,10 @@ class Runner:
             if key in expected and expected[key] != version:
                 result.foreign_changes.append(f"{F(key[0]).label} {key[1]} changed to v{version} without the rig")
                 expected[key] = version
+
+
+def _took(step: StepResult) -> str:
+    return f"{step.clock_seconds:.2f} s (wall {step.wall_seconds:.3f} s)"
 
 
 def _normal(dev: Device) -> bool:

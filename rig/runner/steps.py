@@ -34,7 +34,9 @@ def execute(dev: Device, step: Step, rest: list[Step]) -> str:
     if step.kind == StepKind.RESET:
         return "" if leave_dfu(dev) else "already left DFU"
     if step.kind == StepKind.WAIT_REBOOT:
-        wait_running(dev)
+        start = dev.clock.now()
+        mode = wait_running(dev)
+        dev.note(f"mode: {mode}, running {dev.clock.now() - start:.2f} s after the reset")
         return ""
     if step.kind == StepKind.WAIT_CLOUD:
         dev.wait_online(CLOUD_TIMEOUT)

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from rig.board_mode import Mode
 from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
-from rig.device.paths.rules import DfuDownloads
+from rig.device.paths.rules import DfuDownloads, write_note
+from rig.device.story import timed
 from rig.firmware.dfu_writes import DfuWrite
 from rig.methods import Via
 from rig.transport.dfuse import DfuSe
@@ -24,11 +25,12 @@ class DfuPath(DfuDownloads):
         enter(dev, Mode.DFU)
         dfu = DfuSe(dev.require_usb().device, dev.clock)
         for write in writes:
-            dfu.write(write.alt, write.address, write.data, erase=write.erase)
-            dev.note(f"DFU {write.describe()}")
+            with timed(dev, write_note("DFU", write)):
+                dfu.write(write.alt, write.address, write.data, erase=write.erase)
         if leave:
-            dfu.leave()
-            return wait_left_dfu(dev)
+            with timed(dev, "DFU leave"):
+                dfu.leave()
+                return wait_left_dfu(dev)
         return False
 
 

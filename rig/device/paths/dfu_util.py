@@ -11,7 +11,8 @@ from pathlib import Path
 from rig.board_mode import Mode
 from rig.device.board import Device
 from rig.device.modes import enter, wait_left_dfu
-from rig.device.paths.rules import DfuDownloads
+from rig.device.paths.rules import DfuDownloads, write_note
+from rig.device.story import timed
 from rig.firmware.dfu_writes import DfuWrite
 from rig.methods import Via
 from rig.transport.tools import DfuUtil
@@ -33,8 +34,8 @@ class DfuUtilPath(DfuDownloads):
                 path = Path(tmp) / f"write{i}.bin"
                 path.write_bytes(write.data)
                 last = leave and i == len(writes) - 1
-                tool.download(vid_pid, write.alt, write.address, str(path), leave=last, serial=dev.device_id)
-                dev.note(f"dfu-util {write.describe()}")
+                with timed(dev, write_note("dfu-util", write) + (" with :leave" if last else "")):
+                    tool.download(vid_pid, write.alt, write.address, str(path), leave=last, serial=dev.device_id)
         if leave:
             return wait_left_dfu(dev)
         return False

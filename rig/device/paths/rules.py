@@ -20,6 +20,11 @@ def writes_for(dev: Device, modules: Iterable[Module]) -> list[DfuWrite]:
         raise FlashRefused(str(exc)) from None
 
 
+def write_note(tool: str, write: DfuWrite) -> str:
+    """A write as the log names it, e.g. 'DFU write alt 0 0x30000: 500068 bytes (ota-flag)'."""
+    return f"{tool} write {write.describe()}" + (f" ({write.label})" if write.label else "")
+
+
 class DfuDownloads:
     """`send` and `write` of a path that makes DFU writes, both through its `download`."""
 
