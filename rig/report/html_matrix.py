@@ -42,7 +42,7 @@ def run_header(results: list[PathResult], meta: dict[str, Any]) -> str:
     ]
     summary = f"{len(results)} paths: " + ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     return (
-        "<dl class='run'>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
+        "<dl class='run' id='run'>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
         f"<p id='summary'>{escape(summary)}</p>"
         "<p class='counts'>" + "".join(badge(o, f"{n} {o}") for o, n in counts.items() if n) + "</p>"
     )
