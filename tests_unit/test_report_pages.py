@@ -226,3 +226,23 @@ def test_rig_matrix_ends_with_one_line_per_failure() -> None:
         "photon-1.5.2-to-2.3.1-serial: passed on try 2 of 2 after failing (try 1 failed: timeout)",
     ]
     assert failure_lines([result("photon-2.3.1-to-1.5.2-dfu", "pass")]) == []
+
+
+def test_a_refused_path_skipped_in_pytest_is_still_recorded_refused_and_does_not_fail_the_run(tmp_path: Path) -> None:
+    from rig.cli.matrix import exit_code
+    from rig.matrix import MatrixPath
+    from rig.report.collect import RESULT_KEY, ResultCollector, path_property
+    from tests_unit.test_nothing_lost import _Config, report_of
+
+    collector = ResultCollector(_Config(tmp_path))  # type: ignore[arg-type]
+    collector.pytest_sessionstart(None)  # type: ignore[arg-type]
+    refused = result("photon-2.3.1-to-1.5.2-ota", "refused", "OTA never downgrades Device OS")
+    mark = path_property(MatrixPath.from_id(refused.id))  # type: ignore[arg-type]
+    skip = ("f.py", 44, "Skipped: refused: OTA never downgrades Device OS")  # pytest.skip in the call phase
+    collector.pytest_runtest_logreport(
+        report_of("n0", "call", "skipped", [mark, (RESULT_KEY, json.dumps(refused.__dict__))], skip)
+    )
+    collector.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
+    [recorded] = journal.journal(collector.run_folder)  # type: ignore[arg-type]
+    assert (recorded.outcome, recorded.error) == ("refused", "OTA never downgrades Device OS")
+    assert exit_code([recorded, result("photon-1.5.2-to-2.3.1-dfu", "pass")], 0) == 0
