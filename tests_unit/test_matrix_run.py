@@ -3,6 +3,7 @@ locks, JUnit properties, results.json, the HTML matrix (checked in headless Chro
 
 from __future__ import annotations
 
+import html
 import json
 import multiprocessing
 import os
@@ -20,6 +21,7 @@ from rig.errors import ConfigError
 from rig.matrix import MatrixPath
 from rig.pool import NoBoardError, Pool
 from rig.pytest_plugin import interleaved
+from testsupport.reports import text_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", str(ROOT / "tests_hil"), "-p", "no:cacheprovider"]
@@ -76,6 +78,9 @@ def test_sim_matrix_with_two_workers(tmp_path: Path) -> None:
     suite = {p.get("name"): p.get("value") for p in root.iter("property") if (p.get("name") or "").startswith("rig_")}
     assert suite["rig_simulated"] == "true" and suite["rig_workers"] == "2" and suite["rig_platforms"] == "photon"
     assert suite["rig_paths"] == "6" and suite["rig_outcome_refused"] == "1"
+    skipped = cases["test_path[photon-2.3.1-to-1.5.2-ota]"].find("skipped")  # refused: skipped with the reason
+    assert skipped is not None and "refused: OTA never downgrades Device OS" in (skipped.get("message") or "")
+    assert by_id["photon-2.3.1-to-1.5.2-ota"]["error"].startswith("OTA never downgrades Device OS")
     history = (report / "history.jsonl").read_text().splitlines()
     assert json.loads(history[-1])["paths"] == 6
 
@@ -109,6 +114,19 @@ def test_unwritable_lock_dir_is_one_sentence(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(ConfigError, match=r"The lock directory .* is not writable"):
         Pool(["b1"], blocker / "locks")
+
+
+def dump_dom(page: Path, tmp_path: Path) -> str:
+    """The DOM of a page as headless Chromium built it (skips the test when there is no Chromium)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout  # fmt: skip
 
 
 def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
@@ -154,29 +172,7 @@ def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
         "setup_modelled_seconds",
         "wall_seconds",
     }
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    dom = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chromium'}",
-            "--dump-dom",
-            (report / "matrix.html").as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
+    dom = dump_dom(report / "matrix.html", tmp_path)
     assert "4 paths: 4 pass" in dom
     assert dom.count('data-outcome="pass"') == 4
     assert 'id="boron-dfu"' in dom and 'id="boron-restore"' in dom
@@ -436,3 +432,40 @@ def test_a_dead_board_is_quarantined_and_later_paths_fail_fast(tmp_path: Path) -
     # a simulated bench keeps its locks in a private folder, removed at the end: nothing in the shared one
     assert "rig-sim-locks-" in marker.group(1) and not Path(marker.group(1)).parent.exists()
     assert not list((tmp_path / "locks").glob("**/board-*"))
+
+
+def test_a_night_with_failures_in_chromium_the_failures_come_first_with_their_reasons(tmp_path: Path) -> None:
+    """A bench with a DFU write error: `rig matrix` exits 1 and ends with one `path: reason` line per
+    failure; matrix.html, as Chromium builds it, has the failures (reasons as visible text, not
+    hover titles) right after the run's facts and before the grids; report.html shows the refused
+    OTA downgrade as skipped with its reason."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(FAULTY_BENCH)
+    report = tmp_path / "report"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "rig"), "matrix", "--sim", "--devices", str(bench), "--methods", "dfu",
+         "ota", "--from", "1.5.2", "2.3.1", "-n", "0", "--report", str(report)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    results = {r["id"]: r for r in json.loads((report / "results.json").read_text())["results"]}
+    failed = sorted(i for i, r in results.items() if r["outcome"] == "fail")
+    assert "photon-1.5.2-to-2.3.1-dfu" in failed and results["photon-2.3.1-to-1.5.2-ota"]["outcome"] == "refused"
+    assert "errWRITE" in results["photon-1.5.2-to-2.3.1-dfu"]["error"]
+    # piped output (cron mail, CI): after the summary, one unwrapped line per failure
+    tail = done.stdout[done.stdout.index("Matrix summary") :].splitlines()
+    assert tail[-len(failed) - 1 :] == [f"Failed paths ({len(failed)}):"] + [
+        f"{i}: {results[i]['error']}" for i in failed
+    ]
+    blob = re.search(r'data-jsonblob="([^"]*)"', (report / "report.html").read_text())
+    assert blob is not None
+    tests = json.loads(html.unescape(blob.group(1)))["tests"]
+    [refused] = tests["test_matrix.py::test_path[photon-2.3.1-to-1.5.2-ota]"]
+    assert refused["result"] == "Skipped" and "refused: OTA never downgrades" in html.unescape(refused["log"])
+    text = text_of(dump_dom(report / "matrix.html", tmp_path))
+    assert text.ids[:3] == ["run", "summary", "failures"] and text.ids.index("failures") < text.ids.index("overview")
+    failures = text.of("failures")
+    assert f"Failures ({len(failed)})" in failures
+    for i in failed:
+        assert i in failures and results[i]["error"] in failures, (i, failures)
+    assert f"Board left in: {results['photon-1.5.2-to-2.3.1-dfu']['board_state']}." in failures

@@ -19,6 +19,7 @@ from rig.report import collect, journal
 from rig.report.collect import PATH_KEY, RESULT_KEY, ResultCollector, path_property
 from rig.report.publish import write_run
 from rig.report.results import PathResult
+from testsupport.reports import ControllerConfig, report_of
 
 RIG = Path(sys.executable).parent / "rig"
 EXIT_INTERRUPTED = 3
@@ -134,28 +135,8 @@ def test_one_file_that_cannot_be_written_does_not_lose_the_others(tmp_path: Path
     assert "t0" in trend and "t2" in trend  # the damaged line skipped, the others kept
 
 
-class _Config:
-    """The little of pytest.Config the collector reads, for a controller writing into `report`."""
-
-    def __init__(self, report: Path) -> None:
-        self.options = {"--rig-report": str(report), "--rig-run-id": None, "--rig-sim": True}
-        self.stash = pytest.Stash()
-
-    def getoption(self, name: str) -> object:
-        return self.options.get(name)
-
-    def getini(self, name: str) -> object:
-        return None
-
-
-def report_of(
-    nodeid: str, when: str, outcome: str, props: list[tuple[str, object]], longrepr: object = None
-) -> pytest.TestReport:
-    return pytest.TestReport(nodeid, ("f.py", 1, "t"), {}, outcome, longrepr, when, user_properties=props)  # type: ignore[arg-type]
-
-
 def test_every_selected_path_gets_a_record_whatever_ended_it(tmp_path: Path) -> None:
-    collector = ResultCollector(_Config(tmp_path))  # type: ignore[arg-type]
+    collector = ResultCollector(ControllerConfig(tmp_path))  # type: ignore[arg-type]
     collector.pytest_sessionstart(None)  # type: ignore[arg-type]
     ids = [f"boron-2.3.1-to-4.0.1-{m}" for m in ("dfu", "serial", "usb", "ota", "restore")]
     collector.pytest_xdist_node_collection_finished(None, [f"rig/hil/test_matrix.py::test_path[{i}]" for i in ids])
@@ -180,7 +161,7 @@ def test_every_selected_path_gets_a_record_whatever_ended_it(tmp_path: Path) -> 
 def test_a_path_that_fails_while_the_run_stops_is_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tool killed by the same signal fails the path; that failure is the stop's, not the board's."""
     monkeypatch.setattr(collect, "STOPPED_BY", ["SIGTERM"])
-    collector = ResultCollector(_Config(tmp_path))  # type: ignore[arg-type]
+    collector = ResultCollector(ControllerConfig(tmp_path))  # type: ignore[arg-type]
     collector.pytest_sessionstart(None)  # type: ignore[arg-type]
     failed = result("boron-2.3.1-to-4.0.1-usb", "fail")
     failed.error = "uhubctl -l 1-1 -p 2 -a on failed: killed."

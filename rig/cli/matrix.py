@@ -154,6 +154,7 @@ def preflight(args: argparse.Namespace) -> None:
             raise ConfigError(f"--json-out {target} cannot be written: pass a file in a writable folder.")
 
 
+FAILURES = ("fail", "interrupted")  # named one per line at the end of `rig matrix`
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
 SELECTION_KEYS = (
     "sim", "devices", "releases", "platforms", "from_versions", "to_versions", "methods", "workers",
@@ -226,7 +227,22 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         out.print(f"JSON: {args.json_out}")
     out.print(f"Report: {report / 'matrix.html'} (also results.json, junit.xml, report.html, trend.html)")
     out.print(f"This run: {run}")
+    for line in failure_lines(results):  # plain, unwrapped: cron mail and CI logs show the reasons
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     return exit_code(results, int(code))
+
+
+def failure_lines(results: list[report_results.PathResult]) -> list[str]:
+    """One `path: reason` line per failed or interrupted path (then the flaky ones), in report order."""
+    out = []
+    for title, outcomes in (("Failed", FAILURES), ("Flaky", (report_results.FLAKY,))):
+        rows = [
+            f"{r.id}: {r.error or 'no reason recorded'}"
+            for r in report_results.ordered(results)
+            if r.outcome in outcomes
+        ]
+        out += [f"{title} paths ({len(rows)}):", *rows] if rows else []
+    return out
 
 
 def exit_code(results: list[report_results.PathResult], pytest_code: int) -> int:

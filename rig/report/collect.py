@@ -26,6 +26,7 @@ from rig.report import results as report_results
 from rig.signals import STOPPED_BY
 
 RESULT_KEY = "rig_result"  # the user property carrying a path's PathResult (rig_record)
+SELECTION = ("platforms", "methods", "from", "to")  # the --rig-<name> filters of a run
 PATH_KEY = "rig_path"  # the user property naming the path a test item runs (added at collection)
 
 
@@ -72,6 +73,7 @@ class ResultCollector:
         self.selected: dict[str, MatrixPath] = {}  # every path of the run, by id
         self.started: set[str] = set()
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.started_wall = time.monotonic()  # the run's wall time is measured from here
         self.report_dir: Path | None = None
         self.run_folder: Path | None = None
         self.problems: list[str] = []
@@ -178,11 +180,24 @@ class ResultCollector:
             "workers": str(getattr(config.option, "numprocesses", None) or 0),
             "paths": str(len(self.results)),
         }
-        for name in ("platforms", "from", "to", "methods"):
+        for name in SELECTION:
             meta[name] = ",".join(config.getoption(f"--rig-{name}") or [])
         for outcome, count in sorted(Counter(r.outcome for r in self.results.values()).items()):
             meta[f"outcome_{outcome}"] = str(count)
         return meta
+
+    def selection(self) -> dict[str, str]:
+        """The run's filters (empty: every one) and schedule."""
+        out = {name: ",".join(self.config.getoption(f"--rig-{name}") or []) for name in SELECTION}
+        out["schedule"] = str(self.config.getoption("--rig-schedule") or "")
+        return out
+
+    def bench(self) -> str:
+        """The devices file, and whether the lab is simulated."""
+        devices = str(self.config.getoption("--rig-devices") or self.config.getini("rig_devices") or "")
+        if self.config.getoption("--rig-sim"):
+            return f"simulated lab ({devices})" if devices else "simulated lab"
+        return devices or "(no devices file)"
 
     def _close_unfinished(self, exitstatus: int) -> None:
         """A record for every selected path the run did not finish."""
@@ -222,6 +237,10 @@ class ResultCollector:
             "simulated": bool(self.config.getoption("--rig-sim")),
             "paths": len(self.results),
             "interrupted": int(exitstatus) == pytest.ExitCode.INTERRUPTED,
+            "wall_seconds": round(time.monotonic() - self.started_wall, 1),
+            "host": platform.node(),
+            "bench": self.bench(),
+            "selection": self.selection(),
         }
         self.problems += report_publish.write_run(self.report_dir, folder, list(self.results.values()), meta)
 

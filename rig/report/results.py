@@ -62,15 +62,22 @@ def ordered(results: list[PathResult]) -> list[PathResult]:
 
 
 def history_entry(results: list[PathResult], meta: dict[str, Any]) -> dict[str, Any]:
-    """A run's line in history.jsonl."""
+    """A run's line in history.jsonl: its selection, counts, and its real wall time (start to end,
+    `run_wall_seconds`; lines written before it have only `wall_seconds`, the sum of path times).
+    """
     counts = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
+    wall = meta.get("wall_seconds")
     return {
         "time": meta.get("time", time.strftime("%Y-%m-%dT%H:%M:%S")),
+        "started": meta.get("started"),
         "run": meta.get("run"),
+        "selection": meta.get("selection", {}),
+        "bench": meta.get("bench"),
         "paths": len(results),
         **counts,
         "modelled_seconds": round(sum(r.modelled_seconds for r in results), 1),
-        "wall_seconds": round(sum(r.wall_seconds for r in results), 1),
+        "paths_wall_seconds": round(sum(r.wall_seconds for r in results), 1),
+        "run_wall_seconds": round(float(wall), 1) if isinstance(wall, (int, float)) else None,
         "simulated": meta.get("simulated"),
     }
 
