@@ -95,6 +95,7 @@ def test_a_path_failing_in_a_dfu_write_records_the_time_spent_in_the_failing_ste
     assert result.wall_seconds == sum(s.wall_seconds for s in good) + failed.wall_seconds
     path = from_run("p", "photon", "1.5.2", "2.3.1", "dfu", "dut", result)
     assert path.modelled_seconds == result.clock_seconds and path.steps[-1]["clock"] == failed.clock_seconds
+    assert path.steps[-1]["failing"].endswith(steps.steps[first_write].describe())  # the report names it
     texts = [text for _, text in stamped(result.log)]
     w = steps.steps[first_write]
     assert f"DFU write alt {w.alt} 0x{w.address:x}: {w.size} bytes failed after {failed.clock_seconds:.2f} s" in (

@@ -11,10 +11,16 @@ from pathlib import Path
 from rig.cli.matrix import failure_lines
 from rig.report import journal
 from rig.report.html import COLOURS, TEXT_COLOURS
-from rig.report.html_matrix import matrix_page
+from rig.report.html_matrix import failing_step, matrix_page
 from rig.report.publish import HISTORY, write_run
 from rig.report.results import OUTCOMES, PathResult, history_entry
 from testsupport.reports import ControllerConfig, report_of, text_of
+
+NAMED = [
+    {"step": "enter-mode dfu", "wall": 0.01, "clock": 1.5},
+    {"step": "failed: flash system-part1 via dfu: errWRITE.", "wall": 0.0, "clock": 4.0,
+     "failing": "step 2/3 flash system-part1 via dfu"},
+]  # fmt: skip
 
 STEPS = [
     {"step": "enter-mode dfu", "wall": 0.01, "clock": 1.5},
@@ -94,7 +100,7 @@ def test_the_matrix_page_opens_with_the_run_then_the_failures_as_text_then_the_g
     assert "Failures (2)" in failures
     assert "photon-1.5.2-to-2.3.1-dfu" in failures and "boron-2.3.1-to-4.0.1-usb" in failures
     assert "The board failed to write 0x8020000: errWRITE. Board left in: dfu mode; hub 1-1 port 3 on." in failures
-    assert "flash system-part1 via dfu" in failures  # the last step done before the failure
+    assert "after: flash system-part1 via dfu" in failures  # no failing step named: the last one done
     assert "bench-host-7" in failures and "photon-1" in failures
     assert "passed on try 2" not in failures and "the run was stopped while this path ran" in failures
     assert "passed on try 2 of 2 after failing (try 1 failed: timeout)" in text.of("flaky")
@@ -107,6 +113,12 @@ def test_the_matrix_page_opens_with_the_run_then_the_failures_as_text_then_the_g
     ]  # fmt: skip
     assert "FAIL" in text.of("photon-dfu") and "ok" in text.of("photon-dfu") and "stopped" in text.of("boron-usb")
     assert page.count('data-outcome="') == 5 and "display:flex;flex-wrap:wrap" in page
+
+
+def test_the_failures_list_names_the_step_a_path_failed_in() -> None:
+    failed = result("photon-1.5.2-to-2.3.1-dfu", "fail", "errWRITE.", steps=NAMED)
+    assert failing_step(failed) == "in: step 2/3 flash system-part1 via dfu"
+    assert "in: step 2/3 flash system-part1 via dfu" in text_of(matrix_page([failed], META)).of("failures")
 
 
 def test_a_run_without_failures_says_so() -> None:

@@ -17,15 +17,17 @@ FAILED_MARK = "failed: "  # rig.runner's last step of a failed run
 
 
 def failing_step(r: PathResult) -> str:
-    """The last step a path finished before its (first) failure, or '' when none did (rig.runner
-    ends a failed run's steps with a 'failed: <sentence>' marker, which is the reason, not a step).
+    """Where a path failed: the step it failed in when rig.runner named it ('in: …'), else the last step
+    it finished before its (first) failure ('after: …'), or '' when none did.
     """
     done = ""
-    for step in (str(s.get("step", "")) for s in r.steps):
-        if step.startswith(FAILED_MARK):  # a flaky path's steps hold every try: its first failure
-            break
-        done = step
-    return done
+    for step in r.steps:
+        name = str(step.get("step", ""))
+        if name.startswith(FAILED_MARK):  # a flaky path's steps hold every try: its first failure
+            failing = str(step.get("failing") or "")
+            return f"in: {failing}" if failing else f"after: {done}" if done else ""
+        done = name
+    return f"after: {done}" if done else ""
 
 
 def run_header(results: list[PathResult], meta: dict[str, Any]) -> str:
@@ -70,7 +72,7 @@ def _failure_row(r: PathResult, host: str, logs: str) -> str:
 def failures(results: list[PathResult], host: str, logs: str) -> str:
     """The failed and interrupted paths, then the flaky ones, each with its reason as text."""
     head = "<tr>" + "".join(
-        f"<th>{h}</th>" for h in ("outcome", "path", "board", "host", "last step done", "reason", "time", "log")
+        f"<th>{h}</th>" for h in ("outcome", "path", "board", "host", "step", "reason", "time", "log")
     ) + "</tr>"  # fmt: skip
     failed = [r for r in ordered(results) if r.outcome in FAILED]
     flaky = [r for r in ordered(results) if r.outcome == FLAKY]

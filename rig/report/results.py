@@ -93,6 +93,14 @@ def read(report_dir: Path) -> tuple[dict[str, Any], list[PathResult]]:
     return data["meta"], [PathResult.from_json(r) for r in data["results"]]
 
 
+def _step(s: Any) -> dict[str, Any]:
+    """A step of a run as results.json keeps it; a failed one also names the step it failed in."""
+    out: dict[str, Any] = {"step": s.step, "wall": s.wall_seconds, "clock": s.clock_seconds}
+    if not s.ok and s.note:
+        out["failing"] = s.note
+    return out
+
+
 def from_run(
     path_id: str, platform: str, from_version: str, to_version: str, method: str, board: str | None, run: Any
 ) -> PathResult:
@@ -113,7 +121,7 @@ def from_run(
         finals,
         run.clock_seconds,
         run.wall_seconds,
-        [{"step": s.step, "wall": s.wall_seconds, "clock": s.clock_seconds} for s in run.steps],
+        [_step(s) for s in run.steps],
         log,
         run.board_state,
     )
