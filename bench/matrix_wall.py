@@ -1,7 +1,9 @@
 """Wall time of the whole matrix of the real binaries over dfu and serial (target: under 60 s on 2 cores).
 
 Runs `pytest tests_hil -k test_path` on the simulated lab at time scale 0 with the releases in
-../shared/firmware, on 2 xdist workers, and prints the paths, outcomes and wall seconds.
+../shared/firmware, on 2 xdist workers, and prints the paths, outcomes, wall seconds, the modelled
+seconds per wall second (Σ modelled / wall) and the load average before and after (os.getloadavg:
+another job on the machine slows the run, so a figure is only comparable with its load).
 
     .venv/bin/python bench/matrix_wall.py [WORKERS]
 """
@@ -24,6 +26,7 @@ def main() -> None:
     if not FIRMWARE.is_dir():
         sys.exit(f"{FIRMWARE} is missing: this benchmark needs the real Device OS binaries.")
     workers = sys.argv[1] if len(sys.argv) > 1 else "2"
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--rig-releases", str(FIRMWARE), "--rig-methods", "dfu,serial", "--rig-report", tmp]
         wall, _ = run_hil(args, tmp, workers, "the matrix")
@@ -31,7 +34,15 @@ def main() -> None:
     outcomes = Counter(r["outcome"] for r in results)
     modelled = sum(r["modelled_seconds"] for r in results)
     print(f"{len(results)} paths on {workers} workers ({os.cpu_count()} CPUs): {dict(outcomes)}")
+    load_after = os.getloadavg()
     print(f"wall {wall:.1f} s (target < 60 s); modelled hardware time {modelled / 3600:.2f} h")
+    print(f"modelled / wall: {modelled:.0f} s / {wall:.1f} s = {modelled / wall:.1f}")
+    print(f"load average (1, 5, 15 min) before {fmt(load_before)}, after {fmt(load_after)}")
+
+
+def fmt(load: tuple[float, float, float]) -> str:
+    """A load average as 'a / b / c'."""
+    return " / ".join(f"{x:.2f}" for x in load)
 
 
 if __name__ == "__main__":

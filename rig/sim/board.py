@@ -20,6 +20,7 @@ from rig.firmware.module import Module
 from rig.sim import installed as inst
 from rig.sim import ota
 from rig.sim.clock import SimClock, Timer
+from rig.sim.installed_cache import InstalledCache
 from rig.sim.memory import Memory, memory_for
 from rig.sim.ota import UpdateSession
 from rig.sim_settings import BoardSettings, Faults
@@ -71,6 +72,7 @@ class Board:
     listeners: list[Callable[[Board], None]] = field(default_factory=list)
     _timer: Timer | None = None
     _charge: bool = True
+    _known: InstalledCache = field(default_factory=InstalledCache, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.device_id = self.device_id.lower()
@@ -94,8 +96,8 @@ class Board:
         self.log.append((self.clock.now(), text))
 
     def installed(self) -> list[inst.Installed]:
-        """Modules present in flash now, with validity."""
-        return inst.installed_modules(self.platform, self.mem, self.ncp_version)
+        """Modules present in flash now, with validity (slots re-parsed only after a write or erase touched them)."""
+        return self._known.installed(self.platform, self.mem, self.ncp_version)
 
     def system_module_version(self) -> int | None:
         """Version of system part 1, the Device OS this board runs."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rig import platforms
@@ -71,25 +71,41 @@ def _softdevice(memory: Memory, slot: platforms.Slot) -> Installed | None:
     return Installed(slot, F.RADIO_STACK, 0, fwid, 0, (), True, None, slot.start)
 
 
-def installed_modules(plat: platforms.Platform, memory: Memory, ncp_version: int | None) -> list[Installed]:
-    """Every module present in flash, in slot order (NCP reported from the co-processor)."""
+def installed_modules(
+    plat: platforms.Platform,
+    memory: Memory,
+    ncp_version: int | None,
+    read_slot: Callable[[platforms.Slot], Installed | None] | None = None,
+) -> list[Installed]:
+    """Every module present in flash, in slot order (NCP reported from the co-processor); `read_slot`
+    answers `in_slot` for a slot (the board's cache, rig.sim.installed_cache).
+    """
     out: list[Installed] = []
     for slot in plat.slots:
         if slot.storage == "ncp":
             if ncp_version is not None:
                 out.append(Installed(slot, F.NCP_FIRMWARE, 0, ncp_version, 0, (), True, None, 0))
             continue
-        if slot.function == F.RADIO_STACK:
-            sd = _softdevice(memory, slot)
-            if sd:
-                out.append(sd)
-            continue
-        m = _find_in_slot(memory, slot)
-        if m is None or m.function != slot.function or m.index != slot.index:
-            continue
-        ok = m.crc_ok and m.platform_id == plat.id and not problems(m)
-        out.append(Installed(slot, m.function, m.index, m.version, m.size, m.real_dependencies, ok, m, m.start))
+        found = read_slot(slot) if read_slot is not None else in_slot(plat, memory, slot)
+        if found is not None:
+            out.append(found)
     return _known_to_running_system(_dedupe(out))
+
+
+def in_slot(plat: platforms.Platform, memory: Memory, slot: platforms.Slot) -> Installed | None:
+    """The module a flash slot holds, parsed from the bytes of `slot_span(slot)` only, or None."""
+    if slot.function == F.RADIO_STACK:
+        return _softdevice(memory, slot)
+    m = _find_in_slot(memory, slot)
+    if m is None or m.function != slot.function or m.index != slot.index:
+        return None
+    ok = m.crc_ok and m.platform_id == plat.id and not problems(m)
+    return Installed(slot, m.function, m.index, m.version, m.size, m.real_dependencies, ok, m, m.start)
+
+
+def slot_span(slot: platforms.Slot) -> tuple[int, int]:
+    """(address, length) of the flash `in_slot` reads: the slot and the CRC a module ending at its end has past it."""
+    return slot.start, slot.end - slot.start + 4
 
 
 def _known_to_running_system(found: list[Installed]) -> list[Installed]:

@@ -9,6 +9,10 @@ immutable `bytes` (a page that is absent reads as erased). A write replaces the 
 never changes one in place, so boards factory-programmed from the same image (`SharedImages`)
 share those pages until they write into them (copy-on-write). A board then costs the pages its
 own writes made, not its flash size (figures: docs/fidelity.md, bench/sim_memory.py).
+
+Every change to a page goes through `_put` or `erase_sector`, which bump the bank's `generation`
+and note it per page, so a reader can tell whether a region changed since it last looked
+(`changed_since`; the board's parse cache, rig.sim.installed_cache). Never change `pages` directly.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class Bank:
     nor: bool = True  # False for the DCT, a record the system rewrites (erase included) on write
     pages: dict[int, bytes] = field(default_factory=dict)  # page number (offset // PAGE) -> its bytes
     size: int = field(init=False)  # bytes in the bank
+    generation: int = field(default=0, init=False, compare=False)  # how many page changes so far
+    # page number -> the generation of its last change
+    changed_at: dict[int, int] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.size = _checked_size(self.base, self.sectors)
@@ -74,6 +81,20 @@ class Bank:
         if not self.contains(address, length):
             raise FlashFault(f"{self.name}: 0x{address:x}+{length} is outside 0x{self.base:x}-0x{self.end:x}")
         return address - self.base
+
+    def changed_since(self, generation: int, address: int, length: int) -> bool:
+        """True when a write or erase touched a page of [address, address+length) after `generation`."""
+        if generation >= self.generation:
+            return False
+        first = max(address - self.base, 0) // PAGE
+        last = (min(address + length, self.end) - 1 - self.base) // PAGE
+        if last - first < len(self.changed_at):
+            return any(self.changed_at.get(n, 0) > generation for n in range(first, last + 1))
+        return any(first <= n <= last and g > generation for n, g in self.changed_at.items())
+
+    def _touch(self, number: int) -> None:
+        self.generation += 1
+        self.changed_at[number] = self.generation
 
     def read(self, address: int, length: int) -> bytes:
         """Bytes at an address."""
@@ -104,6 +125,7 @@ class Bank:
             self.pages.pop(number, None)
         else:
             self.pages[number] = page
+        self._touch(number)
 
     def sector_at(self, address: int) -> tuple[int, int]:
         """(start, size) of the sector holding `address`."""
@@ -120,6 +142,7 @@ class Bank:
         first = (start - self.base) // PAGE
         for number in range(first, first + size // PAGE):
             self.pages.pop(number, None)
+            self._touch(number)
         return self.erase_seconds[size]
 
     def erase_range(self, address: int, length: int) -> float:
