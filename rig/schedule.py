@@ -21,6 +21,7 @@ from enum import StrEnum
 from rig.firmware import versions
 from rig.matrix import MatrixPath
 from rig.methods import Via
+from rig.plan.planner import refused_before_any_write
 
 _VIRTUAL = ""  # the version that balances a filtered matrix; no release has an empty name
 
@@ -38,8 +39,9 @@ def board_class(path: MatrixPath) -> tuple[str, bool]:
 
 
 def chains(paths: Iterable[MatrixPath], starts: dict[str, str] | None = None) -> list[list[MatrixPath]]:
-    """The paths as chains (each path's `from` is the previous path's `to`), per board class in sorted
-    order; a platform's chain starts at `starts[platform]` (what its boards run now) when it can.
+    """The paths as chains (each path starts where the previous one left the board: its `to`, or its
+    `from` for a path the planner refuses up front, an OTA downgrade), per board class in sorted
+    order; a platform's first chain starts at `starts[platform]` (what its boards run now) when it can.
     """
     by_class: dict[tuple[str, bool], list[MatrixPath]] = defaultdict(list)
     for path in sorted(set(paths)):
@@ -58,19 +60,27 @@ def _trails(group: list[MatrixPath], start: str | None) -> list[list[MatrixPath]
     adjacency: dict[str, list[_Edge]] = defaultdict(list)
     surplus: dict[str, int] = defaultdict(int)
     for path in group:
-        adjacency[path.from_version].append((path.to_version, path))
+        ends = _ends_at(path)  # a refused path leaves the board where it was: a loop
+        adjacency[path.from_version].append((ends, path))
         surplus[path.from_version] += 1
-        surplus[path.to_version] -= 1
+        surplus[ends] -= 1
     for version, extra in surplus.items():
         adjacency[_VIRTUAL] += [(version, None)] * max(0, extra)  # a chain starts at `version`
         adjacency[version] += [(_VIRTUAL, None)] * max(0, -extra)  # a chain ends at `version`
     for edges in adjacency.values():  # pop() takes the smallest edge first, virtual ones last
         edges.sort(key=_edge_key, reverse=True)
+    adjacency[_VIRTUAL].sort(key=lambda edge: edge[0] == start)  # the first chain starts where the board is
     trails: list[list[MatrixPath]] = []
     for origin in _origins(adjacency, start):
         if adjacency.get(origin):
             trails += _cut(_circuit(adjacency, origin))
     return [t for t in trails if t]
+
+
+def _ends_at(path: MatrixPath) -> str:
+    """Where a path leaves its board: at `to`, or at `from` when the planner refuses it up front."""
+    refused = refused_before_any_write(path.method, path.from_version, path.to_version)
+    return path.from_version if refused else path.to_version
 
 
 def _edge_key(edge: _Edge) -> tuple[bool, tuple[object, ...], str]:

@@ -328,6 +328,23 @@ def test_a_path_that_fails_then_passes_on_a_retry_is_flaky_never_pass(tmp_path: 
     assert 'data-outcome="flaky"' in page and "1 flaky" in page
 
 
+def test_a_path_that_fails_every_try_keeps_every_try_and_a_failed_set_up_is_a_try(tmp_path: Path) -> None:
+    """A board that never comes back: the first try fails in the path, the second in its set-up; the
+    record is `fail`, names both tries' failures, and keeps both tries' logs."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(FAULTY_BENCH.replace("dfu_error_status: 3", "stuck: true"))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "rig"), "matrix", "--sim", "--devices", str(bench), "--methods", "dfu",
+         "--from", "1.5.2", "--to", "2.3.1", "-n", "0", "--retries", "1", "--report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert result["outcome"] == "fail" and result["error"].startswith("failed all 2 tries (try 1 failed: "), result
+    assert "try 2 failed: photon-1 could not be brought to photon 1.5.2" in result["error"], result["error"]
+    assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: fail ---" in result["log"]
+
+
 HANGING_TEST = """
 import threading
 

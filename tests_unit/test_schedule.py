@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rig.matrix import MatrixPath
+from rig.plan.planner import refused_before_any_write
 from rig.pytest_chains import reorder, scopes
 from rig.schedule import board_class, chains, order, runs
 
@@ -22,8 +23,17 @@ VERSIONS = ["1.5.2", "2.3.1", "4.0.1", "5.0.0"]
 ALL = [MatrixPath("boron", a, b, m) for a in VERSIONS for b in VERSIONS if a != b for m in ("dfu", "serial", "ota")]
 
 
+def ends(path: MatrixPath) -> str:
+    """Where a path leaves its board (an OTA downgrade is refused: the board stays at `from`)."""
+    return (
+        path.from_version
+        if refused_before_any_write(path.method, path.from_version, path.to_version)
+        else path.to_version
+    )
+
+
 def linked(chain: list[MatrixPath]) -> bool:
-    return all(a.to_version == b.from_version for a, b in itertools.pairwise(chain))
+    return all(ends(a) == b.from_version for a, b in itertools.pairwise(chain))
 
 
 def root(parent: dict[str, str], v: str) -> str:
@@ -39,30 +49,54 @@ def fewest_chains(paths: list[MatrixPath]) -> int:
     for path in paths:
         by_class[board_class(path)].append(path)
     for group in by_class.values():
-        parent = {v: v for p in group for v in (p.from_version, p.to_version)}
+        parent = {v: v for p in group for v in (p.from_version, ends(p))}
         for p in group:
-            parent[root(parent, p.from_version)] = root(parent, p.to_version)
+            parent[root(parent, p.from_version)] = root(parent, ends(p))
         surplus: dict[str, int] = defaultdict(int)
         for p in group:
             surplus[p.from_version] += 1
-            surplus[p.to_version] -= 1
+            surplus[ends(p)] -= 1
         for part in {root(parent, v) for v in parent}:
             starts = sum(max(0, s) for v, s in surplus.items() if root(parent, v) == part)
             total += max(1, starts)
     return total
 
 
+DFU_SERIAL = [p for p in ALL if p.method != "ota"]
+OTA = [p for p in ALL if p.method == "ota"]
+
+
 def test_a_complete_matrix_is_one_chain_per_board_class_from_where_the_board_is() -> None:
-    found = chains(ALL, {"boron": "4.0.1"})
-    assert [len(c) for c in found] == [24, 12]  # dfu and serial on one board, OTA on a connected one
-    assert all(linked(c) for c in found) and sorted(p for c in found for p in c) == sorted(ALL)
+    found = chains(DFU_SERIAL, {"boron": "4.0.1"})
+    assert [len(c) for c in found] == [24] and linked(found[0])  # dfu and serial: one circuit
     assert found[0][0].from_version == "4.0.1" and found[0][-1].to_version == "4.0.1"
-    assert {p.method for p in found[1]} == {"ota"}
+
+
+def test_ota_never_goes_down_so_its_chains_are_the_upgrade_staircases() -> None:
+    """OTA downgrades are refused (the board stays), so OTA paths only climb: each version with more
+    upgrades out than in starts a chain (a set-up flash down to it), the refusals ride along."""
+    found = chains(OTA, {"boron": "1.5.2"})
+    assert len(found) == fewest_chains(OTA) == 4 and all(linked(c) for c in found)
+    assert sorted(p for c in found for p in c) == sorted(OTA) and found[0][0].from_version == "1.5.2"
+
+
+def test_a_filtered_selection_starts_its_first_chain_where_the_board_is() -> None:
+    selected = [MatrixPath("boron", "1.5.2", "4.0.1", "dfu"), MatrixPath("boron", "5.0.0", "4.0.1", "dfu")]
+    for start in ("1.5.2", "5.0.0"):  # two chains either way; the first is the one the board can start
+        found = chains(selected, {"boron": start})
+        assert len(found) == 2 and found[0][0].from_version == start
+
+
+def test_refused_ota_downgrades_leave_the_board_in_place_in_the_chain() -> None:
+    chain = chains(OTA, {"boron": "1.5.2"})[0]
+    downgrade = next(i for i, p in enumerate(chain[:-1]) if not p.upgrade)
+    assert chain[downgrade + 1].from_version == chain[downgrade].from_version  # the board did not move
 
 
 def test_paths_from_one_version_cannot_chain_and_each_is_its_own() -> None:
-    found = chains([p for p in ALL if p.from_version == "2.3.1"])
-    assert len(found) == 9 and all(len(c) == 1 for c in found)
+    selected = [p for p in DFU_SERIAL if p.from_version == "2.3.1"]
+    found = chains(selected)
+    assert len(found) == 6 and all(len(c) == 1 for c in found)
 
 
 @settings(max_examples=200, deadline=None)
@@ -75,8 +109,8 @@ def test_any_selection_gets_every_path_once_in_the_fewest_chains(selected: set[M
 
 
 def test_a_class_with_several_boards_is_split_into_contiguous_runs_of_equal_length() -> None:
-    found = order(ALL, lambda key: 1 if key[1] else 3)
-    assert [len(r) for r in found] == [8, 8, 8, 12]
+    found = order(DFU_SERIAL, lambda key: 3)
+    assert [len(r) for r in found] == [8, 8, 8]
     assert all(linked(r) for r in found)
     assert found[0][-1].to_version == found[1][0].from_version  # contiguous pieces of one circuit
 
@@ -96,7 +130,7 @@ def test_pytest_items_are_put_in_chain_order_and_other_tests_keep_their_place() 
     reorder(items, lambda paths: order(paths, lambda key: 1))  # type: ignore[arg-type]
     assert items[0].nodeid == "t.py::test_first" and items[-1].nodeid == "t.py::test_last"
     got = [MatrixPath.from_id(i.nodeid.split("[")[1][:-1]) for i in items[1:-1]]
-    assert [got[:24], got[24:]] == chains(ALL)
+    assert got == [p for c in chains(ALL) for p in c]
     scope = scopes([i.nodeid for i in items], lambda paths: order(paths, lambda key: 1))
     assert len(set(scope.values())) == 2 and "t.py::test_first" not in scope
 

@@ -15,9 +15,10 @@ from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.matrix import MatrixPath
 from rig.plan import PlanRefused, plan
+from rig.plan.planner import refused_before_any_write
 from rig.report.results import FLAKY, PathResult, from_run
 from rig.runner import OVER_THE_AIR, PASS, Runner, installed
-from rig.runner.prepare import ensure_release
+from rig.runner.prepare import PrepareError, ensure_release
 from rig.runner.run import FAIL
 
 pytestmark = pytest.mark.hil
@@ -31,16 +32,14 @@ def test_path(
     rig_retries: int,
 ) -> None:
     """One path of the matrix: set the board up at `from`, plan, run, verify on the board."""
-    failed: list[PathResult] = []
-    result = attempt(rig_path, board, rig_releases)
-    while result.outcome == FAIL and len(failed) < rig_retries:
-        failed.append(result)
-        result = attempt(rig_path, board, rig_releases)
-    if failed and result.outcome != FAIL:
-        result = flaky(failed, result)
+    tries = [attempt(rig_path, board, rig_releases)]
+    while tries[-1].outcome == FAIL and len(tries) <= rig_retries:
+        tries.append(attempt(rig_path, board, rig_releases))
+    result = tries[-1] if len(tries) == 1 else merged(tries)
     rig_record(result)
     if result.outcome == "refused":  # reported skipped with its reason (report.html, JUnit); recorded refused
-        assert rig_path.method == "ota" and not rig_path.upgrade, f"unexpected refusal: {result.error}"
+        expected = refused_before_any_write(rig_path.method, rig_path.from_version, rig_path.to_version)
+        assert expected, f"unexpected refusal: {result.error}"
         pytest.skip(f"refused: {result.error}")
     assert result.outcome in (PASS, OVER_THE_AIR, FLAKY), result.error
 
@@ -48,7 +47,12 @@ def test_path(
 def attempt(p: MatrixPath, board: Device, store: ReleaseStore) -> PathResult:
     """One try of a path: the board brought to `from` (0 s when it runs it already), planned, run."""
     source, target = store.get(p.platform, p.from_version), store.get(p.platform, p.to_version)
-    setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
+    noted = len(board.log)
+    try:
+        setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
+    except PrepareError as exc:  # a try that failed in its set-up: retried like any other
+        log = "\n".join(board.log[noted:])
+        return PathResult(p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, str(exc), board.name, log=log)
     setup_seconds = setup.clock_seconds if setup is not None else 0.0
     start = time.perf_counter()
     try:
@@ -64,15 +68,19 @@ def attempt(p: MatrixPath, board: Device, store: ReleaseStore) -> PathResult:
     return result
 
 
-def flaky(failed: list[PathResult], passed: PathResult) -> PathResult:
-    """The result of a path that failed, then passed: every try's time, steps and log are kept."""
-    tries = [*failed, passed]
+def merged(tries: list[PathResult]) -> PathResult:
+    """One result for a path tried more than once, keeping every try's time, steps and log: `flaky`
+    when the last try passed after failures, `fail` (naming every try's failure) when none passed.
+    """
+    last, failed = tries[-1], [r for r in tries if r.outcome == FAIL]
     why = "; ".join(f"try {i} failed: {r.error}" for i, r in enumerate(failed, 1))
-    passed.log = "".join(f"--- try {i} of {len(tries)}: {r.outcome} ---\n{r.log}\n" for i, r in enumerate(tries, 1))
-    passed.error = f"passed on try {len(tries)} of {len(tries)} after failing ({why})"
-    passed.outcome = FLAKY
-    passed.modelled_seconds = sum(r.modelled_seconds for r in tries)
-    passed.setup_modelled_seconds = sum(r.setup_modelled_seconds for r in tries)
-    passed.wall_seconds = sum(r.wall_seconds for r in tries)
-    passed.steps = [step for r in tries for step in r.steps]
-    return passed
+    last.log = "".join(f"--- try {i} of {len(tries)}: {r.outcome} ---\n{r.log}\n" for i, r in enumerate(tries, 1))
+    if last.outcome == FAIL:
+        last.error = f"failed all {len(tries)} tries ({why})"
+    else:
+        last.error, last.outcome = f"passed on try {len(tries)} of {len(tries)} after failing ({why})", FLAKY
+    last.modelled_seconds = sum(r.modelled_seconds for r in tries)
+    last.setup_modelled_seconds = sum(r.setup_modelled_seconds for r in tries)
+    last.wall_seconds = sum(r.wall_seconds for r in tries)
+    last.steps = [step for r in tries for step in r.steps]
+    return last

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rig import platforms
 from rig.board_mode import Mode
+from rig.firmware import versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.release import Release
 from rig.methods import METHODS, PARTICLE_UPDATE, RESTORE, Via
@@ -178,6 +179,13 @@ def plan(
 def _sys(installed: list[InstalledModule]) -> int:
     part1 = _installed_version(installed, (int(F.SYSTEM_PART), 1))
     return part1.version if part1 else 0
+
+
+def refused_before_any_write(method: str, from_version: str, to_version: str) -> bool:
+    """True for a path the planner refuses whatever the board holds, so the board stays where it is:
+    OTA to an older Device OS (the rule `_refuse_ota_downgrade` applies to the modules).
+    """
+    return method == Via.OTA and versions.semver_key(to_version) < versions.semver_key(from_version)
 
 
 def _refuse_ota_downgrade(installed: list[InstalledModule], targets: list[Target], release: Release) -> None:
