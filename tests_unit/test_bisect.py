@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rig.cli import main
+from rig.errors import EXIT_FAILED, EXIT_USER_ERROR
 from rig.firmware import versions
 from rig.firmware.build import build
 from rig.firmware.synthetic import panics_from, user_app
@@ -60,3 +61,42 @@ def test_an_app_that_never_breaks_takes_two_checks(tmp_path: Path, capsys: pytes
 def test_the_crash_marker_reads_back() -> None:
     data = build(user_app("boron", 2000, panics_from=4003))
     assert panics_from(data) == 4003 and panics_from(build(user_app("boron", 2000))) is None
+
+
+STUCK_BORON = """devices:
+  - {name: b, platform: boron, device_id: e00fce68a1b2c3d4e5f60718, hub: {location: "1-1", port: 2},
+     sim: {device_os: 2.3.1, faults: {stuck: true}}}
+"""
+
+
+def test_a_bench_failure_stops_the_search_without_a_verdict_on_the_app(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "devices.yaml").write_text(STUCK_BORON)
+    argv = ["check-app", app_file(tmp_path, None), "--sim", "--devices", str(tmp_path / "devices.yaml")]
+    code = main([*argv, "--versions", "2.3.1..5.0.0", "--bisect"])
+    out, err = capsys.readouterr()
+    assert code == EXIT_FAILED and "  2.3.1: bench failed (" in out, out + err
+    assert err.startswith("rig: error: The bisection stopped at Device OS 2.3.1: the bench failed (")
+    assert "does not run" not in out and "stops running" not in out
+
+
+@pytest.mark.parametrize(
+    ("versions_given", "sentence"),
+    [("5.0.0..2.3.1", "is reversed: write the older version first (2.3.1..5.0.0)"), ("2.3.1..", "give both ends")],
+)
+def test_a_bad_range_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], versions_given: str, sentence: str
+) -> None:
+    code = main(["check-app", app_file(tmp_path, None), "--sim", "--versions", versions_given, "--bisect"])
+    _, err = capsys.readouterr()
+    assert code == EXIT_USER_ERROR and sentence in err and err.count("\n") == 1, err
+
+
+def test_versions_below_what_the_app_needs_are_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "app.bin"
+    path.write_bytes(build(user_app("boron", versions.module_version("4.0.0"))))
+    code = main(["check-app", str(path), "--sim", "--versions", "2.3.1..5.0.0", "--bisect"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and "app.bin needs system part 4003: 2.3.1," in out, out
+    assert "bisecting app.bin on " in out and "over Device OS 4.0.0 .. 5.0.0" in out

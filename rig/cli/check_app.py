@@ -14,11 +14,12 @@ from rig.cli.bench import command_bench
 from rig.device import Device
 from rig.errors import ConfigError
 from rig.firmware import versions
+from rig.firmware.format import ModuleFunction as F
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
 from rig.plan import Target
 from rig.runner.bisect import bisect_app
-from rig.runner.check_app import NOT_RUN, RUNS, check_app
+from rig.runner.check_app import NOT_RUN, RUNS, AppCheck, check_app
 
 
 def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
@@ -67,6 +68,10 @@ def _versions(text: str, releases: str | None, app: Target) -> list[str]:
     if ".." not in text:
         return [v.strip() for v in text.split(",") if v.strip()]
     old, _, new = (v.strip() for v in text.partition(".."))
+    if not old or not new:
+        raise ConfigError(f"--versions {text}: give both ends, OLD..NEW (e.g. 2.3.1..5.0.0).")
+    if versions.semver_key(old) > versions.semver_key(new):
+        raise ConfigError(f"--versions {text} is reversed: write the older version first ({new}..{old}).")
     have = (
         ReleaseStore.scan(Path(releases)).versions(app.module.platform.name)
         if releases
@@ -88,10 +93,21 @@ def _bisect(dev: Device, store: ReleaseStore, wanted: list[str], app: Target, ou
         out.print(f"no complete {dev.platform.name} release of {', '.join(skipped)}: left out", markup=False)
     if not wanted:
         raise ConfigError(f"--bisect: none of the versions given has a complete {dev.platform.name} release here.")
+    needs = max((d.version for d in app.image.real_dependencies if d.function == F.SYSTEM_PART), default=0)
+    below = [v for v in wanted if versions.known(v) and versions.module_version(v) < needs]
+    if below:  # it would stop in safe mode there: not the regression looked for
+        out.print(f"{app.name} needs system part {needs}: {', '.join(below)} left out", markup=False)
+        wanted = [v for v in wanted if v not in below]
+    if len(wanted) < 2:
+        raise ConfigError(
+            f"--bisect needs two or more Device OS versions to search; here: {', '.join(wanted) or 'none'}."
+        )
     out.print(f"bisecting {app.name} on {dev.name} over Device OS {wanted[0]} .. {wanted[-1]}", markup=False)
-    found = bisect_app(dev, store, wanted, app)
-    for verdict in found.checks:
+
+    def show(verdict: AppCheck) -> None:
         out.print(f"  {verdict.version}: {verdict.outcome} ({verdict.detail})", markup=False)
+
+    found = bisect_app(dev, store, wanted, app, progress=show)
     out.print(found.sentence(), markup=False)
     for label, seen in (("last good", found.last_good), ("first bad", found.first_bad)):
         if seen is not None:

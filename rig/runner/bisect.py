@@ -5,14 +5,15 @@ n versions take about log2(n) + 2 checks instead of n.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rig.device import Device
-from rig.errors import ConfigError
+from rig.errors import EXIT_FAILED, ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.release import ReleaseStore
 from rig.plan import Target
-from rig.runner.check_app import NOT_RUN, RUNS, STAY_UP_SECONDS, AppCheck, check_app
+from rig.runner.check_app import BENCH_FAILED, NOT_RUN, RUNS, STAY_UP_SECONDS, AppCheck, check_app
 
 
 @dataclass
@@ -39,11 +40,23 @@ class Bisection:
         return self.last_good
 
 
+class BisectionStopped(RigError):
+    """The bench failed during the search: there is no verdict on the app."""
+
+    exit_code = EXIT_FAILED
+
+
 def bisect_app(
-    dev: Device, store: ReleaseStore, wanted: list[str], app: Target, stay_up: float = STAY_UP_SECONDS
+    dev: Device,
+    store: ReleaseStore,
+    wanted: list[str],
+    app: Target,
+    stay_up: float = STAY_UP_SECONDS,
+    progress: Callable[[AppCheck], None] = lambda verdict: None,
 ) -> Bisection:
     """Binary search of `wanted` (sorted by version) for the first version the app fails on; assumes
     that once it fails it fails on every later version (a regression), and checks both ends first.
+    Each check is handed to `progress` as it ends; a check the bench failed stops the search.
     """
     ordered = sorted(set(wanted), key=versions.semver_key)
     missing = [v for v in ordered if v not in store.versions(dev.platform.name)]
@@ -58,6 +71,12 @@ def bisect_app(
         verdict = check_app(dev, store, ordered[index], app, stay_up)
         assert verdict.outcome != NOT_RUN  # every version is in the store (checked above)
         found.checks.append(verdict)
+        progress(verdict)
+        if verdict.outcome == BENCH_FAILED:
+            raise BisectionStopped(
+                f"The bisection stopped at Device OS {verdict.version}: the bench failed ({verdict.detail}); "
+                "fix the board and run it again."
+            )
         return verdict
 
     good, bad = 0, len(ordered) - 1

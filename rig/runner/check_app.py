@@ -11,12 +11,13 @@ from rig.device import Device, Mode
 from rig.errors import RigError
 from rig.firmware.release import ReleaseStore
 from rig.plan import Target, plan
-from rig.runner.prepare import ensure_release
+from rig.runner.prepare import PrepareError, ensure_release
 from rig.runner.run import Runner, installed
 
 STAY_UP_SECONDS = 30.0
 NOT_RUN = "not run"
 RUNS = "runs"
+BENCH_FAILED = "bench failed"  # the release could not be installed: says nothing about the app
 EVIDENCE_LINES = 8
 WATCH_AFTER_LEAVING = 10.0  # seconds of modes noted once the board left normal mode
 
@@ -46,9 +47,12 @@ def check_app(
 def _check(dev: Device, store: ReleaseStore, version: str, app: Target, stay_up: float) -> AppCheck:
     if version not in store.versions(dev.platform.name):
         return AppCheck(version, NOT_RUN, f"no release of Device OS {version} for the {dev.platform.name} in the store")
+    release = store.get(dev.platform.name, version)
     try:
-        release = store.get(dev.platform.name, version)
         ensure_release(dev, release)
+    except PrepareError as exc:  # the board could not be given the release: no verdict on the app
+        return AppCheck(version, BENCH_FAILED, str(exc))
+    try:
         steps = plan(installed(dev, hashes=True), release, "dfu", app)
         result = Runner(dev).run(steps, release, user_version=app.image.version)
     except RigError as exc:
@@ -56,8 +60,8 @@ def _check(dev: Device, store: ReleaseStore, version: str, app: Target, stay_up:
     if result.outcome == "fail" and dev.mode() == Mode.SAFE:
         needs = max((d.version for d in app.image.real_dependencies if d.function == 4), default=0)
         return AppCheck(version, "safe-mode", f"the app needs system part version {needs}; the board is in safe mode")
-    if result.outcome == "fail":
-        return AppCheck(version, "fail", result.error or "")
+    if result.outcome == "fail":  # the app never got to run: flashing it failed
+        return AppCheck(version, BENCH_FAILED, f"flashing the app failed: {result.error}")
     dev.note(f"watching {app.name} in normal mode for up to {stay_up:g} s")
     left = wait_for(lambda: dev.mode() != Mode.NORMAL, dev.clock, stay_up, interval=1.0)
     if left:
