@@ -127,10 +127,13 @@ def check_numbers(workers: int | None, path_timeout: float, time_scale: float) -
         )
 
 
+MAX_RETRIES = 20  # a path that fails 21 times is not flaky: more tries only burn the night
+
+
 def check_retries(retries: int) -> None:
-    """A negative retry count ends here."""
-    if retries < 0:
-        raise ConfigError(f"--retries {retries}: give how many more times a failed path is tried, 0 or more.")
+    """A retry count below 0 or above MAX_RETRIES ends here."""
+    if not 0 <= retries <= MAX_RETRIES:
+        raise ConfigError(f"--retries {retries}: give how many more times a failed path is tried, 0 to {MAX_RETRIES}.")
 
 
 def check_selection(

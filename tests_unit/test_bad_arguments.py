@@ -30,6 +30,8 @@ BAD = {
     "--path-timeout nan": "Path timeout nan: the watchdog needs",
     "--time-scale nan": "Time scale nan: use 0 (simulated time)",
     "--time-scale -1": "Time scale -1: use 0",
+    "--retries -1": "--retries -1: give how many more times a failed path is tried, 0 to 20.",
+    "--retries 999": "--retries 999: give how many more times",
     "--json-out /nonexistent-folder/paths.json": "--json-out /nonexistent-folder/paths.json cannot be written",
 }
 
@@ -69,6 +71,7 @@ PLUGIN_BAD = {
     "--rig-platforms foo": "Unknown platform 'foo'",
     "--rig-path-timeout 0": "Path timeout 0: the watchdog needs",
     "--rig-time-scale nan": "Time scale nan: use 0",
+    "--rig-retries 21": "--retries 21: give how many more times a failed path is tried, 0 to 20.",
 }
 
 

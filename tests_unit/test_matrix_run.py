@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import multiprocessing
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from rig.errors import ConfigError
 from rig.matrix import MatrixPath
 from rig.pool import NoBoardError, Pool
 from rig.pytest_plugin import interleaved
+from testsupport.benches import FAULTY_BENCH
 from testsupport.reports import text_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,201 +256,6 @@ def test_paths_are_interleaved_over_platforms_in_their_own_order() -> None:
     ]
 
 
-FAULTY_BENCH = """devices:
-  - name: photon-1
-    platform: photon
-    device_id: 3a0027000547343233323032
-    hub: {location: "1-1", port: 3}
-    sim: {device_os: 1.5.2, faults: {dfu_error_status: 3}}
-"""
-
-
-def test_a_failed_path_reports_the_board_state_and_leaves_the_board_usable(tmp_path: Path) -> None:
-    bench = tmp_path / "bench.yaml"
-    bench.write_text(FAULTY_BENCH)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(ROOT / "tests_hil" / "test_matrix.py"),
-            "--rig-sim",
-            "--rig-devices",
-            str(bench),
-            "--rig-methods",
-            "dfu",
-            "--rig-from",
-            "1.5.2",
-            "--rig-to",
-            "2.3.1",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-n",
-            "0",
-            "-rA",
-            f"--junitxml={tmp_path / 'junit.xml'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout[-3000:]
-    assert "errWRITE" in done.stdout and "board left in: dfu mode; hub 1-1 port 3 on" in done.stdout
-    # the teardown brought the board back to the newest release, so the bench is usable the next morning
-    assert "recovered photon-1 to Device OS 2.3.1: pass; normal mode, Device OS 2.3.1; hub 1-1 port 3\n" in done.stdout
-    junit = (tmp_path / "junit.xml").read_text()
-    assert '<property name="board_state" value="dfu mode; hub 1-1 port 3 on"' in junit
-
-
-def test_a_path_that_fails_then_passes_on_a_retry_is_flaky_never_pass(tmp_path: Path) -> None:
-    """The DFU error comes once: with --retries 1 the path passes on its second try and is reported
-    flaky, with both tries' time and logs; `rig matrix` still exits 0 and counts it apart."""
-    bench = tmp_path / "bench.yaml"
-    bench.write_text(FAULTY_BENCH)
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "rig"), "matrix", "--sim", "--devices", str(bench), "--methods", "dfu",
-         "--from", "1.5.2", "--to", "2.3.1", "-n", "0", "--retries", "1", "--report", str(tmp_path / "report")],
-        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
-    assert result["outcome"] == "flaky", result
-    assert (
-        result["error"].startswith("passed on try 2 of 2 after failing (try 1 failed: ")
-        and "errWRITE" in result["error"]
-    )
-    assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: pass ---" in result["log"]
-    assert result["setup_modelled_seconds"] > 0  # the second try set the board up again first
-    assert re.search(r"│ photon\s*│ dfu\s*│ 1\s*│ 0\s*│ 0\s*│ 1\s*│ 0", done.stdout), done.stdout  # the flaky column
-    page = (tmp_path / "report" / "matrix.html").read_text()
-    assert 'data-outcome="flaky"' in page and "1 flaky" in page
-
-
-def test_a_path_that_fails_every_try_keeps_every_try_and_a_failed_set_up_is_a_try(tmp_path: Path) -> None:
-    """A board that never comes back: the first try fails in the path, the second in its set-up; the
-    record is `fail`, names both tries' failures, and keeps both tries' logs."""
-    bench = tmp_path / "bench.yaml"
-    bench.write_text(FAULTY_BENCH.replace("dfu_error_status: 3", "stuck: true"))
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "rig"), "matrix", "--sim", "--devices", str(bench), "--methods", "dfu",
-         "--from", "1.5.2", "--to", "2.3.1", "-n", "0", "--retries", "1", "--report", str(tmp_path / "report")],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
-    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
-    assert result["outcome"] == "fail" and result["error"].startswith("failed all 2 tries (try 1 failed: "), result
-    assert "try 2 failed: photon-1 could not be brought to photon 1.5.2" in result["error"], result["error"]
-    assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: fail ---" in result["log"]
-
-
-HANGING_TEST = """
-import threading
-
-import pytest
-
-pytestmark = pytest.mark.hil
-
-
-@pytest.mark.rig_platform("boron")
-def test_hangs(board):
-    threading.Event().wait(120)  # a bug in a test or a wait without a timeout
-"""
-
-
-def test_the_watchdog_ends_a_hanging_test_and_the_board_is_left_usable(tmp_path: Path) -> None:
-    (tmp_path / "test_hang.py").write_text(HANGING_TEST)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path / "test_hang.py"), "--rig-sim", "--rig-platforms", "boron",
-         "--rig-path-timeout", "1", "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 1 and "Failed: Timeout (>1.0s) from pytest-timeout" in done.stdout, done.stdout[-2000:]
-    # the teardown still ran (which boron board was claimed depends on the xdist worker this runs in)
-    assert re.search(r"board left in normal mode, Device OS 4\.0\.1; hub 1-1 port \d on", done.stdout), done.stdout
-
-
-HANGING_FIXTURES = """
-import threading
-
-import pytest
-
-pytestmark = [pytest.mark.hil, pytest.mark.rig_platform("boron")]
-
-
-@pytest.fixture
-def hangs_in_setup(board):
-    board.power.switch(False)  # the port is off when the fixture hangs
-    threading.Event().wait(120)
-    yield board
-
-
-@pytest.fixture
-def hangs_in_teardown(board):
-    yield board
-    board.power.switch(False)
-    threading.Event().wait(120)
-
-
-def test_setup_hangs(hangs_in_setup):
-    pass
-
-
-def test_teardown_hangs(hangs_in_teardown):
-    pass
-
-
-def test_the_board_is_free_and_on_after_both(board):
-    assert board.present()
-"""
-
-ONE_BORON = """devices:
-  - name: boron-1
-    platform: boron
-    device_id: e00fce68a1b2c3d4e5f60718
-    hub: {location: "1-1", port: 2}
-    sim: {device_os: 4.0.1}
-"""
-
-
-def test_the_watchdog_also_ends_a_fixture_that_hangs_in_set_up_or_teardown(tmp_path: Path) -> None:
-    (tmp_path / "test_fixtures_hang.py").write_text(HANGING_FIXTURES)
-    (tmp_path / "bench.yaml").write_text(ONE_BORON)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path / "test_fixtures_hang.py"), "--rig-sim",
-         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", "1",
-         "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    out = done.stdout
-    assert done.returncode == 1 and out.count("Failed: Timeout (>1.0s) from pytest-timeout") == 2, out[-3000:]
-    assert "ERROR test_fixtures_hang.py::test_setup_hangs" in out
-    assert "ERROR test_fixtures_hang.py::test_teardown_hangs" in out
-    # the one board was released with its port on both times: the last test claims it and finds it on USB
-    assert "PASSED test_fixtures_hang.py::test_the_board_is_free_and_on_after_both" in out, out[-3000:]
-
-
-def test_a_dead_board_is_quarantined_and_later_paths_fail_fast(tmp_path: Path) -> None:
-    bench = tmp_path / "bench.yaml"
-    bench.write_text(FAULTY_BENCH.replace("dfu_error_status: 3", "stuck: true"))  # never comes back after a reset
-    done = subprocess.run(
-        [*PYTEST, "--rig-sim", "--rig-devices", str(bench), "--rig-methods", "dfu,serial,usb",
-         "--rig-lock-dir", str(tmp_path / "locks"), "-q", "-n", "0", "-rA", "-k", "test_path"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    out = done.stdout
-    assert done.returncode == 1 and "2 failed" in out and "4 errors" in out, out[-3000:]
-    assert "failed 3 health checks" in out and "and is quarantined" in out
-    assert out.count("ERROR tests_hil/test_matrix.py::test_path") == 4  # no more time spent on the dead board
-    assert "photon-1 is quarantined (photon-1 could not be put in dfu mode" in out
-    marker = re.search(r"fix the board, then delete (\S+/board-photon-1\.quarantined)\.", out)
-    assert marker is not None and "did not come back on USB" in out
-    # a simulated bench keeps its locks in a private folder, removed at the end: nothing in the shared one
-    assert "rig-sim-locks-" in marker.group(1) and not Path(marker.group(1)).parent.exists()
-    assert not list((tmp_path / "locks").glob("**/board-*"))
-
-
 def test_a_night_with_failures_in_chromium_the_failures_come_first_with_their_reasons(tmp_path: Path) -> None:
     """A bench with a DFU write error: `rig matrix` exits 1 and ends with one `path: reason` line per
     failure; matrix.html, as Chromium builds it, has the failures (reasons as visible text, not
@@ -486,3 +291,15 @@ def test_a_night_with_failures_in_chromium_the_failures_come_first_with_their_re
     for i in failed:
         assert i in failures and results[i]["error"] in failures, (i, failures)
     assert f"Board left in: {results['photon-1.5.2-to-2.3.1-dfu']['board_state']}." in failures
+
+
+def test_the_matrix_runs_with_xdist_switched_off(tmp_path: Path) -> None:
+    """`-p no:xdist`: the rig's xdist hooks are optional, so nothing is an unknown hook."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "addopts=",
+         str(ROOT / "rig" / "hil" / "test_matrix.py"), "--rig-sim", "--rig-platforms", "boron", "--rig-methods",
+         "dfu", "--rig-from", "2.3.1", "--rig-report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(json.loads((tmp_path / "report" / "results.json").read_text())["results"]) == 2

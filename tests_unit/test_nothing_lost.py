@@ -224,6 +224,14 @@ def test_rerun_failed_runs_only_the_failed_paths_in_a_new_run(tmp_path: Path) ->
     assert second != first
     assert [(r.id, r.outcome) for r in journal.journal(second)] == [(records[0].id, "pass")]
     assert journal.latest(first)[records[0].id].outcome == "fail"  # the first run's record is left as it was
+    other = subprocess.run(
+        [str(RIG), "matrix", "--resume", str(first), "--methods", "serial", "--retries", "2"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert other.returncode == 2 and other.stderr == (
+        f"rig: error: {first.name} runs again with its own selection: leave out --methods (it ran with ['dfu']), "
+        "--retries (it ran with 0).\n"
+    ), other.stderr
 
 
 STUCK_PHOTON = """devices:

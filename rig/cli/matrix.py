@@ -39,6 +39,7 @@ class _ProgressPlugin:
         """Total when collecting in this process."""
         self.progress.update(self.task, total=len(session.items))
 
+    @pytest.hookimpl(optionalhook=True)  # xdist's hook: known only when xdist is loaded
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """Total when the workers collect."""
         self.progress.update(self.task, total=len(ids))
@@ -169,6 +170,10 @@ def _from_earlier_run(args: argparse.Namespace) -> tuple[Path, dict[str, report_
         saved = json.loads((source / SELECTION).read_text())
     except (OSError, ValueError):
         raise ConfigError(f"{source} holds no {SELECTION}: only a run `rig matrix` started can be resumed.") from None
+    given = [k for k in SELECTION_KEYS if k in saved and getattr(args, k) not in (args.default_of(k), saved[k])]
+    if given:
+        options = ", ".join(f"--{k.replace('_', '-')} (it ran with {saved[k]})" for k in given)
+        raise ConfigError(f"{source.name} runs again with its own selection: leave out {options}.")
     for key in SELECTION_KEYS:
         setattr(args, key, saved.get(key, getattr(args, key)))
     return source, journal.latest(source)
@@ -288,4 +293,4 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="circuit: each path starts where the previous one ended, only the first of a chain is set up "
         "(default); naive: sorted, every path sets its board up",
     )
-    p.set_defaults(func=cmd_matrix)
+    p.set_defaults(func=cmd_matrix, default_of=p.get_default)

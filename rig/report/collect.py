@@ -115,6 +115,7 @@ class ResultCollector:
         for item in session.items:
             self._select(item.nodeid, dict(item.user_properties).get(PATH_KEY))
 
+    @pytest.hookimpl(optionalhook=True)  # xdist's hook: known only when xdist is loaded
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """The selected paths (under xdist: from a worker's collection, by test id)."""
         for nodeid in ids:

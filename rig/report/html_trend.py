@@ -75,7 +75,7 @@ def _row(h: dict[str, Any], runs: str) -> str:
     wall = h.get("run_wall_seconds")  # lines written before it was recorded have only the sum of path times
     return (
         f"<tr class='run'><td>{escape(str(h.get('started') or h.get('time') or ''))}</td><td>{link}</td>"
-        f"<td>{escape(selection_text(h.get('selection') or {}))}</td><td>{h.get('paths', '?')}</td>"
+        f"<td>{escape(selection_text(h.get('selection') or {}))}</td><td>{escape(str(h.get('paths', '?')))}</td>"
         f"<td>{counts}</td><td>{duration(wall) if wall is not None else 'not recorded'}</td>"
         f"<td>{duration(h.get('modelled_seconds'))}</td></tr>"
     )
