@@ -155,7 +155,6 @@ def preflight(args: argparse.Namespace) -> None:
             raise ConfigError(f"--json-out {target} cannot be written: pass a file in a writable folder.")
 
 
-FAILURES = ("fail", "interrupted")  # named one per line at the end of `rig matrix`
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
 SELECTION_KEYS = (
     "sim", "devices", "releases", "platforms", "from_versions", "to_versions", "methods", "workers",
@@ -240,7 +239,7 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
 def failure_lines(results: list[report_results.PathResult]) -> list[str]:
     """One `path: reason` line per failed or interrupted path (then the flaky ones), in report order."""
     out = []
-    for title, outcomes in (("Failed", FAILURES), ("Flaky", (report_results.FLAKY,))):
+    for title, outcomes in (("Failed", report_results.FAILED), ("Flaky", (report_results.FLAKY,))):
         rows = [
             f"{r.id}: {r.error or 'no reason recorded'}"
             for r in report_results.ordered(results)

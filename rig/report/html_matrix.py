@@ -10,9 +10,8 @@ from typing import Any
 
 from rig.firmware import versions
 from rig.report.html import COLOURS, SHORT, TEXT_COLOURS, badge, duration, page, selection_text
-from rig.report.results import FLAKY, OUTCOMES, PathResult, ordered
+from rig.report.results import FAILED, FLAKY, OUTCOMES, PathResult, ordered
 
-FAILED = ("fail", "interrupted")  # the failures list; flaky paths get a short list of their own
 FAILED_MARK = "failed: "  # rig.runner's last step of a failed run
 
 

@@ -9,10 +9,7 @@ from html import escape
 from typing import Any
 
 from rig.report.html import badge, duration, page, selection_text
-from rig.report.results import FLAKY, OUTCOMES, PathResult, ordered
-
-FAILING = ("fail", "interrupted")
-PASSING = ("pass", "completed-over-the-air")
+from rig.report.results import FAILED, FLAKY, OUTCOMES, PASSED, PathResult, ordered
 
 
 @dataclass
@@ -36,9 +33,9 @@ def compare(previous: list[PathResult] | None, latest: list[PathResult], previou
     changes = Changes(previous_run)
     for r in ordered(latest):
         was = before.get(r.id, "not in that run")
-        if r.outcome in FAILING and was not in FAILING:
+        if r.outcome in FAILED and was not in FAILED:
             changes.newly_failing.append((r.id, was, r.outcome))
-        elif r.outcome in PASSING and was in (*FAILING, FLAKY):
+        elif r.outcome in PASSED and was in (*FAILED, FLAKY):
             changes.newly_passing.append((r.id, was, r.outcome))
     return changes
 

@@ -12,6 +12,8 @@ FLAKY = "flaky"  # failed, then passed when tried again (--rig-retries): never c
 OUTCOMES = ("pass", "completed-over-the-air", FLAKY, "fail", "refused", "skipped", "interrupted", "not-run")
 UNFINISHED = ("interrupted", "not-run")  # the run stopped before the path ended, or before it started
 FINAL = ("pass", "completed-over-the-air", FLAKY, "fail", "refused")  # a resumed run does not run these again
+PASSED = ("pass", "completed-over-the-air")  # what counts as a pass (flaky never does)
+FAILED = ("fail", "interrupted")  # the failures a report lists first (flaky paths get a list of their own)
 
 
 @dataclass
