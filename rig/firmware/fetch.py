@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from rig import platforms
-from rig.errors import RigError
+from rig.errors import EXIT_FAILED, ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import ModuleError
@@ -36,7 +36,11 @@ DEADLINE_PER_ASSET = 600.0  # wall seconds for one file, however slowly the serv
 
 
 class ReleaseFetchError(RigError):
-    """A release asset could not be downloaded or is not what it claims to be."""
+    """A release asset could not be downloaded or is not what it claims to be (the server, the network
+    or the mirror failed: exit 1; mistakes in the command line are ConfigError).
+    """
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def default_cache_dir() -> Path:
 def assets(plat: platforms.Platform, version: str) -> list[Asset]:
     """The asset files of a release for one platform, required ones first."""
     if not plat.flashable:
-        raise ReleaseFetchError(f"The {plat.display_name} has no Device OS releases the rig can use.")
+        raise ConfigError(f"The {plat.display_name} has no Device OS releases the rig can use.")
     system = versions.module_version(version)
     lto = "+lto" if plat.family == "stm32f2" else ""
     out: list[Asset] = []
@@ -169,7 +173,7 @@ def fetch_release(
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ReleaseFetchError(f"Cannot create the cache folder {cache} ({exc.strerror}); pass --cache DIR.") from None
+        raise ConfigError(f"Cannot create the cache folder {cache} ({exc.strerror}); pass --cache DIR.") from None
     remove_stale_parts(cache, deadline + STALE_MARGIN)
     result = FetchResult()
     if base.startswith("http://"):
@@ -235,4 +239,4 @@ def _copy_into(files: list[Path], dest: Path) -> list[Path]:
             out.append(target)
         return out
     except OSError as exc:
-        raise ReleaseFetchError(f"Cannot write into {dest} ({exc.strerror}); pass a writable --dest.") from None
+        raise ConfigError(f"Cannot write into {dest} ({exc.strerror}); pass a writable --dest.") from None
