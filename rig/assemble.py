@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from rig.errors import ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, SimSettings
 from rig.inventory import HubPort as SpecHub
+from rig.pool import Claimer, Pool
 from rig.sim_settings import CLOUD_OFFLINE, HUB_HANGS, BoardSettings, SimOptions
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
@@ -159,6 +161,7 @@ class Bench:
     specs: dict[str, DeviceSpec] = field(default_factory=dict)
     store: ReleaseStore | None = None
     tmp: Path | None = None  # a folder of the bench's own (synthetic releases), removed on close
+    locks: Path | None = None  # a simulated bench's own lock folder, removed on close
 
     def device(self, name: str) -> Device:
         """A board by name or device id."""
@@ -168,14 +171,26 @@ class Bench:
         known = ", ".join(sorted(self.devices)) or "none"
         raise ConfigError(f"No board named '{name}' in devices.yaml (boards: {known}).")
 
+    def claimer(self, folder: Path | None = None) -> Claimer:
+        """Board locks: the host's lock folder (`folder`, else the default) for real boards, so every
+        run and command on the host excludes the others; a simulated bench (one per process) keeps
+        its own private folder, removed on close, never the host's shared one.
+        """
+        if self.lab is None:
+            return Pool(list(self.devices), folder)
+        if self.locks is None:
+            self.locks = Path(tempfile.mkdtemp(prefix="rig-sim-locks-"))
+        return Pool(list(self.devices), self.locks)
+
     def close(self) -> None:
-        """Remove the simulated lab's seams and the bench's folder (even when the first fails)."""
+        """Remove the simulated lab's seams and the bench's folders (even when the first fails)."""
         try:
             if self.lab is not None:
                 self.lab.uninstall()
         finally:
-            if self.tmp is not None:
-                shutil.rmtree(self.tmp, ignore_errors=True)
+            for folder in (self.tmp, self.locks):
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 def open_bench(

@@ -127,7 +127,10 @@ class Pool:
                     lock.release()
                 return
             if deadline.expired():
-                raise NoBoardError(f"None of {', '.join(order)} became free within {timeout:g} s.")
+                raise NoBoardError(
+                    f"None of {', '.join(order)} became free within {timeout:g} s: another run or command holds "
+                    "it; wait for that to end."
+                )
             clock.sleep(0.25)
 
 

@@ -17,7 +17,7 @@ from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.inventory import Inventory, load_inventory
 from rig.methods import Via
-from rig.pool import Claimer, Pool
+from rig.pool import Claimer
 
 
 def listed(config: pytest.Config, name: str) -> list[str]:
@@ -36,7 +36,6 @@ class RigSession:
         self._inventory: Inventory | None = None
         self._bench: Bench | None = None
         self._tmp: Path | None = None
-        self._sim_locks: Path | None = None
 
     @property
     def has_bench(self) -> bool:
@@ -119,20 +118,15 @@ class RigSession:
         return self._bench.devices
 
     def pool(self) -> Claimer:
-        """Board locks; a simulated bench (its own per process, so per xdist worker) keeps them in a
-        private folder removed at the end, never in the host's shared lock folder.
-        """
-        if self.sim:
-            if self._sim_locks is None:
-                self._sim_locks = Path(tempfile.mkdtemp(prefix="rig-sim-locks-"))
-            return Pool(list(self.devices()), self._sim_locks)
+        """Board locks (the bench's `claimer`: a simulated bench keeps them in a private folder)."""
+        self.devices()
+        assert self._bench is not None
         folder = self.folder_option("rig_lock_dir")
-        return Pool(list(self.devices()), Path(folder) if folder else None)
+        return self._bench.claimer(Path(folder) if folder else None)
 
     def close(self) -> None:
         """Remove the simulated lab and the synthetic releases."""
         if self._bench is not None:
             self._bench.close()
-        for folder in (self._tmp, self._sim_locks):
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)

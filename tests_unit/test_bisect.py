@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from rig.cli import check_app as check_app_cli
 from rig.cli import main
+from rig.clock import SystemClock
 from rig.errors import EXIT_FAILED, EXIT_USER_ERROR
 from rig.firmware import versions
 from rig.firmware.build import build
 from rig.firmware.synthetic import panics_from, user_app
+from rig.pool import Pool
 
 
 def app_file(tmp_path: Path, breaks_from: str | None) -> str:
@@ -100,3 +103,23 @@ def test_versions_below_what_the_app_needs_are_left_out(tmp_path: Path, capsys: 
     out, _ = capsys.readouterr()
     assert code == 0 and "app.bin needs system part 4003: 2.3.1," in out, out
     assert "bisecting app.bin on " in out and "over Device OS 4.0.0 .. 5.0.0" in out
+
+
+REAL_BORON = """devices:
+  - {name: b, platform: boron, device_id: e00fce68a1b2c3d4e5f60718, hub: {location: "1-1", port: 2}}
+"""
+
+
+def test_check_app_claims_its_board_so_it_never_flashes_one_a_night_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, firmware_dir: Path
+) -> None:
+    """A real bench (no --sim): the board is held by another run through the host's lock folder, so
+    check-app waits, then ends in one sentence before touching it (otherwise: 'not on USB')."""
+    (tmp_path / "devices.yaml").write_text(REAL_BORON)
+    monkeypatch.setenv("RIG_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setattr(check_app_cli, "CLAIM_WAIT", 0.5)
+    argv = ["check-app", app_file(tmp_path, None), "--devices", str(tmp_path / "devices.yaml")]
+    with Pool(["b"], tmp_path / "locks").claim(["b"], SystemClock()):
+        code = main([*argv, "--versions", "2.3.1", "--releases", str(firmware_dir)])
+    _, err = capsys.readouterr()
+    assert code == EXIT_FAILED and "None of b became free within 0.5 s: another run or command holds it" in err, err

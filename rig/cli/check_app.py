@@ -21,6 +21,8 @@ from rig.plan import Target
 from rig.runner.bisect import bisect_app
 from rig.runner.check_app import NOT_RUN, RUNS, AppCheck, check_app
 
+CLAIM_WAIT = 10.0  # seconds to wait for a board another run or command holds
+
 
 def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
     """`rig check-app APP.bin --versions 1.5.2,2.3.1,4.0.1 [--sim]`."""
@@ -44,21 +46,26 @@ def cmd_check_app(args: argparse.Namespace, out: Console) -> int:
         candidates = [d for d in bench.devices.values() if d.platform.id == app.module.platform_id]
         if not candidates:
             raise ConfigError(f"No {app.module.platform.display_name} in devices.yaml to check {app_path.name} on.")
-        dev = candidates[0]
-        if args.bisect:
-            return _bisect(dev, bench.store, wanted, app, out)
-        out.print(f"checking {app_path.name} on {dev.name}: Device OS {', '.join(wanted)}", markup=False)
-        table = Table(title=f"{app_path.name} on {dev.name} ({dev.platform.display_name})")
-        for col in ("Device OS", "result", "detail"):
-            table.add_column(col)
-        verdicts = [check_app(dev, bench.store, v, app) for v in wanted]
-        for v in verdicts:
-            table.add_row(v.version, v.outcome, v.detail)
-        out.print(table)
-        ran = [v for v in verdicts if v.outcome != NOT_RUN]
-        return 0 if ran and all(v.outcome == RUNS for v in ran) else 1
+        with bench.claimer().claim([c.name for c in candidates], bench.clock, timeout=CLAIM_WAIT) as name:
+            return _check_on(bench.devices[name], bench.store, wanted, app, args.bisect, out)
     finally:
         bench.close()
+
+
+def _check_on(dev: Device, store: ReleaseStore, wanted: list[str], app: Target, bisect: bool, out: Console) -> int:
+    """The checks on one claimed board: a table per version, or the bisection."""
+    if bisect:
+        return _bisect(dev, store, wanted, app, out)
+    out.print(f"checking {app.name} on {dev.name}: Device OS {', '.join(wanted)}", markup=False)
+    table = Table(title=f"{app.name} on {dev.name} ({dev.platform.display_name})")
+    for col in ("Device OS", "result", "detail"):
+        table.add_column(col)
+    verdicts = [check_app(dev, store, v, app) for v in wanted]
+    for v in verdicts:
+        table.add_row(v.version, v.outcome, v.detail)
+    out.print(table)
+    ran = [v for v in verdicts if v.outcome != NOT_RUN]
+    return 0 if ran and all(v.outcome == RUNS for v in ran) else 1
 
 
 def _versions(text: str, releases: str | None, app: Target) -> list[str]:
