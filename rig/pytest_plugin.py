@@ -135,6 +135,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> None:
+    """No test starts once a signal asked the run to stop (even one whose interrupt was swallowed)."""
+    signals.raise_if_stopped()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Tear the simulated bench down; the signals as they were."""
     if _SESSION in config.stash:

@@ -31,6 +31,15 @@ def stop_on_signals() -> dict[int, Any]:
     return saved
 
 
+def raise_if_stopped() -> None:
+    """Stop again at a safe point when a signal arrived: Python swallows an exception raised inside a
+    finalizer (`__del__`, a weakref callback: pyusb's device clean-up during garbage collection), so
+    the KeyboardInterrupt of a signal that lands there is lost and the run would go on.
+    """
+    if STOPPED_BY:
+        raise KeyboardInterrupt(f"stopped by {STOPPED_BY[0]}")
+
+
 def restore(saved: dict[int, Any]) -> None:
     """Put back the handlers `stop_on_signals` replaced."""
     for signum, handler in saved.items():

@@ -263,3 +263,37 @@ def test_a_stuck_board_shows_every_failed_path_in_results_matrix_and_history(tmp
     assert all(r["id"] in page for r in results) and "photon" in page
     history = json.loads((report / "history.jsonl").read_text().splitlines()[-1])
     assert (history["paths"], history["fail"], history["pass"]) == (6, 6, 0)
+
+
+SWALLOWED = """
+import os
+import signal
+
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs inside this finalizer ...
+        for _ in range(10_000):  # ... at the next bytecode, where Python ignores what it raises
+            pass
+
+
+def test_first():
+    Finalized()
+
+
+def test_second():
+    pass
+"""
+
+
+def test_a_signal_whose_interrupt_a_finalizer_swallowed_still_stops_the_run(tmp_path: Path) -> None:
+    """Seen in CI: SIGTERM landed in pyusb's __del__ during garbage collection, Python printed
+    'Exception ignored' and the night went on to the end. The next test must not start."""
+    (tmp_path / "test_swallowed.py").write_text(SWALLOWED)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rA", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert "Exception ignored in" in done.stdout + done.stderr, done.stdout[-2000:]  # it was swallowed ...
+    assert done.returncode == int(pytest.ExitCode.INTERRUPTED), done.stdout[-2000:]  # ... and the run stopped
+    assert "PASSED test_swallowed.py::test_first" in done.stdout and "test_second" not in done.stdout
