@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rig import matrix, platforms
+from rig.board_settings import CLOUD_OFFLINE, HUB_HANGS, BoardSettings, SimOptions
 from rig.clock import Clock, SystemClock
 from rig.device import Device, HubPort
 from rig.errors import ConfigError
@@ -21,7 +22,6 @@ from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, SimSettings
 from rig.inventory import HubPort as SpecHub
 from rig.pool import Claimer, Pool
-from rig.sim_settings import CLOUD_OFFLINE, HUB_HANGS, BoardSettings, SimOptions
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rig import platforms
+from rig.board_settings import SIM_FAULTS, SimOptions
 from rig.errors import ConfigError
 from rig.firmware import versions
-from rig.sim_settings import SIM_FAULTS, SimOptions
 
 DEVICE_ID = r"^[0-9a-fA-F]{24}$"
 LOCATION = r"^[0-9]+(-[0-9]+(\.[0-9]+)*)?$"
@@ -47,7 +47,7 @@ class SimSettings(SimOptions, _SimVersion):  # fields in this order: device_os, 
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    faults: dict[str, int | bool] = Field(default_factory=dict)  # injected faults (see rig.sim_settings)
+    faults: dict[str, int | bool] = Field(default_factory=dict)  # injected faults (see rig.board_settings)
 
     @field_validator("faults")
     @classmethod

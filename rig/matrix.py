@@ -57,6 +57,12 @@ class MatrixPath:
                 return cls(platform, source, tail[:i], method)
         return None
 
+    @classmethod
+    def from_nodeid(cls, nodeid: str) -> MatrixPath | None:
+        """The path of a pytest test id (`...::test_path[<path id>]`), None when it has none."""
+        _, bracket, param = nodeid.partition("[")
+        return cls.from_id(param[:-1]) if bracket and param.endswith("]") else None
+
     @property
     def upgrade(self) -> bool:
         """True when the target is newer."""

@@ -18,17 +18,11 @@ from rig.matrix import MatrixPath
 Runs = Callable[[list[MatrixPath]], list[list[MatrixPath]]]
 
 
-def _split(nodeid: str) -> tuple[str, MatrixPath | None]:
-    """A test id's function and its matrix path (None when it has none)."""
-    function, bracket, param = nodeid.partition("[")
-    return function, MatrixPath.from_id(param[:-1]) if bracket and param.endswith("]") else None
-
-
 def _by_function(nodeids: list[str]) -> dict[str, dict[MatrixPath, str]]:
     """The matrix tests' ids by test function and path."""
     out: dict[str, dict[MatrixPath, str]] = {}
     for nodeid in nodeids:
-        function, path = _split(nodeid)
+        function, path = nodeid.partition("[")[0], MatrixPath.from_nodeid(nodeid)
         if path is not None:
             out.setdefault(function, {})[path] = nodeid
     return out

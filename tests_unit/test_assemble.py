@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from rig import assemble
+from rig.board_settings import BOARD_FAULTS, BoardSettings, Faults
 from rig.cli.bench import command_bench
 from rig.clock import SystemClock
 from rig.device import Device, HubPort, Mode
 from rig.inventory import load_inventory
 from rig.sim.lab import Lab
-from rig.sim_settings import BOARD_FAULTS, BoardSettings, Faults
 
 BENCH = """devices:
   - name: boron-1

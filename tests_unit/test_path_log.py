@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from rig.board_settings import BoardSettings
 from rig.device.modes import power_off
 from rig.firmware.release import ReleaseStore
 from rig.plan import plan
@@ -16,7 +17,6 @@ from rig.runner import FAIL, PASS, Runner, installed
 from rig.runner.prepare import ensure_release
 from rig.runner.recovery import Quarantine, recover
 from rig.sim.lab import Lab
-from rig.sim_settings import BoardSettings
 from testsupport.devices import device
 
 STAMP = re.compile(r"^\s*(\d+\.\d\d)s (.*)$")

@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 
 from rig.board_mode import Mode
+from rig.board_settings import BoardSettings
 from rig.device.power import PortNotCutError, power_cut, power_off
 from rig.plan.model import Step, StepKind
 from rig.runner.steps import execute
 from rig.sim.clock import SimClock
 from rig.sim.lab import Lab
-from rig.sim_settings import BoardSettings
 from rig.transport.errors import TimeoutError_, TransportError
 from testsupport.devices import device
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rig.assemble import simulated_device
+from rig.board_settings import BoardSettings
 from rig.device import Device
 from rig.sim.board import Board
 from rig.sim.lab import Lab
-from rig.sim_settings import BoardSettings
 from rig.transport.cloud import CloudClient
 
 

@@ -45,10 +45,6 @@ def as_interrupted(result: report_results.PathResult) -> report_results.PathResu
     return result
 
 
-def _param_id(nodeid: str) -> str:
-    return nodeid[nodeid.index("[") + 1 : -1] if nodeid.endswith("]") and "[" in nodeid else ""
-
-
 def _error_sentence(report: pytest.TestReport) -> str:
     """What ended a test that recorded no result, in one line."""
     crash = getattr(report.longrepr, "reprcrash", None)
@@ -119,7 +115,7 @@ class ResultCollector:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """The selected paths (under xdist: from a worker's collection, by test id)."""
         for nodeid in ids:
-            path = MatrixPath.from_id(_param_id(nodeid))
+            path = MatrixPath.from_nodeid(nodeid)
             if path is not None:
                 self.selected.setdefault(path.id, path)
 
@@ -130,7 +126,9 @@ class ResultCollector:
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         """A path started (so an interruption finds it in flight)."""
-        self.started.add(_param_id(nodeid))
+        path = MatrixPath.from_nodeid(nodeid)
+        if path is not None:
+            self.started.add(path.id)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A test report (of a worker, or of this process): the path's final record when it has one."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rig import platforms, timing
+from rig.board_settings import BoardSettings, Faults
 from rig.firmware import synthetic, versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
@@ -23,7 +24,6 @@ from rig.sim.clock import SimClock, Timer
 from rig.sim.installed_cache import InstalledCache
 from rig.sim.memory import Memory, memory_for
 from rig.sim.ota import UpdateSession
-from rig.sim_settings import BoardSettings, Faults
 
 DOS_4_0_0 = versions.module_version("4.0.0")
 DOS_6_0_0 = versions.module_version("6.0.0")

@@ -23,6 +23,7 @@ import usb.backend.libusb1
 from serial.tools.list_ports_common import ListPortInfo
 
 from rig import platforms
+from rig.board_settings import BoardSettings, Faults
 from rig.firmware import synthetic, versions
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
@@ -39,7 +40,6 @@ from rig.sim.hub import HubBank
 from rig.sim.memory import SharedImages
 from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
-from rig.sim_settings import BoardSettings, Faults
 
 CLOUD_URL_ENV = "RIG_CLOUD_URL"  # the cloud base URL seam: the rig's cloud client reads it
 CLOUD_TOKEN_ENV = "RIG_CLOUD_TOKEN"
