@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     from rig.sim.lab import Lab, SimSlot
 
 ROOT_HUB = "usb1"
+ID_PATH_HOST = "platform-rig-sim.0"  # the box's host controller, as udev's path_id names a platform device
+DRIVERS = {9: "hub", 2: "cdc_acm", 10: "cdc_acm"}  # interface class -> the kernel driver that binds it
+
+
+def id_path(sysname: str) -> str:
+    """The udev ID_PATH of a USB device or interface of the box: the controller, then `usb-0:<ports>`."""
+    ports = sysname.partition("-")[2]  # "1-1.2" -> "1.2", "1-1.2:1.0" -> "1.2:1.0"; a root hub has none
+    return f"{ID_PATH_HOST}-usb-0:{ports}" if ports else ID_PATH_HOST
 
 
 def _umockdev() -> Any:
@@ -211,6 +219,10 @@ class UsbBridge:
             "MINOR": str(devnum - 1),
             "PRODUCT": f"{dev['idVendor']:x}/{dev['idProduct']:x}/{dev['bcdDevice']:x}",
             "TYPE": f"{dev['bDeviceClass']}/{dev['bDeviceSubClass']}/{dev['bDeviceProtocol']}",
+            "ID_PATH": id_path(node.name),  # udev's own properties: the box has no udevd to add them
+            "ID_BUS": "usb",
+            "ID_VENDOR_ID": f"{dev['idVendor']:04x}",
+            "ID_MODEL_ID": f"{dev['idProduct']:04x}",
             **props,
         }
         syspath = f"{node.parent or '/sys/devices'}/{node.name}"
@@ -224,6 +236,8 @@ class UsbBridge:
             interface = f"{'1-0' if node.name == ROOT_HUB else node.name}:1.{f['bInterfaceNumber']}"
             record += ["", f"P: {syspath[4:]}/{interface}", "E: SUBSYSTEM=usb"]
             record += ["E: DEVTYPE=usb_interface", f"E: INTERFACE={cls[0]}/{cls[1]}/{cls[2]}"]
+            record += [f"E: ID_PATH={id_path(interface)}"]
+            record += [f"E: DRIVER={DRIVERS[cls[0]]}"] if cls[0] in DRIVERS else []
             record += [
                 f"A: bInterfaceNumber={f['bInterfaceNumber']:02x}\\n",
                 f"A: bNumEndpoints={f['bNumEndpoints']:02x}\\n",
@@ -267,9 +281,11 @@ class UsbBridge:
             props = {"ID_SERIAL_SHORT": strings[3], "ID_VENDOR": "Particle"}
             self._add_usb(node, self._take_devnum(), device, config, attrs, props)
             if cdc:
-                self._add_tty(node, slot)
+                ids = usbd.unpack(usbd.DEVICE, device)
+                props |= {"ID_VENDOR_ID": f"{ids['idVendor']:04x}", "ID_MODEL_ID": f"{ids['idProduct']:04x}"}
+                self._add_tty(node, slot, props)
 
-    def _add_tty(self, node: _Node, slot: SimSlot) -> None:
+    def _add_tty(self, node: _Node, slot: SimSlot, usb_props: dict[str, str]) -> None:
         """The CDC port as /dev/ttyACM<N> under interface 0, as cdc_acm registers it: umockdev
         backs the node with a pty, and a PtyBridge carries bytes between it and the board's console.
         Unlike the kernel, N is never used twice (umockdev keeps a removed pty node's name).
@@ -279,6 +295,9 @@ class UsbBridge:
         path = f"{node.syspath}/{interface}/tty/{name}"
         record = [f"P: {path[4:]}", f"N: {name}", "E: SUBSYSTEM=tty", f"E: DEVNAME=/dev/{name}", "E: MAJOR=166"]
         record += [f"E: MINOR={number}", f"A: dev=166:{number}\\n", f"L: device=../../../{interface}"]
+        udev = {"ID_PATH": id_path(interface), "ID_BUS": "usb", "ID_USB_INTERFACE_NUM": "00"}
+        udev["ID_USB_DRIVER"] = "cdc_acm"
+        record += [f"E: {k}={v}" for k, v in (usb_props | udev).items()]  # what udev's usb_id imports for a tty
         self.testbed.add_from_string("\n".join(record) + "\n")
         pump = PtyBridge(slot.board, slot.serial, master=self.testbed.get_dev_fd(f"/dev/{name}"), path=f"/dev/{name}")
         pump.start()
@@ -294,6 +313,7 @@ class UsbBridge:
             pump.stop()
             link = Path(self.root) / "dev" / f"ttyACM{number}"
             pts = os.readlink(link) if link.is_symlink() else ""
+            self.testbed.uevent(path, "remove")  # before its folder goes (see the interfaces below)
             self.testbed.remove_device(path)
             os.close(pump.master)  # umockdev never closes it
             link.unlink(missing_ok=True)
@@ -302,9 +322,10 @@ class UsbBridge:
             node.tty = None
         if node.syspath:
             folder = Path(self.root) / node.syspath.lstrip("/")
-            self.testbed.uevent(node.syspath, "remove")  # while its properties are still there to send
-            for child in sorted(folder.glob(f"{node.name}:*")):
+            for child in sorted(folder.glob(f"{node.name}:*")):  # the kernel's order: interfaces, then the device
+                self.testbed.uevent(f"{node.syspath}/{child.name}", "remove")  # while its properties are there
                 self.testbed.remove_device(f"{node.syspath}/{child.name}")
+            self.testbed.uevent(node.syspath, "remove")
             self.testbed.remove_device(node.syspath)
         if node.devnode:
             (Path(self.root) / node.devnode.lstrip("/")).unlink(missing_ok=True)

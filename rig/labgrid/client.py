@@ -1,0 +1,98 @@
+"""The real `labgrid-client` program, with a timeout on every call (docs/multi-host.md).
+
+labgrid runs in a venv of its own (tools/labgrid/install: its pyserial fork would overwrite the
+rig's pyserial), so the rig drives it as a program, like uhubctl and dfu-util.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig.labgrid.export import Place
+from rig.transport.tools import run
+
+HINT = "run tools/labgrid/install (a venv of its own), or put labgrid-client on PATH or in RIG_LABGRID_CLIENT"
+_PLACE = re.compile(r"^Place '([^']+)':$")
+
+
+@dataclass
+class PlaceState:
+    """What the coordinator holds for a place: its tags and match patterns."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    matches: set[str] = field(default_factory=set)
+
+
+def default_program() -> str:
+    """RIG_LABGRID_CLIENT, else tools/labgrid/venv's client in a checkout, else labgrid-client on PATH."""
+    if chosen := os.environ.get("RIG_LABGRID_CLIENT"):
+        return chosen
+    checkout = Path(__file__).resolve().parents[2] / "tools" / "labgrid" / "venv" / "bin" / "labgrid-client"
+    return str(checkout) if checkout.exists() else "labgrid-client"
+
+
+def parse_places(text: str) -> dict[str, PlaceState]:
+    """Places from `labgrid-client -v places`."""
+    found: dict[str, PlaceState] = {}
+    current: PlaceState | None = None
+    in_matches = False
+    for line in text.splitlines():
+        if m := _PLACE.match(line):
+            current = found.setdefault(m.group(1), PlaceState())
+            in_matches = False
+        elif current is None:
+            continue
+        elif line.startswith("  tags: "):
+            pairs = (pair.partition("=") for pair in line.removeprefix("  tags: ").split(", "))
+            current.tags = {k: v for k, _, v in pairs}
+        elif line == "  matches:":
+            in_matches = True
+        elif in_matches and line.startswith("    "):
+            current.matches.add(line.strip().split(" -> ")[0])
+        else:
+            in_matches = False
+    return found
+
+
+class LabgridClient:
+    """`labgrid-client -x COORDINATOR ...`."""
+
+    def __init__(self, coordinator: str, program: str | None = None, timeout: float = 30.0) -> None:
+        self.coordinator = coordinator
+        self.program = program or default_program()
+        self.timeout = timeout
+
+    def _run(self, *args: str) -> str:
+        return run(self.program, HINT, ["-x", self.coordinator, *args], self.timeout)
+
+    def places(self) -> dict[str, PlaceState]:
+        """Every place on the coordinator, with its tags and matches."""
+        return parse_places(self._run("-v", "places"))
+
+    def apply(self, wanted: list[Place]) -> list[str]:
+        """Create or update each place to hold exactly its matches and tags; what was done, a line each."""
+        have = self.places()
+        done: list[str] = []
+        for place in wanted:
+            state = have.get(place.name)
+            created = state is None
+            if state is None:
+                self._run("-p", place.name, "create")
+                state = PlaceState()
+            stale = sorted(state.matches - set(place.matches))
+            missing = [m for m in place.matches if m not in state.matches]
+            if stale:
+                self._run("-p", place.name, "del-match", *stale)
+            if missing:
+                self._run("-p", place.name, "add-match", *missing)
+            tags = {k: "" for k in state.tags if k not in place.tags} | place.tags  # an empty value removes a tag
+            if tags != state.tags:
+                self._run("-p", place.name, "set-tags", *(f"{k}={v}" for k, v in tags.items()))
+            changes = ["created,"] if created else []
+            changes += [f"+{m}" for m in missing] + [f"-{m}" for m in stale]
+            changes += [f"{k}={v}" for k, v in tags.items() if state.tags.get(k) != v]
+            done.append(f"{place.name}: {' '.join(changes) if changes else 'up to date'}")
+        return done
