@@ -187,6 +187,7 @@ def _ids_file(run: Path, name: str, ids: list[str]) -> Path:
 def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
     """`rig matrix` (also --resume / --rerun-failed of an earlier run)."""
     extra: list[str] = []
+    made: list[Path] = []
     records: dict[str, report_results.PathResult] = {}
     if args.resume or args.rerun_failed:
         source, records = _from_earlier_run(args)
@@ -199,6 +200,7 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         extra = ["--rig-skip-paths", str(_ids_file(run, "resume-skip.txt", done))]
     else:
         report = Path(args.report).resolve()
+        made = [f for f in (report, report / journal.RUNS) if not f.exists()]  # removed again if nothing ran
         run = journal.create_run_folder(report, journal.new_run_id())  # its own folder: no run touches another's
         if args.rerun_failed:
             failed = [i for i, r in records.items() if r.outcome == "fail"]
@@ -219,6 +221,8 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         code = pytest.main([*pytest_args(args, report, run.name), *extra], plugins=[_ProgressPlugin(progress)])
     results = list(journal.latest(run).values())
     if not results and int(code) in (int(pytest.ExitCode.OK), int(pytest.ExitCode.NO_TESTS_COLLECTED)):
+        if not args.resume:  # no run happened: no run folder is left behind
+            journal.discard_run(run, made)
         raise ConfigError(
             "The selection holds no path (a path goes from one version to another of one platform): "
             "widen --platforms, --methods, --from or --to."
