@@ -169,6 +169,21 @@ def test_the_trend_page_shows_each_run_newest_first_and_what_changed(tmp_path: P
     assert "href='../20261201T010000-1/matrix.html'" in (folder / "trend.html").read_text()
 
 
+def test_a_resumed_run_is_one_row_of_the_trend_with_its_final_counts(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    _run(report, "20261201T010000-1", [result("photon-1.5.2-to-2.3.1-dfu", "pass")], 60.0)
+    run_id, paths = "20261202T010000-2", ["photon-1.5.2-to-2.3.1-dfu", "photon-2.3.1-to-1.5.2-dfu"]
+    folder = _run(report, run_id, [result(paths[0], "pass"), result(paths[1], "not-run")], 600.0)  # stopped
+    write_run(report, folder, [result(paths[0], "pass"), result(paths[1], "fail", "x")], {**META, "run": run_id,
+              "wall_seconds": 120.0, "started": "2026-12-02T08:00:00"})  # resumed: the same run folder, again  # fmt: skip
+    for page in ((report / "trend.html").read_text(), (folder / "trend.html").read_text()):
+        rows = page.split("<tr class='run'>")[1:]
+        assert len(rows) == 2 and sum(run_id in row for row in rows) == 1, rows
+        assert "1 pass" in rows[0] and "1 fail" in rows[0] and "not-run" not in rows[0]  # its final counts
+        assert "12 min 00 s" in rows[0] and "2026-12-02T01:00:00" in rows[0]  # both sessions, from the first start
+        assert "20261201T010000-1" in rows[1]
+
+
 def test_a_missing_previous_run_folder_is_said_not_an_error(tmp_path: Path) -> None:
     report = tmp_path / "report"
     _run(report, "20261201T010000-1", [result("photon-1.5.2-to-2.3.1-dfu", "pass")], 10.0)

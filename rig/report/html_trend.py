@@ -78,10 +78,31 @@ def _row(h: dict[str, Any], runs: str) -> str:
     )
 
 
-def trend_page(history: list[dict[str, Any]], changes: Changes | None = None, runs: str = "runs/") -> str:
-    """Past runs, newest first, after what changed since the previous run; `runs`: where the run
-    folders are, relative to the page.
+def once_per_run(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History lines with one per run: a resumed run's last line (its final counts) where it ended,
+    started when its first line did and with the wall time of all its sessions.
     """
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for h in history:
+        if h.get("run"):
+            lines.setdefault(str(h["run"]), []).append(h)
+    out: list[dict[str, Any]] = []
+    for h in history:
+        same = lines.get(str(h.get("run"))) if h.get("run") else None
+        if same is None or len(same) == 1:
+            out.append(h)
+        elif h is same[-1]:
+            walls = [s["run_wall_seconds"] for s in same if isinstance(s.get("run_wall_seconds"), (int, float))]
+            wall = round(sum(walls), 1) if walls else None
+            out.append({**h, "started": same[0].get("started") or h.get("started"), "run_wall_seconds": wall})
+    return out
+
+
+def trend_page(history: list[dict[str, Any]], changes: Changes | None = None, runs: str = "runs/") -> str:
+    """Past runs (once each), newest first, after what changed since the previous run; `runs`: where
+    the run folders are, relative to the page.
+    """
+    history = once_per_run(history)
     logs = f"{runs}{changes_run(history)}/logs/" if changes_run(history) else "logs/"
     rows = "".join(_row(h, runs) for h in reversed(history))
     body = (

@@ -6,7 +6,8 @@
                              junit.xml and report.html (rig matrix)
       latest -> runs/<id>    the latest run
       results.json, matrix.html, trend.html, junit.xml, report.html   copies of the latest run's
-      history.jsonl          one line per run (appended; a damaged line is skipped with a warning)
+      history.jsonl          one line per run (appended; a damaged line is skipped with a warning;
+                             a resumed run appends again, and trend.html shows it once, as it ended)
 
 A killed run keeps every path that ended before the kill in its paths.jsonl; the other files are
 derived from it and written through a temporary file and a rename, so a reader never sees half of
