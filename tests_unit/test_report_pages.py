@@ -174,8 +174,8 @@ def test_a_resumed_run_is_one_row_of_the_trend_with_its_final_counts(tmp_path: P
     _run(report, "20261201T010000-1", [result("photon-1.5.2-to-2.3.1-dfu", "pass")], 60.0)
     run_id, paths = "20261202T010000-2", ["photon-1.5.2-to-2.3.1-dfu", "photon-2.3.1-to-1.5.2-dfu"]
     folder = _run(report, run_id, [result(paths[0], "pass"), result(paths[1], "not-run")], 600.0)  # stopped
-    write_run(report, folder, [result(paths[0], "pass"), result(paths[1], "fail", "x")], {**META, "run": run_id,
-              "wall_seconds": 120.0, "started": "2026-12-02T08:00:00"})  # resumed: the same run folder, again  # fmt: skip
+    resumed = {**META, "run": run_id, "wall_seconds": 120.0, "started": "2026-12-02T08:00:00"}
+    write_run(report, folder, [result(paths[0], "pass"), result(paths[1], "fail", "x")], resumed)  # the same folder
     for page in ((report / "trend.html").read_text(), (folder / "trend.html").read_text()):
         rows = page.split("<tr class='run'>")[1:]
         assert len(rows) == 2 and sum(run_id in row for row in rows) == 1, rows
