@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -193,3 +194,23 @@ def test_a_quarantined_board_gets_no_run_of_the_chains(tmp_path: Path) -> None:
     Pool(["b1", "b2"], tmp_path / "locks").quarantine("b2", "failed 3 health checks")
     [whole] = session.schedule(DFU_SERIAL)
     assert sorted(whole) == sorted(DFU_SERIAL) and linked(whole)
+
+
+@pytest.mark.parametrize("dist", ["worksteal", "each"])
+def test_any_dist_mode_keeps_the_chains_and_says_it_is_replaced(tmp_path: Path, dist: str) -> None:
+    """One board, two workers: xdist's own modes would give both workers paths of its one chain
+    (worksteal: half each; each: all to both); the chain scheduler gives the whole chain to one."""
+    (tmp_path / "bench.yaml").write_text(BENCH)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "rig/hil/test_matrix.py", "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-platforms", "photon", "--rig-methods", "dfu,serial",
+         "-n", "2", "--dist", dist, "--rig-report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=600, check=False, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    sentence = f"rig: --dist {dist} is replaced by the rig's chain scheduler (each worker runs whole chains of paths"
+    assert done.stdout.count(sentence) == 1, done.stdout[:2000]  # said once, by the controller
+    ran = re.findall(r"\[(gw\d)\] \[ *\d+%\] PASSED rig/hil/test_matrix.py::test_path\[(\S+)\]", done.stdout)
+    assert len(ran) == 4 and len({worker for worker, _ in ran}) == 1, done.stdout[-3000:]  # one worker, in order
+    results = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert len(results) == 4 and [r["setup_modelled_seconds"] for r in results] == [0.0] * 4
