@@ -1,8 +1,8 @@
 """The watchdog of a HIL test: pytest-timeout's timer, `--rig-path-timeout` wall seconds for the
-test function, and the same again, separately, for its fixtures' set-up and for their teardown (a
-claim or a fixture that never ends, a recovery that hangs). A timer that fires fails that phase
-with pytest-timeout's message and stack dump; later finalizers still run, so the board fixture
-still switches its port on and releases its lock.
+test function (for each try of a path on its own: `new_try`), and the same again, separately, for
+its fixtures' set-up and for their teardown (a claim or a fixture that never ends, a recovery that
+hangs). A timer that fires fails that phase with pytest-timeout's message and stack dump; later
+finalizers still run, so the board fixture still switches its port on and releases its lock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ def arm(items: list[pytest.Item], seconds: float) -> None:
         if item.get_closest_marker("hil") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(seconds, method="signal", func_only=True))
             item.stash[_SECONDS] = seconds
+
+
+def new_try(item: pytest.Item) -> None:
+    """Start an armed test's watchdog over: each try of a path (--rig-retries) gets the whole budget."""
+    seconds = item.stash.get(_SECONDS, None)
+    if seconds is not None:
+        hooks = item.config.pluginmanager.hook
+        hooks.pytest_timeout_cancel_timer(item=item)
+        hooks.pytest_timeout_set_timer(item=item, settings=Settings(seconds, "signal", True, False))
 
 
 @contextmanager
