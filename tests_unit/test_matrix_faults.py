@@ -75,6 +75,8 @@ def test_a_path_that_fails_then_passes_on_a_retry_is_flaky_never_pass(tmp_path: 
     assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: pass ---" in result["log"]
     assert result["setup_modelled_seconds"] > 0  # the second try set the board up again first
     assert re.search(r"│ photon\s*│ dfu\s*│ 1\s*│ 0\s*│ 0\s*│ 1\s*│ 0", done.stdout), done.stdout  # the flaky column
+    setup, path = round(result["setup_modelled_seconds"]), round(result["modelled_seconds"])
+    assert f"│ {round(result['setup_modelled_seconds'] + result['modelled_seconds'])} ({setup} + {path})" in done.stdout
     page = (tmp_path / "report" / "matrix.html").read_text()
     assert 'data-outcome="flaky"' in page and "1 flaky" in page
 
@@ -93,6 +95,7 @@ def test_a_path_that_fails_every_try_keeps_every_try_and_a_failed_set_up_is_a_tr
     [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
     assert result["outcome"] == "fail" and result["error"].startswith("failed all 2 tries (try 1 failed: "), result
     assert "try 2 failed: photon-1 could not be brought to photon 1.5.2" in result["error"], result["error"]
+    assert result["setup_modelled_seconds"] > 60  # the failed set-up's time is bench time too (its waits)
     assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: fail ---" in result["log"]
 
 

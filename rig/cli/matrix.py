@@ -104,7 +104,7 @@ def summary(results: list[report_results.PathResult]) -> Table:
     """Outcomes per platform and method."""
     table = Table(title="Matrix summary")
     columns = ("platform", "method", "paths", "pass", "over the air", "flaky", "fail", "refused", "not finished")
-    for col in (*columns, "modelled s"):
+    for col in (*columns, "modelled s (set-up + paths)"):
         table.add_column(col)
     groups: dict[tuple[str, str], list[report_results.PathResult]] = {}
     for r in results:
@@ -121,9 +121,14 @@ def summary(results: list[report_results.PathResult]) -> Table:
             str(count["fail"]),
             str(count["refused"]),
             str(count["interrupted"] + count["not-run"]),
-            f"{sum(r.modelled_seconds for r in rs):.0f}",
+            _bench_seconds(rs),
         )
     return table
+
+
+def _bench_seconds(rs: list[report_results.PathResult]) -> str:
+    setup, paths = sum(r.setup_modelled_seconds for r in rs), sum(r.modelled_seconds for r in rs)
+    return f"{setup + paths:.0f} ({setup:.0f} + {paths:.0f})"
 
 
 def preflight(args: argparse.Namespace) -> None:

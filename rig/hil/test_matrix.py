@@ -49,12 +49,15 @@ def test_path(
 def attempt(p: MatrixPath, board: Device, store: ReleaseStore) -> PathResult:
     """One try of a path: the board brought to `from` (0 s when it runs it already), planned, run."""
     source, target = store.get(p.platform, p.from_version), store.get(p.platform, p.to_version)
-    noted = len(board.log)
+    noted, began = len(board.log), board.clock.now()
     try:
         setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
-    except PrepareError as exc:  # a try that failed in its set-up: retried like any other
-        log = "\n".join(board.log[noted:])
-        return PathResult(p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, str(exc), board.name, log=log)
+    except PrepareError as exc:  # a try that failed in its set-up: retried like any other, its time counted
+        log, spent = "\n".join(board.log[noted:]), board.clock.now() - began
+        return PathResult(
+            p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, str(exc), board.name, log=log,
+            setup_modelled_seconds=spent,
+        )  # fmt: skip
     setup_seconds = setup.clock_seconds if setup is not None else 0.0
     start = time.perf_counter()
     try:

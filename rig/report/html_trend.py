@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from rig.report.html import badge, duration, page, selection_text
+from rig.report.html import badge, bench_time, duration, page, selection_text
 from rig.report.results import FAILED, FLAKY, OUTCOMES, PASSED, PathResult, ordered
 
 
@@ -74,7 +74,7 @@ def _row(h: dict[str, Any], runs: str) -> str:
         f"<tr class='run'><td>{escape(str(h.get('started') or h.get('time') or ''))}</td><td>{link}</td>"
         f"<td>{escape(selection_text(h.get('selection') or {}))}</td><td>{escape(str(h.get('paths', '?')))}</td>"
         f"<td>{counts}</td><td>{duration(wall) if wall is not None else 'not recorded'}</td>"
-        f"<td>{duration(h.get('modelled_seconds'))}</td></tr>"
+        f"<td>{_bench_time(h)}</td></tr>"
     )
 
 
@@ -98,6 +98,16 @@ def once_per_run(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _bench_time(h: dict[str, Any]) -> str:
+    """A run's modelled bench time: its paths and their set-ups (lines written before set-ups were
+    recorded have the paths' time only, and say so).
+    """
+    paths, setup = h.get("modelled_seconds"), h.get("setup_modelled_seconds")
+    if not isinstance(paths, (int, float)) or not isinstance(setup, (int, float)):
+        return f"{duration(paths)} (paths only; set-ups not recorded)"
+    return bench_time(setup, paths)
+
+
 def trend_page(history: list[dict[str, Any]], changes: Changes | None = None, runs: str = "runs/") -> str:
     """Past runs (once each), newest first, after what changed since the previous run; `runs`: where
     the run folders are, relative to the page.
@@ -109,7 +119,8 @@ def trend_page(history: list[dict[str, Any]], changes: Changes | None = None, ru
         "<h1>Trend</h1>"
         + changes_section(changes, logs)
         + "<h2>Runs, newest first</h2><table id='trend'><tr><th>started</th><th>run (its matrix)</th>"
-        "<th>selection</th><th>paths</th><th>outcomes</th><th>wall time</th><th>modelled time</th></tr>"
+        "<th>selection</th><th>paths</th><th>outcomes</th><th>wall time</th>"
+        "<th>modelled bench time (set-up + paths)</th></tr>"
         + rows
         + "</table><p><a href='matrix.html'>this run's matrix</a></p>"
     )
