@@ -30,7 +30,12 @@ def new_try(item: pytest.Item) -> None:
     if seconds is not None:
         hooks = item.config.pluginmanager.hook
         hooks.pytest_timeout_cancel_timer(item=item)
-        hooks.pytest_timeout_set_timer(item=item, settings=Settings(seconds, "signal", True, False))
+        hooks.pytest_timeout_set_timer(item=item, settings=_settings(seconds))
+
+
+def _settings(seconds: float) -> Settings:
+    """pytest-timeout's settings of the watchdog: SIGALRM, for the phase it is set in."""
+    return Settings(seconds, "signal", True, False)
 
 
 @contextmanager
@@ -40,7 +45,7 @@ def _timer(item: pytest.Item) -> Iterator[None]:
         yield
         return
     hooks = item.config.pluginmanager.hook
-    hooks.pytest_timeout_set_timer(item=item, settings=Settings(seconds, "signal", True, False))
+    hooks.pytest_timeout_set_timer(item=item, settings=_settings(seconds))
     try:
         yield
     finally:
