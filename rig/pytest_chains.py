@@ -2,7 +2,8 @@
 matrix's items are put in chain order; under xdist, `ChainScheduling` hands each worker a whole
 run (a chain's share for one board) and the worker runs it in that order, so each path starts
 where the previous one ended. Nothing depends on the order xdist would choose: the controller
-computes the runs from the collected ids with the same pure function the workers used.
+computes the runs from the collected ids with the same pure function the workers used. It runs
+whatever `--dist` says (any xdist mode would cut chains between workers) and says so in one line.
 """
 
 from __future__ import annotations
@@ -76,6 +77,25 @@ class ChainPlugin:
         reorder(items, self.runs)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> ChainScheduling | None:
-        """Whole runs per worker, for xdist's default distribution (`--dist load`) only."""
-        return ChainScheduling(config, log, self.runs) if config.getoption("dist") == "load" else None
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> ChainScheduling:
+        """Whole runs per worker, whatever `--dist` says (any other mode would break the chains)."""
+        return ChainScheduling(config, log, self.runs)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Say in one line (also under -q) when a `--dist` mode given is replaced by the chain scheduler."""
+        config = session.config
+        sentence = replaced_dist(config.getoption("dist", "no"), bool(config.getoption("numprocesses", None)))
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if sentence and terminal is not None and not hasattr(config, "workerinput"):
+            terminal.write_line(sentence)
+
+
+def replaced_dist(dist: str, workers: bool) -> str | None:
+    """The sentence for a `--dist` mode other than xdist's default under `--rig-schedule circuit`."""
+    if not workers or dist in ("no", "load"):
+        return None
+    return (
+        f"rig: --dist {dist} is replaced by the rig's chain scheduler (each worker runs whole chains of paths, "
+        f"so no board is set up twice); pass --rig-schedule naive to use --dist {dist}."
+    )

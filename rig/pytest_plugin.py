@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,6 +346,12 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
 def rig_retries(request: pytest.FixtureRequest) -> int:
     """How many more times a failed path is tried (--rig-retries)."""
     return int(request.config.getoption("--rig-retries"))
+
+
+@pytest.fixture
+def rig_new_try(request: pytest.FixtureRequest) -> Callable[[], None]:
+    """Call before each further try of a test: its watchdog (--rig-path-timeout) starts over."""
+    return lambda: pytest_watchdog.new_try(request.node)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.inventory import Inventory, load_inventory
 from rig.methods import Via
-from rig.pool import Claimer
+from rig.pool import Claimer, Pool
 
 
 def listed(config: pytest.Config, name: str) -> list[str]:
@@ -107,7 +107,17 @@ class RigSession:
 
     def _boards_of_class(self, key: tuple[str, bool]) -> int:
         platform, over_the_air = key
-        return len(self.candidates({platform}, Via.OTA if over_the_air else Via.DFU))
+        return len(self.in_service(self.candidates({platform}, Via.OTA if over_the_air else Via.DFU)))
+
+    def in_service(self, names: list[str]) -> list[str]:
+        """The boards of `names` not quarantined in the host's lock folder (a simulated bench's lock
+        folder is its own and new, so none of its boards is quarantined when a run begins).
+        """
+        if self.sim:
+            return names
+        folder = self.folder_option("rig_lock_dir")
+        pool = Pool(names, Path(folder) if folder else None)
+        return [name for name in names if pool.quarantined(name) is None]
 
     def devices(self) -> dict[str, Device]:
         """Devices of the bench, on the lab's clock when simulated."""

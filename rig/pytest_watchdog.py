@@ -1,8 +1,8 @@
 """The watchdog of a HIL test: pytest-timeout's timer, `--rig-path-timeout` wall seconds for the
-test function, and the same again, separately, for its fixtures' set-up and for their teardown (a
-claim or a fixture that never ends, a recovery that hangs). A timer that fires fails that phase
-with pytest-timeout's message and stack dump; later finalizers still run, so the board fixture
-still switches its port on and releases its lock.
+test function (for each try of a path on its own: `new_try`), and the same again, separately, for
+its fixtures' set-up and for their teardown (a claim or a fixture that never ends, a recovery that
+hangs). A timer that fires fails that phase with pytest-timeout's message and stack dump; later
+finalizers still run, so the board fixture still switches its port on and releases its lock.
 """
 
 from __future__ import annotations
@@ -24,6 +24,20 @@ def arm(items: list[pytest.Item], seconds: float) -> None:
             item.stash[_SECONDS] = seconds
 
 
+def new_try(item: pytest.Item) -> None:
+    """Start an armed test's watchdog over: each try of a path (--rig-retries) gets the whole budget."""
+    seconds = item.stash.get(_SECONDS, None)
+    if seconds is not None:
+        hooks = item.config.pluginmanager.hook
+        hooks.pytest_timeout_cancel_timer(item=item)
+        hooks.pytest_timeout_set_timer(item=item, settings=_settings(seconds))
+
+
+def _settings(seconds: float) -> Settings:
+    """pytest-timeout's settings of the watchdog: SIGALRM, for the phase it is set in."""
+    return Settings(seconds, "signal", True, False)
+
+
 @contextmanager
 def _timer(item: pytest.Item) -> Iterator[None]:
     seconds = item.stash.get(_SECONDS, None)
@@ -31,7 +45,7 @@ def _timer(item: pytest.Item) -> Iterator[None]:
         yield
         return
     hooks = item.config.pluginmanager.hook
-    hooks.pytest_timeout_set_timer(item=item, settings=Settings(seconds, "signal", True, False))
+    hooks.pytest_timeout_set_timer(item=item, settings=_settings(seconds))
     try:
         yield
     finally:

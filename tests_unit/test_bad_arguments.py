@@ -54,6 +54,18 @@ def test_an_empty_selection_is_one_sentence(tmp_path: Path, capsys: pytest.Captu
     code = main(["matrix", "--sim", *args, "--report", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "The selection holds no path" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()  # no empty run folder (nor the report folder made for it) is left
+
+
+def test_an_empty_selection_leaves_an_existing_report_folder_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = tmp_path / "r" / "runs" / "20261201T010000-1"
+    earlier.mkdir(parents=True)
+    args = ["--platforms", "boron", "--methods", "dfu", "--from", "4.0.1", "--to", "4.0.1"]
+    code = main(["matrix", "--sim", *args, "--report", str(tmp_path / "r")])
+    assert code == 2 and "The selection holds no path" in capsys.readouterr().err
+    assert list((tmp_path / "r" / "runs").iterdir()) == [earlier]  # the earlier run stays, no new one
 
 
 def test_a_report_folder_that_is_a_file_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,6 +75,8 @@ def test_a_path_that_fails_then_passes_on_a_retry_is_flaky_never_pass(tmp_path: 
     assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: pass ---" in result["log"]
     assert result["setup_modelled_seconds"] > 0  # the second try set the board up again first
     assert re.search(r"│ photon\s*│ dfu\s*│ 1\s*│ 0\s*│ 0\s*│ 1\s*│ 0", done.stdout), done.stdout  # the flaky column
+    setup, path = round(result["setup_modelled_seconds"]), round(result["modelled_seconds"])
+    assert f"│ {round(result['setup_modelled_seconds'] + result['modelled_seconds'])} ({setup} + {path})" in done.stdout
     page = (tmp_path / "report" / "matrix.html").read_text()
     assert 'data-outcome="flaky"' in page and "1 flaky" in page
 
@@ -93,6 +95,7 @@ def test_a_path_that_fails_every_try_keeps_every_try_and_a_failed_set_up_is_a_tr
     [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
     assert result["outcome"] == "fail" and result["error"].startswith("failed all 2 tries (try 1 failed: "), result
     assert "try 2 failed: photon-1 could not be brought to photon 1.5.2" in result["error"], result["error"]
+    assert result["setup_modelled_seconds"] > 60  # the failed set-up's time is bench time too (its waits)
     assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: fail ---" in result["log"]
 
 
@@ -202,3 +205,62 @@ def test_a_dead_board_is_quarantined_and_later_paths_fail_fast(tmp_path: Path) -
     # a simulated bench keeps its locks in a private folder, removed at the end: nothing in the shared one
     assert "rig-sim-locks-" in marker.group(1) and not Path(marker.group(1)).parent.exists()
     assert not list((tmp_path / "locks").glob("**/board-*"))
+
+
+TRIES = """
+import threading
+
+import pytest
+
+pytestmark = [pytest.mark.hil, pytest.mark.rig_platform("boron")]
+
+
+def test_three_slow_tries(board, rig_new_try):
+    threading.Event().wait(2.0)  # a try well inside its watchdog of 4 s ...
+    for _ in range(2):
+        rig_new_try()
+        threading.Event().wait(2.0)  # ... and so is each further one, though the three take 6 s
+"""
+
+
+def test_each_try_has_the_whole_watchdog_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "test_tries.py").write_text(TRIES)
+    (tmp_path / "bench.yaml").write_text(ONE_BORON)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path / "test_tries.py"), "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", "4",
+         "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0 and "PASSED test_tries.py::test_three_slow_tries" in done.stdout, done.stdout[-3000:]
+
+
+TIMERS = """
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item, settings):
+    with open("timers.txt", "a") as out:
+        out.write(f"{item.nodeid} {settings.timeout}\\n")
+"""  # counts the watchdog's timers, and leaves setting them to pytest-timeout
+
+
+def test_the_matrix_starts_the_watchdog_over_for_every_retry(tmp_path: Path) -> None:
+    """The DFU error comes once: the path's second try starts the watchdog over, so four timers
+    are set (set-up, the call, the second try, teardown) where one try has three."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(FAULTY_BENCH)
+    (tmp_path / "timers.py").write_text(TIMERS)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests_hil" / "test_matrix.py"), "--rig-sim", "--rig-devices",
+         str(bench), "--rig-methods", "dfu", "--rig-from", "1.5.2", "--rig-retries", "1", "--rig-path-timeout", "600",
+         "--rig-report", str(tmp_path / "report"), "-p", "timers", "-p", "no:cacheprovider", "-q", "-n", "0"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])},
+    )  # fmt: skip
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:]
+    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert result["outcome"] == "flaky", result  # it took two tries
+    timers = (tmp_path / "timers.txt").read_text().splitlines()
+    assert timers == ["tests_hil/test_matrix.py::test_path[photon-1.5.2-to-2.3.1-dfu] 600.0"] * 4, timers

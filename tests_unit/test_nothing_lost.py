@@ -201,6 +201,7 @@ def test_resume_completes_a_stopped_run_with_every_path_once(tmp_path: Path) -> 
     by_id = {r["id"]: r for r in results}
     assert all(by_id[i]["wall_seconds"] == r.wall_seconds for i, r in finished.items())  # kept, not run again
     assert [p.name for p in (report / "runs").iterdir()] == [run.name]  # the same run, completed
+    assert (report / "trend.html").read_text().count(f"runs/{run.name}/matrix.html") == 1  # one row, not two
 
 
 def test_rerun_failed_runs_only_the_failed_paths_in_a_new_run(tmp_path: Path) -> None:

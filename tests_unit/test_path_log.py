@@ -46,7 +46,11 @@ def test_a_passing_dfu_path_logs_its_set_up_every_step_and_every_write(real_lab:
     texts = [text for _, text in lines]
     run_at = texts.index(f"run: {len(steps.steps)} steps of the dfu plan to boron 2.2.0")
     assert any(t.startswith("DFU write ") for t in texts[:run_at])  # the set-up's own writes are told too
-    for i, (step, done) in enumerate(zip(steps.steps, result.steps, strict=True), 1):
+    *plan_steps, verified = result.steps  # the final verify is a step of its own, timed like the others
+    assert verified.step == "verify on the board" and verified.ok and verified.clock_seconds > 0
+    assert result.clock_seconds == sum(s.clock_seconds for s in plan_steps) + verified.clock_seconds
+    assert f"verify on the board done in {verified.clock_seconds:.2f} s (wall {verified.wall_seconds:.3f} s)" in texts
+    for i, (step, done) in enumerate(zip(steps.steps, plan_steps, strict=True), 1):
         begun = texts.index(f"step {i}/{len(steps.steps)} {step.describe()}")
         ended = f"step {i}/{len(steps.steps)} done in {done.clock_seconds:.2f} s (wall {done.wall_seconds:.3f} s)"
         assert any(t.startswith(ended) for t in texts[begun + 1 :]), (ended, texts[begun:])

@@ -12,6 +12,7 @@ from rig.cli.matrix import failure_lines
 from rig.report import journal
 from rig.report.html import COLOURS, TEXT_COLOURS
 from rig.report.html_matrix import failing_step, matrix_page
+from rig.report.html_trend import trend_page
 from rig.report.publish import HISTORY, write_run
 from rig.report.results import OUTCOMES, PathResult, history_entry
 from testsupport.reports import ControllerConfig, report_of, text_of
@@ -49,7 +50,8 @@ def result(path_id: str, outcome: str, error: str | None = None, **kw: object) -
 def night() -> list[PathResult]:
     return [
         result("photon-1.5.2-to-2.3.1-dfu", "fail", "The board failed to write 0x8020000: errWRITE.",
-               steps=STEPS, board_state="dfu mode; hub 1-1 port 3 on", wall_seconds=0.5, modelled_seconds=12.0),
+               steps=STEPS, board_state="dfu mode; hub 1-1 port 3 on", wall_seconds=0.5, modelled_seconds=12.0,
+               setup_modelled_seconds=40.0),
         result("photon-2.3.1-to-1.5.2-dfu", "pass", wall_seconds=0.4, modelled_seconds=30.0),
         result("photon-2.3.1-to-1.5.2-ota", "refused", "OTA cannot downgrade"),
         result("photon-1.5.2-to-2.3.1-serial", "flaky", "passed on try 2 of 2 after failing (try 1 failed: timeout)",
@@ -106,6 +108,9 @@ def test_the_matrix_page_opens_with_the_run_then_the_failures_as_text_then_the_g
     assert "passed on try 2 of 2 after failing (try 1 failed: timeout)" in text.of("flaky")
     assert "enter-mode dfu" in text.of("flaky")  # the flaky path's first try stopped after it
     assert "OTA cannot downgrade" not in failures
+    # a path's bench time is its set-up and the path itself, said apart; so is the run's
+    assert "52 s modelled (set-up 40 s + path 12 s); path 0.5 s wall" in failures
+    assert "1 min 22 s (set-up 40.0 s + paths 42.0 s)" in run
     assert "href='runs/20261202T010000-1/logs/photon-1.5.2-to-2.3.1-dfu.txt'>log</a>" in page
     # the overview: one small grid per platform × method, every cell's outcome readable as text
     assert [i for i in text.ids if "-" in i and not i.startswith(("run", "flaky"))] == [
@@ -131,6 +136,8 @@ def test_the_history_line_holds_the_runs_real_wall_time_not_the_sum_of_path_time
     entry = history_entry(night(), META)
     assert entry["run_wall_seconds"] == 18000.0 and entry["paths_wall_seconds"] == 0.9
     assert entry["selection"]["to"] == "2.3.1" and entry["fail"] == 1 and entry["flaky"] == 1
+    assert entry["modelled_seconds"] == 42.0 and entry["setup_modelled_seconds"] == 40.0
+    assert "1 min 22 s (set-up 40.0 s + paths 42.0 s)" in text_of(trend_page([entry])).of("trend")
 
 
 def _run(report: Path, run_id: str, results: list[PathResult], wall: float) -> Path:
@@ -164,9 +171,26 @@ def test_the_trend_page_shows_each_run_newest_first_and_what_changed(tmp_path: P
     assert "runs/20261202T010000-2/matrix.html" in rows[0] and "2 h 01 min" in rows[0] and "2 fail" in rows[0]
     assert "runs/20261201T010000-1/matrix.html" in rows[1] and "1 h 00 min" in rows[1]
     assert "not recorded" in rows[2] and "3 pass" in rows[2]  # the old line: no wall time of the run, no link
+    assert "1 min 30 s (paths only; set-ups not recorded)" in rows[2]
+    assert "(set-up 0.0 s + paths 0.0 s)" in rows[0]  # a run's modelled bench time: set-ups and paths
     assert "to 2.3.1" in rows[0]
     # the run folder's own copy links to its sibling folders
     assert "href='../20261201T010000-1/matrix.html'" in (folder / "trend.html").read_text()
+
+
+def test_a_resumed_run_is_one_row_of_the_trend_with_its_final_counts(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    _run(report, "20261201T010000-1", [result("photon-1.5.2-to-2.3.1-dfu", "pass")], 60.0)
+    run_id, paths = "20261202T010000-2", ["photon-1.5.2-to-2.3.1-dfu", "photon-2.3.1-to-1.5.2-dfu"]
+    folder = _run(report, run_id, [result(paths[0], "pass"), result(paths[1], "not-run")], 600.0)  # stopped
+    resumed = {**META, "run": run_id, "wall_seconds": 120.0, "started": "2026-12-02T08:00:00"}
+    write_run(report, folder, [result(paths[0], "pass"), result(paths[1], "fail", "x")], resumed)  # the same folder
+    for page in ((report / "trend.html").read_text(), (folder / "trend.html").read_text()):
+        rows = page.split("<tr class='run'>")[1:]
+        assert len(rows) == 2 and sum(run_id in row for row in rows) == 1, rows
+        assert "1 pass" in rows[0] and "1 fail" in rows[0] and "not-run" not in rows[0]  # its final counts
+        assert "12 min 00 s" in rows[0] and "2026-12-02T01:00:00" in rows[0]  # both sessions, from the first start
+        assert "20261201T010000-1" in rows[1]
 
 
 def test_a_missing_previous_run_folder_is_said_not_an_error(tmp_path: Path) -> None:

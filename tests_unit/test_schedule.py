@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 
 from rig.matrix import MatrixPath
 from rig.plan.planner import refused_before_any_write
+from rig.pool import Pool
 from rig.pytest_chains import reorder, scopes
+from rig.pytest_session import RigSession
 from rig.schedule import board_class, chains, order, runs
 
 VERSIONS = ["1.5.2", "2.3.1", "4.0.1", "5.0.0"]
@@ -161,3 +164,53 @@ def test_a_circuit_night_sets_no_board_up_where_a_naive_one_does(tmp_path: Path,
         assert setups == [0.0] * 16  # each chain starts at the version its board runs
     else:
         assert sum(s > 0 for s in setups) >= 8, setups
+
+
+REAL_BENCH = """devices:
+  - {name: b1, platform: boron, device_id: e00fce68a1b2c3d4e5f60711, hub: {location: "1-1", port: 1}}
+  - {name: b2, platform: boron, device_id: e00fce68a1b2c3d4e5f60712, hub: {location: "1-1", port: 2}}
+"""
+
+
+class _Config:
+    """The little of pytest.Config a RigSession reads, for a real bench (no board is touched)."""
+
+    def __init__(self, devices: Path, locks: Path) -> None:
+        self.options: dict[str, object] = {"--rig-devices": str(devices), "--rig-lock-dir": str(locks)}
+
+    def getoption(self, name: str) -> object:
+        return self.options.get(name, [] if name == "--rig-platforms" else None)
+
+    def getini(self, name: str) -> object:
+        return None
+
+
+def test_a_quarantined_board_gets_no_run_of_the_chains(tmp_path: Path) -> None:
+    """Two borons share the dfu/serial circuit; once one is quarantined in the host's lock folder,
+    the other gets the whole circuit (no run is left waiting for a board that will never take it)."""
+    (tmp_path / "bench.yaml").write_text(REAL_BENCH)
+    session = RigSession(_Config(tmp_path / "bench.yaml", tmp_path / "locks"))  # type: ignore[arg-type]
+    assert [len(r) for r in session.schedule(DFU_SERIAL)] == [12, 12]
+    Pool(["b1", "b2"], tmp_path / "locks").quarantine("b2", "failed 3 health checks")
+    [whole] = session.schedule(DFU_SERIAL)
+    assert sorted(whole) == sorted(DFU_SERIAL) and linked(whole)
+
+
+@pytest.mark.parametrize("dist", ["worksteal", "each"])
+def test_any_dist_mode_keeps_the_chains_and_says_it_is_replaced(tmp_path: Path, dist: str) -> None:
+    """One board, two workers: xdist's own modes would give both workers paths of its one chain
+    (worksteal: half each; each: all to both); the chain scheduler gives the whole chain to one."""
+    (tmp_path / "bench.yaml").write_text(BENCH)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "rig/hil/test_matrix.py", "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-platforms", "photon", "--rig-methods", "dfu,serial",
+         "-n", "2", "--dist", dist, "--rig-report", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=600, check=False, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:]
+    sentence = f"rig: --dist {dist} is replaced by the rig's chain scheduler (each worker runs whole chains of paths"
+    assert done.stdout.count(sentence) == 1, done.stdout[:2000]  # said once, by the controller
+    ran = re.findall(r"\[(gw\d)\] \[ *\d+%\] PASSED rig/hil/test_matrix.py::test_path\[(\S+)\]", done.stdout)
+    assert len(ran) == 4 and len({worker for worker, _ in ran}) == 1, done.stdout[-3000:]  # one worker, in order
+    results = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert len(results) == 4 and [r["setup_modelled_seconds"] for r in results] == [0.0] * 4

@@ -104,7 +104,7 @@ def summary(results: list[report_results.PathResult]) -> Table:
     """Outcomes per platform and method."""
     table = Table(title="Matrix summary")
     columns = ("platform", "method", "paths", "pass", "over the air", "flaky", "fail", "refused", "not finished")
-    for col in (*columns, "modelled s"):
+    for col in (*columns, "modelled s (set-up + paths)"):
         table.add_column(col)
     groups: dict[tuple[str, str], list[report_results.PathResult]] = {}
     for r in results:
@@ -121,9 +121,14 @@ def summary(results: list[report_results.PathResult]) -> Table:
             str(count["fail"]),
             str(count["refused"]),
             str(count["interrupted"] + count["not-run"]),
-            f"{sum(r.modelled_seconds for r in rs):.0f}",
+            _bench_seconds(rs),
         )
     return table
+
+
+def _bench_seconds(rs: list[report_results.PathResult]) -> str:
+    setup, paths = sum(r.setup_modelled_seconds for r in rs), sum(r.modelled_seconds for r in rs)
+    return f"{setup + paths:.0f} ({setup:.0f} + {paths:.0f})"
 
 
 def preflight(args: argparse.Namespace) -> None:
@@ -187,6 +192,7 @@ def _ids_file(run: Path, name: str, ids: list[str]) -> Path:
 def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
     """`rig matrix` (also --resume / --rerun-failed of an earlier run)."""
     extra: list[str] = []
+    made: list[Path] = []
     records: dict[str, report_results.PathResult] = {}
     if args.resume or args.rerun_failed:
         source, records = _from_earlier_run(args)
@@ -199,6 +205,7 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         extra = ["--rig-skip-paths", str(_ids_file(run, "resume-skip.txt", done))]
     else:
         report = Path(args.report).resolve()
+        made = [f for f in (report, report / journal.RUNS) if not f.exists()]  # removed again if nothing ran
         run = journal.create_run_folder(report, journal.new_run_id())  # its own folder: no run touches another's
         if args.rerun_failed:
             failed = [i for i, r in records.items() if r.outcome == "fail"]
@@ -219,6 +226,8 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
         code = pytest.main([*pytest_args(args, report, run.name), *extra], plugins=[_ProgressPlugin(progress)])
     results = list(journal.latest(run).values())
     if not results and int(code) in (int(pytest.ExitCode.OK), int(pytest.ExitCode.NO_TESTS_COLLECTED)):
+        if not args.resume:  # no run happened: no run folder is left behind
+            journal.discard_run(run, made)
         raise ConfigError(
             "The selection holds no path (a path goes from one version to another of one platform): "
             "widen --platforms, --methods, --from or --to."

@@ -1,7 +1,7 @@
 """The upgrade and downgrade matrix: platform × from × to × method, on real boards or the
 simulated lab (unchanged). Each path is planned, run, and checked on the board itself; with
-`--rig-retries N` a failed path is run again (its board set up again first), and one that fails
-and then passes is reported `flaky`, never `pass`.
+`--rig-retries N` a failed path is run again (its board set up again first, the watchdog started
+over), and one that fails and then passes is reported `flaky`, never `pass`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ def test_path(
     rig_releases: ReleaseStore,
     rig_record: Callable[[PathResult], None],
     rig_retries: int,
+    rig_new_try: Callable[[], None],
 ) -> None:
     """One path of the matrix: set the board up at `from`, plan, run, verify on the board."""
     tries = [attempt(rig_path, board, rig_releases)]
     while tries[-1].outcome == FAIL and len(tries) <= rig_retries:
+        rig_new_try()  # each try has the whole watchdog (--rig-path-timeout) of its own
         tries.append(attempt(rig_path, board, rig_releases))
     result = tries[-1] if len(tries) == 1 else merged(tries)
     rig_record(result)
@@ -47,12 +49,15 @@ def test_path(
 def attempt(p: MatrixPath, board: Device, store: ReleaseStore) -> PathResult:
     """One try of a path: the board brought to `from` (0 s when it runs it already), planned, run."""
     source, target = store.get(p.platform, p.from_version), store.get(p.platform, p.to_version)
-    noted = len(board.log)
+    noted, began = len(board.log), board.clock.now()
     try:
         setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
-    except PrepareError as exc:  # a try that failed in its set-up: retried like any other
-        log = "\n".join(board.log[noted:])
-        return PathResult(p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, str(exc), board.name, log=log)
+    except PrepareError as exc:  # a try that failed in its set-up: retried like any other, its time counted
+        log, spent = "\n".join(board.log[noted:]), board.clock.now() - began
+        return PathResult(
+            p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, str(exc), board.name, log=log,
+            setup_modelled_seconds=spent,
+        )  # fmt: skip
     setup_seconds = setup.clock_seconds if setup is not None else 0.0
     start = time.perf_counter()
     try:

@@ -51,6 +51,11 @@ td.cell{text-align:center;font-weight:bold} td.cell a{display:block}
 td.reason{max-width:60em} .none{color:#1b5e20;font-weight:bold}"""
 
 
+def bench_time(setup: float, paths: float) -> str:
+    """Modelled bench time: the set-up flashes and the paths themselves, and their sum."""
+    return f"{duration(setup + paths)} (set-up {duration(setup)} + paths {duration(paths)})"
+
+
 def badge(outcome: str, text: str, href: str | None = None) -> str:
     """An outcome-coloured label (a link when `href` is given)."""
     style = f"background:{COLOURS.get(outcome, '#000000')};color:{TEXT_COLOURS.get(outcome, '#ffffff')}"

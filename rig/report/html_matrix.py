@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 from rig.firmware import versions
-from rig.report.html import COLOURS, SHORT, TEXT_COLOURS, badge, duration, page, selection_text
+from rig.report.html import COLOURS, SHORT, TEXT_COLOURS, badge, bench_time, duration, page, selection_text
 from rig.report.results import FAILED, FLAKY, OUTCOMES, PathResult, ordered
 
 FAILED_MARK = "failed: "  # rig.runner's last step of a failed run
@@ -30,15 +30,17 @@ def failing_step(r: PathResult) -> str:
 
 
 def run_header(results: list[PathResult], meta: dict[str, Any]) -> str:
-    """What the run was: selection, bench, host, start, wall time, counts per outcome."""
+    """What the run was: selection, bench, host, start, wall time, modelled bench time, counts per outcome."""
     counts = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
     bench = meta.get("bench") or ("simulated lab" if meta.get("simulated") else "")
+    modelled = sum(r.modelled_seconds for r in results)
     rows = [
         ("selection", selection_text(meta.get("selection") or {})),
         ("bench", str(bench or "(not recorded)")),
         ("host", str(meta.get("host") or "(not recorded)")),
         ("started", str(meta.get("started") or meta.get("time") or "")),
         ("wall time", duration(meta.get("wall_seconds"))),
+        ("modelled bench time", bench_time(sum(r.setup_modelled_seconds for r in results), modelled)),
         ("run", str(meta.get("run") or "") + (" (stopped before every path ended)" if meta.get("interrupted") else "")),
     ]
     summary = f"{len(results)} paths: " + ", ".join(f"{n} {o}" for o, n in counts.items() if n)
@@ -60,7 +62,7 @@ def _failure_row(r: PathResult, host: str, logs: str) -> str:
         escape(host),
         escape(failing_step(r) or "—"),
         escape(reason),
-        f"{r.wall_seconds:.1f} s wall, {r.modelled_seconds:.0f} s modelled",
+        f"{r.bench_time()}; path {r.wall_seconds:.1f} s wall",
         f"<a href='{escape(logs)}{escape(r.id)}.txt'>log</a>",
     )
     classes = ("outcome", "path", "board", "host", "step", "reason", "time", "log")
@@ -94,7 +96,7 @@ def failures(results: list[PathResult], host: str, logs: str) -> str:
 def _cell(r: PathResult | None, logs: str) -> str:
     if r is None:
         return "<td></td>"
-    title = r.error or f"{r.modelled_seconds:.1f} s modelled, {r.wall_seconds:.2f} s wall"
+    title = r.error or f"{r.bench_time()}; path {r.wall_seconds:.2f} s wall"
     style = f"background:{COLOURS.get(r.outcome, '#000000')}"
     colour = TEXT_COLOURS.get(r.outcome, "#ffffff")
     return (

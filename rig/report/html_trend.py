@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from rig.report.html import badge, duration, page, selection_text
+from rig.report.html import badge, bench_time, duration, page, selection_text
 from rig.report.results import FAILED, FLAKY, OUTCOMES, PASSED, PathResult, ordered
 
 
@@ -74,21 +74,53 @@ def _row(h: dict[str, Any], runs: str) -> str:
         f"<tr class='run'><td>{escape(str(h.get('started') or h.get('time') or ''))}</td><td>{link}</td>"
         f"<td>{escape(selection_text(h.get('selection') or {}))}</td><td>{escape(str(h.get('paths', '?')))}</td>"
         f"<td>{counts}</td><td>{duration(wall) if wall is not None else 'not recorded'}</td>"
-        f"<td>{duration(h.get('modelled_seconds'))}</td></tr>"
+        f"<td>{_bench_time(h)}</td></tr>"
     )
 
 
-def trend_page(history: list[dict[str, Any]], changes: Changes | None = None, runs: str = "runs/") -> str:
-    """Past runs, newest first, after what changed since the previous run; `runs`: where the run
-    folders are, relative to the page.
+def once_per_run(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History lines with one per run: a resumed run's last line (its final counts) where it ended,
+    started when its first line did and with the wall time of all its sessions.
     """
+    lines: dict[str, list[dict[str, Any]]] = {}
+    for h in history:
+        if h.get("run"):
+            lines.setdefault(str(h["run"]), []).append(h)
+    out: list[dict[str, Any]] = []
+    for h in history:
+        same = lines.get(str(h.get("run"))) if h.get("run") else None
+        if same is None or len(same) == 1:
+            out.append(h)
+        elif h is same[-1]:
+            walls = [s["run_wall_seconds"] for s in same if isinstance(s.get("run_wall_seconds"), (int, float))]
+            wall = round(sum(walls), 1) if walls else None
+            out.append({**h, "started": same[0].get("started") or h.get("started"), "run_wall_seconds": wall})
+    return out
+
+
+def _bench_time(h: dict[str, Any]) -> str:
+    """A run's modelled bench time: its paths and their set-ups (lines written before set-ups were
+    recorded have the paths' time only, and say so).
+    """
+    paths, setup = h.get("modelled_seconds"), h.get("setup_modelled_seconds")
+    if not isinstance(paths, (int, float)) or not isinstance(setup, (int, float)):
+        return f"{duration(paths)} (paths only; set-ups not recorded)"
+    return bench_time(setup, paths)
+
+
+def trend_page(history: list[dict[str, Any]], changes: Changes | None = None, runs: str = "runs/") -> str:
+    """Past runs (once each), newest first, after what changed since the previous run; `runs`: where
+    the run folders are, relative to the page.
+    """
+    history = once_per_run(history)
     logs = f"{runs}{changes_run(history)}/logs/" if changes_run(history) else "logs/"
     rows = "".join(_row(h, runs) for h in reversed(history))
     body = (
         "<h1>Trend</h1>"
         + changes_section(changes, logs)
         + "<h2>Runs, newest first</h2><table id='trend'><tr><th>started</th><th>run (its matrix)</th>"
-        "<th>selection</th><th>paths</th><th>outcomes</th><th>wall time</th><th>modelled time</th></tr>"
+        "<th>selection</th><th>paths</th><th>outcomes</th><th>wall time</th>"
+        "<th>modelled bench time (set-up + paths)</th></tr>"
         + rows
         + "</table><p><a href='matrix.html'>this run's matrix</a></p>"
     )

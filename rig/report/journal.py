@@ -6,7 +6,8 @@
                              junit.xml and report.html (rig matrix)
       latest -> runs/<id>    the latest run
       results.json, matrix.html, trend.html, junit.xml, report.html   copies of the latest run's
-      history.jsonl          one line per run (appended; a damaged line is skipped with a warning)
+      history.jsonl          one line per run (appended; a damaged line is skipped with a warning;
+                             a resumed run appends again, and trend.html shows it once, as it ended)
 
 A killed run keeps every path that ended before the kill in its paths.jsonl; the other files are
 derived from it and written through a temporary file and a rename, so a reader never sees half of
@@ -15,6 +16,7 @@ one, and failing to write one does not stop the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,6 +57,14 @@ def create_run_folder(report_dir: Path, run_id: str) -> Path:
             f"Cannot write the report folder {report_dir} ({exc.strerror}): pass a writable --report folder."
         ) from None
     return folder
+
+
+def discard_run(run_folder: Path, made: list[Path]) -> None:
+    """Remove a run folder that holds no run (an empty selection), and the folders made for it when empty."""
+    shutil.rmtree(run_folder, ignore_errors=True)
+    for folder in sorted(made, key=lambda f: len(f.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: something else is there, it stays
+            folder.rmdir()
 
 
 def append(path: Path, line: dict[str, Any]) -> None:

@@ -36,6 +36,18 @@ class PathResult:
     board_state: str = ""  # what the board was left in after the path
     setup_modelled_seconds: float = 0.0  # bringing the board to `from` first; 0 when it ran `from` already
 
+    @property
+    def bench_seconds(self) -> float:
+        """The path's modelled bench time: its set-up (the board brought to `from`) and the path itself."""
+        return self.setup_modelled_seconds + self.modelled_seconds
+
+    def bench_time(self) -> str:
+        """The path's modelled bench time as text, set-up and path apart."""
+        return (
+            f"{self.bench_seconds:.0f} s modelled (set-up {self.setup_modelled_seconds:.0f} s"
+            f" + path {self.modelled_seconds:.0f} s)"
+        )
+
     def public(self) -> dict[str, Any]:
         """The keys of `rig matrix --json-out`."""
         return {
@@ -77,7 +89,8 @@ def history_entry(results: list[PathResult], meta: dict[str, Any]) -> dict[str, 
         "bench": meta.get("bench"),
         "paths": len(results),
         **counts,
-        "modelled_seconds": round(sum(r.modelled_seconds for r in results), 1),
+        "modelled_seconds": round(sum(r.modelled_seconds for r in results), 1),  # the paths, without set-ups
+        "setup_modelled_seconds": round(sum(r.setup_modelled_seconds for r in results), 1),
         "paths_wall_seconds": round(sum(r.wall_seconds for r in results), 1),
         "run_wall_seconds": round(float(wall), 1) if isinstance(wall, (int, float)) else None,
         "simulated": meta.get("simulated"),

@@ -24,6 +24,7 @@ from rig.runner.steps import execute
 PASS, OVER_THE_AIR, FAIL, REFUSED = "pass", "completed-over-the-air", "fail", "refused"
 SAFE_MODE_GRACE = 120.0  # modelled seconds an online board in safe mode is given to be healed
 CLOUD_CONNECT_GRACE = 10.0  # time a board in safe mode gets to connect to the cloud at all
+VERIFY = "verify on the board"  # the last step of every run: the board runs the target
 ANY_APP = -1  # user_version of a path that leaves the user app alone (`particle update`): not checked
 
 
@@ -125,7 +126,7 @@ class Runner:
         """
         dev = self.dev
         start, dev.path_start = dev.path_start or dev.mark(), None  # a path's set-up began the story, if any
-        n, doing, what = len(plan.steps), "", "verify on the board"
+        n, doing, what = len(plan.steps), "", VERIFY
         dev.note(f"run: {n} steps of the {plan.method} plan to {release.platform.name} {release.version}")
         result = RunResult(PASS, plan.method)
         serial_start = len(dev.serial_log)
@@ -146,7 +147,7 @@ class Runner:
                 result.last_good_step = step.describe()
                 if step.kind == StepKind.WAIT_REBOOT:
                     self._compare(expected, result)
-            doing, what = "", "verify on the board"
+            doing, what = "", VERIFY
             wall0, clock0 = time.perf_counter(), dev.clock.now()
             problems = verify(dev, release, user_version)
             if problems:
@@ -154,7 +155,9 @@ class Runner:
                     f"after {plan.method} the board does not match {release.platform.name} "
                     f"{release.version}: {'; '.join(problems)}."
                 )
-            dev.note(f"verified on the board in {dev.clock.now() - clock0:.2f} s")
+            checked = StepResult(VERIFY, time.perf_counter() - wall0, dev.clock.now() - clock0, True)
+            result.steps.append(checked)  # a step like the others: its time counts, the log tells it
+            dev.note(f"{VERIFY} done in {_took(checked)}")
         except RigError as exc:
             result.outcome, result.error, result.error_type = FAIL, str(exc), type(exc).__name__
             wall, clock = time.perf_counter() - wall0, dev.clock.now() - clock0
