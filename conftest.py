@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 
 # The shared fixtures (firmware_dir, real_store, lab, real_lab), defined once; only the root conftest
 # may register a plugin this way.
-pytest_plugins = ["testsupport.fixtures"]
+pytest_plugins = ["testsupport.fixtures", "testsupport.labgrid"]
 
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -171,16 +171,24 @@ class Bench:
         known = ", ".join(sorted(self.devices)) or "none"
         raise ConfigError(f"No board named '{name}' in devices.yaml (boards: {known}).")
 
-    def claimer(self, folder: Path | None = None) -> Claimer:
+    def claimer(self, folder: Path | None = None, labgrid: str | None = None) -> Claimer:
         """Board locks: the host's lock folder (`folder`, else the default) for real boards, so every
         run and command on the host excludes the others; a simulated bench (one per process) keeps
-        its own private folder, removed on close, never the host's shared one.
+        its own private folder, removed on close, never the host's shared one. With `labgrid`
+        (a coordinator's HOST:PORT) a board is first claimed as its place there, then locked here.
         """
         if self.lab is None:
-            return Pool(list(self.devices), folder)
-        if self.locks is None:
-            self.locks = Path(tempfile.mkdtemp(prefix="rig-sim-locks-"))
-        return Pool(list(self.devices), self.locks)
+            local = Pool(list(self.devices), folder)
+        else:
+            if self.locks is None:
+                self.locks = Path(tempfile.mkdtemp(prefix="rig-sim-locks-"))
+            local = Pool(list(self.devices), self.locks)
+        if labgrid is None:
+            return local
+        from rig.labgrid.claimer import LabgridClaimer, owner_name
+        from rig.labgrid.client import LabgridClient
+
+        return LabgridClaimer(LabgridClient(labgrid, owner=owner_name()), local)
 
     def close(self) -> None:
         """Remove the simulated lab's seams and the bench's folders (even when the first fails)."""

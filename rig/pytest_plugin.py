@@ -66,6 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rig-only-paths", metavar="FILE", help="run only these path ids (rig matrix --rerun-failed)")
     g.addoption("--rig-lock-dir", metavar="DIR", help="machine-wide board lock directory")
     g.addoption(
+        "--rig-labgrid",
+        metavar="HOST:PORT",
+        help="claim boards as places on this labgrid coordinator, as well as by the lock directory",
+    )
+    g.addoption(
         "--rig-retries",
         type=int,
         default=0,

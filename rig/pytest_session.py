@@ -132,7 +132,7 @@ class RigSession:
         self.devices()
         assert self._bench is not None
         folder = self.folder_option("rig_lock_dir")
-        return self._bench.claimer(Path(folder) if folder else None)
+        return self._bench.claimer(Path(folder) if folder else None, self.config.getoption("--rig-labgrid"))
 
     def close(self) -> None:
         """Remove the simulated lab and the synthetic releases."""

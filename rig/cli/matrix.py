@@ -86,7 +86,11 @@ def pytest_args(args: argparse.Namespace, report: Path, run_id: str, tests: str 
     ]
     if args.sim:
         out.append("--rig-sim")
-    for flag, value in (("--rig-devices", args.devices), ("--rig-releases", args.releases)):
+    for flag, value in (
+        ("--rig-devices", args.devices),
+        ("--rig-releases", args.releases),
+        ("--rig-labgrid", args.labgrid),
+    ):
         if value:
             out += [flag, value]
     for flag, values in (
@@ -271,6 +275,9 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p = sub.add_parser("matrix", help="run the upgrade/downgrade matrix and write the report")
     p.add_argument("--sim", action="store_true", help="run on the simulated lab")
     p.add_argument("--devices", help="devices.yaml of a real bench (or of the simulated one)")
+    p.add_argument(
+        "--labgrid", metavar="HOST:PORT", help="claim boards as places on this labgrid coordinator (docs/multi-host.md)"
+    )
     p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
     p.add_argument("--platforms", nargs="+", help="platforms (default: the bench's)")
     p.add_argument("--from", dest="from_versions", nargs="+", help="source Device OS versions")

@@ -12,18 +12,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rig.labgrid.export import Place
+from rig.transport.errors import TimeoutError_, ToolError
 from rig.transport.tools import run
 
 HINT = "run tools/labgrid/install (a venv of its own), or put labgrid-client on PATH or in RIG_LABGRID_CLIENT"
 _PLACE = re.compile(r"^Place '([^']+)':$")
 
 
+SERVICE = "service"  # a tag of every place the rig makes: ok, or quarantined (rig/labgrid/claimer.py)
+IN_SERVICE = "ok"
+_TOKEN = re.compile(r"^export LG_TOKEN=(\S+)$", re.M)
+
+
 @dataclass
 class PlaceState:
-    """What the coordinator holds for a place: its tags and match patterns."""
+    """What the coordinator holds for a place: tags, match patterns, comment and holder."""
 
     tags: dict[str, str] = field(default_factory=dict)
     matches: set[str] = field(default_factory=set)
+    comment: str = ""
+    acquired: str | None = None  # "host/user" of the holder
 
 
 def default_program() -> str:
@@ -45,6 +53,11 @@ def parse_places(text: str) -> dict[str, PlaceState]:
             in_matches = False
         elif current is None:
             continue
+        elif line.startswith("  comment: "):
+            current.comment = line.removeprefix("  comment: ")
+        elif line.startswith("  acquired: "):
+            holder = line.removeprefix("  acquired: ")
+            current.acquired = None if holder == "None" else holder
         elif line.startswith("  tags: "):
             pairs = (pair.partition("=") for pair in line.removeprefix("  tags: ").split(", "))
             current.tags = {k: v for k, _, v in pairs}
@@ -60,17 +73,46 @@ def parse_places(text: str) -> dict[str, PlaceState]:
 class LabgridClient:
     """`labgrid-client -x COORDINATOR ...`."""
 
-    def __init__(self, coordinator: str, program: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, coordinator: str, program: str | None = None, timeout: float = 30.0, owner: str | None = None
+    ) -> None:
         self.coordinator = coordinator
         self.program = program or default_program()
         self.timeout = timeout
+        self.owner = owner  # LG_USERNAME: who the coordinator sees (host/owner)
 
-    def _run(self, *args: str) -> str:
-        return run(self.program, HINT, ["-x", self.coordinator, *args], self.timeout)
+    def call(self, *args: str, timeout: float | None = None) -> str:
+        """One labgrid-client command against the coordinator, as the owner; its output."""
+        env = {"LG_USERNAME": self.owner} if self.owner else None
+        return run(self.program, HINT, ["-x", self.coordinator, *args], timeout or self.timeout, env=env)
 
     def places(self) -> dict[str, PlaceState]:
-        """Every place on the coordinator, with its tags and matches."""
-        return parse_places(self._run("-v", "places"))
+        """Every place on the coordinator, with its tags, matches, comment and holder."""
+        return parse_places(self.call("-v", "places"))
+
+    def reserve(self, tags: dict[str, str]) -> str:
+        """A reservation for one place with all of `tags`; its token."""
+        out = self.call("reserve", "--shell", *(f"{k}={v}" for k, v in tags.items()))
+        found = _TOKEN.search(out)
+        if found is None:
+            raise ToolError(f"labgrid-client reserve printed no token: {out.strip()[:200]}")
+        return found.group(1)
+
+    def reservations(self) -> dict[str, str]:
+        """Every reservation's token and owner."""
+        found = re.findall(r"^  owner: (\S+)\n  token: (\S+)$", self.call("-v", "reservations"), re.M)
+        return {token: owner for owner, token in found}
+
+    def allocation(self, token: str, wait: float) -> str | None:
+        """The place allocated to a reservation, waiting up to `wait` s (and keeping it alive); None if none yet."""
+        try:
+            self.call("wait", token, timeout=wait)
+        except TimeoutError_:
+            return None
+        text = self.call("-v", "reservations")
+        block = text.partition(f"Reservation '{token}':\n")[2].split("\nReservation '")[0]
+        found = re.search(r"^    main: (\S+)$", block.partition("allocations:")[2], re.M)
+        return found.group(1) if found else None
 
     def apply(self, wanted: list[Place]) -> list[str]:
         """Create or update each place to hold exactly its matches and tags; what was done, a line each."""
@@ -80,17 +122,18 @@ class LabgridClient:
             state = have.get(place.name)
             created = state is None
             if state is None:
-                self._run("-p", place.name, "create")
+                self.call("-p", place.name, "create")
                 state = PlaceState()
             stale = sorted(state.matches - set(place.matches))
             missing = [m for m in place.matches if m not in state.matches]
             if stale:
-                self._run("-p", place.name, "del-match", *stale)
+                self.call("-p", place.name, "del-match", *stale)
             if missing:
-                self._run("-p", place.name, "add-match", *missing)
-            tags = {k: "" for k in state.tags if k not in place.tags} | place.tags  # an empty value removes a tag
+                self.call("-p", place.name, "add-match", *missing)
+            want = place.tags | {SERVICE: state.tags.get(SERVICE, IN_SERVICE)}  # a quarantine stays
+            tags = {k: "" for k in state.tags if k not in want} | want  # an empty value removes a tag
             if tags != state.tags:
-                self._run("-p", place.name, "set-tags", *(f"{k}={v}" for k, v in tags.items()))
+                self.call("-p", place.name, "set-tags", *(f"{k}={v}" for k, v in tags.items()))
             changes = ["created,"] if created else []
             changes += [f"+{m}" for m in missing] + [f"-{m}" for m in stale]
             changes += [f"{k}={v}" for k, v in tags.items() if state.tags.get(k) != v]

@@ -5,6 +5,7 @@ missing program is one sentence naming the package to install.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -24,12 +25,19 @@ def command(program: str, install_hint: str) -> sh.Command:
 
 
 def run(
-    program: str, install_hint: str, args: list[str], timeout: float, ok_text: str | None = None, cwd: str | None = None
+    program: str,
+    install_hint: str,
+    args: list[str],
+    timeout: float,
+    ok_text: str | None = None,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> str:
     """Run a program; stdout on success (or when `ok_text` appears), else a one-sentence ToolError."""
     cmd = command(program, install_hint)
+    full_env = {**os.environ, **env} if env else None  # None: the rig's own environment
     try:
-        return str(cmd(*args, _timeout=timeout, _tty_out=False, _cwd=cwd))
+        return str(cmd(*args, _timeout=timeout, _tty_out=False, _cwd=cwd, _env=full_env))
     except sh.TimeoutException:
         raise TimeoutError_(f"{program} did not finish within {timeout:g} s.") from None
     except sh.ErrorReturnCode as exc:

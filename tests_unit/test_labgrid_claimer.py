@@ -1,0 +1,162 @@
+"""Claiming boards as labgrid places, against the real coordinator and client (tools/labgrid/install):
+reserve, acquire, always release and cancel; waiting turns; quarantine; a dead holder's place."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.clock import SystemClock
+from rig.labgrid.claimer import LabgridClaimer, owner_name
+from rig.labgrid.client import LabgridClient
+from rig.labgrid.export import Place
+from rig.pool import NoBoardError
+from testsupport.box import RIG
+from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
+
+CLOCK = SystemClock()
+NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1")
+
+
+@pytest.fixture(scope="module")
+def exporter(coordinator: Coordinator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
+    """A real labgrid-exporter `h` with a group per place of these tests (a resource that needs no hardware)."""
+    folder = tmp_path_factory.mktemp("exporter")
+    config = "".join(f"{n}:\n  NetworkService:\n    address: 127.0.0.1\n    username: rig\n" for n in NAMES)
+    (folder / "exporter.yaml").write_text(config)
+    with (folder / "log").open("wb") as log:
+        process = subprocess.Popen(
+            [TOOLS / "labgrid-exporter", "-c", coordinator, "-n", "h", str(folder / "exporter.yaml")],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        until(
+            "the exporter's resources", lambda: "up" if "h/d1/" in lg_client(coordinator, "resources").stdout else None
+        )
+        yield coordinator
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _claimer(coordinator: str, owner: str) -> LabgridClaimer:
+    return LabgridClaimer(LabgridClient(coordinator, program=str(TOOLS / "labgrid-client"), owner=owner))
+
+
+def _places(coordinator: str, *places: Place) -> None:
+    LabgridClient(coordinator, program=str(TOOLS / "labgrid-client")).apply(list(places))
+
+
+def _holder(coordinator: str, name: str) -> str | None:
+    return LabgridClient(coordinator, program=str(TOOLS / "labgrid-client")).places()[name].acquired
+
+
+def _reservations(coordinator: str) -> str:
+    return lg_client(coordinator, "-v", "reservations").stdout
+
+
+def test_a_claim_holds_the_place_and_always_releases_and_cancels(exporter: str) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("c1", ("h/c1/*",), {"platform": "argon", "cloud": "no"}))
+    me = _claimer(coordinator, "rig-test-a")
+    with pytest.raises(RuntimeError, match="boom"), me.claim(["c1"], CLOCK, timeout=30) as name:
+        assert name == "c1" and (_holder(coordinator, "c1") or "").endswith("/rig-test-a")
+        assert "state: acquired" in _reservations(coordinator)
+        raise RuntimeError("boom")  # a failing path: the place is released and the reservation gone all the same
+    assert _holder(coordinator, "c1") is None and "Reservation" not in _reservations(coordinator)
+
+
+def test_a_second_client_waits_its_turn_and_gives_up_with_a_sentence(exporter: str) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("c2", ("h/c2/*",), {"platform": "argon", "cloud": "no"}))
+    first, second = _claimer(coordinator, "rig-test-1"), _claimer(coordinator, "rig-test-2")
+    with first.claim(["c2"], CLOCK, timeout=30):
+        with pytest.raises(NoBoardError) as caught, second.claim(["c2"], CLOCK, timeout=2):
+            pass
+        assert str(caught.value) == (
+            f"None of c2 became free within 2 s on the labgrid coordinator {coordinator}: other clients hold them; "
+            "wait for them to end."
+        )
+        assert "Reservation" in _reservations(coordinator)  # only the holder's
+    with second.claim(["c2"], CLOCK, timeout=30) as name:
+        assert name == "c2" and (_holder(coordinator, "c2") or "").endswith("/rig-test-2")
+    assert "Reservation" not in _reservations(coordinator)
+
+
+def test_two_clients_get_the_two_boards_of_a_platform(exporter: str) -> None:
+    coordinator = exporter
+    tags = {"platform": "bsom", "cloud": "no"}
+    _places(coordinator, Place("s1", ("h/s1/*",), tags), Place("s2", ("h/s2/*",), tags))
+    a, b = _claimer(coordinator, "rig-test-x"), _claimer(coordinator, "rig-test-y")
+    with a.claim(["s1", "s2"], CLOCK, timeout=30) as one, b.claim(["s1", "s2"], CLOCK, timeout=30) as two:
+        assert {one, two} == {"s1", "s2"}
+
+
+def test_a_quarantined_place_is_never_allocated_and_places_keeps_it_out(exporter: str) -> None:
+    coordinator = exporter
+    place = Place("q1", ("h/q1/*",), {"platform": "tracker", "cloud": "no"})
+    _places(coordinator, place)
+    me = _claimer(coordinator, "rig-test-q")
+    me.quarantine("q1", "did not come back on USB after 3 power cycles")
+    _places(coordinator, place)  # rig labgrid places again: the quarantine stays
+    assert me.quarantined("q1") == "did not come back on USB after 3 power cycles"
+    with pytest.raises(NoBoardError) as caught, me.claim(["q1"], CLOCK, timeout=5):
+        pass
+    assert str(caught.value) == (
+        "q1 is quarantined (did not come back on USB after 3 power cycles); fix the board, then "
+        "labgrid-client -p q1 set-tags service=ok."
+    )
+    lg_client(coordinator, "-p", "q1", "set-tags", "service=ok")
+    assert me.quarantined("q1") is None
+    with me.claim(["q1"], CLOCK, timeout=30) as name:
+        assert name == "q1"
+
+
+def test_a_place_held_by_a_dead_rig_process_of_this_host_is_taken_back(exporter: str) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("d1", ("h/d1/*",), {"platform": "electron", "cloud": "no"}))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    dead = owner_name(int(gone.stdout))  # a rig process that was killed holding the place
+    assert lg_client(coordinator, "-p", "d1", "acquire", owner=dead).returncode == 0
+    alive = owner_name()  # this process: never taken from
+    with _claimer(coordinator, alive).claim(["d1"], CLOCK, timeout=30) as name:
+        assert name == "d1" and (_holder(coordinator, "d1") or "").endswith(f"/{alive}")
+        with pytest.raises(NoBoardError), _claimer(coordinator, owner_name(1)).claim(["d1"], CLOCK, timeout=2):
+            pass  # pid 1 is alive: its places are its own
+
+
+def test_a_board_that_is_not_a_place_is_one_sentence(exporter: str) -> None:
+    coordinator = exporter
+    with pytest.raises(NoBoardError) as caught, _claimer(coordinator, "rig-test-n").claim(["nope"], CLOCK):
+        pass
+    assert str(caught.value) == (
+        f"nope is not a place on the labgrid coordinator {coordinator}: run rig labgrid export and rig labgrid "
+        "places on its host."
+    )
+
+
+def test_rig_matrix_claims_its_boards_as_places_and_leaves_none_held(exporter: Coordinator, tmp_path: Path) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("m1", ("h/m1/*",), {"platform": "boron", "cloud": "no"}))
+    devices = tmp_path / "bench.yaml"
+    devices.write_text(
+        "devices:\n  - name: m1\n    platform: boron\n    device_id: e00fce68a1b2c3d4e5f60799\n"
+        "    hub: {location: '1-1', port: 3}\n"
+    )
+    args = ["matrix", "--sim", "--devices", str(devices), "--labgrid", coordinator, "--methods", "dfu"]
+    args += ["--from", "2.3.1", "--to", "4.0.1", "--report", str(tmp_path / "report")]
+    done = subprocess.run([*RIG, *args], capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert [p["outcome"] for p in results["results"]] == ["pass"], results
+    acquired = re.findall(r"m1: place acquired by (\S+)", coordinator.log.read_text())
+    assert acquired and all(re.fullmatch(r"[^/]+/rig-\w+-\d+", who) for who in acquired), acquired
+    assert _holder(coordinator, "m1") is None and "Reservation" not in _reservations(coordinator)
