@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import tempfile
 from collections import Counter
@@ -32,16 +33,25 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         args = ["--rig-releases", str(FIRMWARE), "--rig-methods", "dfu,serial", "--rig-report", tmp]
+        cpu0 = _children_cpu()
         wall, _ = run_hil(args, tmp, workers, "the matrix")
+        cpu = _children_cpu() - cpu0
         results = json.loads((Path(tmp) / "results.json").read_text())["results"]
     outcomes = Counter(r["outcome"] for r in results)
     modelled = sum(r["modelled_seconds"] for r in results)
     print(f"{len(results)} paths on {workers} workers ({os.cpu_count()} CPUs): {dict(outcomes)}")
     print(f"wall {wall:.1f} s (target < 60 s); modelled hardware time {modelled / 3600:.2f} h")
     print(f"modelled / wall: {modelled:.1f} s / {wall:.1f} s = {modelled / wall:.1f} (target >= 100)")
+    print(f"CPU of the run (every pytest process, user + system): {cpu:.1f} s, less sensitive to the load than wall")
     print(report(cpu_per_mb()))
     load_after = os.getloadavg()
     print(f"load average (1, 5, 15 min) before {fmt(load_before)}, after {fmt(load_after)}")
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fmt(load: tuple[float, float, float]) -> str:
