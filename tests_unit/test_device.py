@@ -3,11 +3,13 @@ flash path, with the result checked from the board's own flash."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rig.device import Mode
+from rig.device.board import RUNNING
 from rig.device.flash import FlashRefused, flash
 from rig.device.identify import identify
 from rig.device.modes import ModeChangeError, enter
@@ -16,7 +18,9 @@ from rig.firmware.format import ModuleFunction as F
 from rig.firmware.parse import parse_modules
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import user_app
-from rig.sim.board import BoardSettings
+from rig.proto import control as pb
+from rig.sim import control as sim_control
+from rig.sim.board import Board, BoardSettings
 from rig.sim.board import Mode as SimMode
 from rig.sim.lab import Lab
 from rig.timing import BACK_FROM_RESET
@@ -216,6 +220,36 @@ def test_a_reset_that_is_over_before_the_next_poll_still_counts(lab: Lab) -> Non
     board.reset("test")
     lab.settle(5)
     assert dev.present() and reset()
+
+
+def test_the_rig_asks_the_board_only_what_it_needs(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether the firmware runs needs no module list (request 90); finding a board takes one bus
+    enumeration, also when it is away; a module list one enumeration too.
+    """
+    board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+    lab.add_board("other", "boron", "2.3.1", hub="1-1", port=3)
+    dev = device(lab, board, "b")
+    asked: list[int] = []
+    handle = sim_control.handle
+
+    def counting(board: Board, req_type: int, payload: bytes, after: list[Callable[[], None]]) -> tuple[int, bytes]:
+        asked.append(req_type)
+        return handle(board, req_type, payload, after)
+
+    monkeypatch.setattr(sim_control, "handle", counting)
+    enumerations: list[int] = []
+    enumerate_devices = lab.backend.enumerate_devices
+    monkeypatch.setattr(lab.backend, "enumerate_devices", lambda: enumerations.append(1) or enumerate_devices())
+
+    assert dev.in_mode(RUNNING) and asked == [pb.GET_DEVICE_MODE] and len(enumerations) == 1
+    asked.clear(), enumerations.clear()
+    assert dev.in_mode({Mode.NORMAL}) and asked == [pb.GET_DEVICE_MODE, pb.GET_MODULE_INFO]
+    assert dev.mode() == Mode.NORMAL and asked[2:] == [pb.GET_DEVICE_MODE, pb.GET_MODULE_INFO]
+    enumerations.clear()
+    assert dev.modules() and len(enumerations) == 1
+    board.power_off()
+    enumerations.clear()
+    assert dev.mode() == Mode.OFF and len(enumerations) == 1  # away from its port: not a second look
 
 
 def test_refusals_write_nothing(lab: Lab) -> None:

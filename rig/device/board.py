@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import serial.tools.list_ports
@@ -184,11 +184,12 @@ class Device:
                 return str(info.device)
         raise BoardNotFoundError(f"{self.name} has no serial port (is it in DFU mode or off?).")
 
-    def control(self, timeout: float = 60.0) -> ControlChannel:
-        """Control requests to the running firmware; like particle-usb's open, it first cancels any
-        request an earlier host left active (RESET 0, §4.4), so a board a killed run left busy recovers.
+    def control(self, timeout: float = 60.0, board: tusb.UsbBoard | None = None) -> ControlChannel:
+        """Control requests to the running firmware (of `board`, found just now, else found on USB);
+        like particle-usb's open, it first cancels any request an earlier host left active (RESET 0,
+        §4.4), so a board a killed run left busy recovers.
         """
-        board = self.require_usb()
+        board = board or self.require_usb()
         if board.dfu:
             raise TransportError(f"{self.name} is in DFU mode: control requests need the firmware running.")
         channel = ControlChannel(board.device, self.clock, timeout)
@@ -199,6 +200,18 @@ class Device:
 
     def mode(self) -> Mode:
         """Off / normal / listening / DFU / safe mode (§4.3 request 72; safe from module validity)."""
+        return self._mode(tell_safe=True)
+
+    def in_mode(self, accept: Collection[Mode]) -> bool:
+        """True when the board is in one of `accept` modes; the module list (request 90) is asked
+        only when it decides, that is when `accept` holds one of normal and safe mode, not both.
+        """
+        return self._mode(tell_safe=(Mode.NORMAL in accept) != (Mode.SAFE in accept)) in accept
+
+    def _mode(self, tell_safe: bool) -> Mode:
+        """The mode; without `tell_safe`, safe mode reads as normal (request 72 does not tell them
+        apart, only the module validity of request 90 does).
+        """
         board = self.usb()
         if board is None:
             return Mode.OFF
@@ -207,6 +220,8 @@ class Device:
         ctl = ControlChannel(board.device, self.clock, timeout=10)
         if ctl.get_device_mode().mode == 1:
             return Mode.LISTENING
+        if not tell_safe:
+            return Mode.NORMAL
         return Mode.SAFE if any(not m.valid for m in self.modules_usb(ctl)) else Mode.NORMAL
 
     def modules(self) -> list[ModuleRecord]:
@@ -214,7 +229,7 @@ class Device:
         headers read back from flash over DfuSe in DFU mode (the firmware is not running to ask).
         """
         board = self.require_usb()
-        return _modules_from_flash(self, board) if board.dfu else self.modules_usb()
+        return _modules_from_flash(self, board) if board.dfu else self.modules_usb(self.control(board=board))
 
     def modules_usb(self, ctl: ControlChannel | None = None) -> list[ModuleRecord]:
         """Installed modules from control request 90."""

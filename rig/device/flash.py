@@ -70,7 +70,7 @@ def _check(dev: Device, data: bytes, name: str, via: Via) -> list[Module]:
 def _installed(dev: Device) -> dict[tuple[int, int], int] | None:
     """Module versions by (function, index), when the board's firmware runs (else None: not checked)."""
     try:
-        if dev.mode() not in RUNNING:
+        if not dev.in_mode(RUNNING):
             return None
         return {(int(m.function), m.index): m.version for m in dev.modules()}
     except TransportError:

@@ -207,7 +207,7 @@ def _try(
 
     def arrived() -> bool:
         try:
-            return (also is None or also()) and dev.mode() in accept
+            return (also is None or also()) and dev.in_mode(accept)
         except TransportError:
             return False  # re-enumerating
 
@@ -246,7 +246,7 @@ def wait_left_dfu(dev: Device, timeout: float = LEAVE_DFU_TIMEOUT) -> bool:
 
 def ensure_running(dev: Device, target: Mode = Mode.NORMAL) -> None:
     """Bring the firmware up (in `target` mode) unless it already runs."""
-    if dev.mode() not in RUNNING:
+    if not dev.in_mode(RUNNING):
         enter(dev, target)
 
 

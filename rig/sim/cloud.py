@@ -10,6 +10,7 @@ started|success|failed).
 from __future__ import annotations
 
 import json
+import select
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -316,6 +317,12 @@ class _CloudHandler(BaseHTTPRequestHandler):
         else:
             self._json(200, {"id": dev.board.device_id, "status": "Update started"})
 
+    def _client_gone(self) -> bool:
+        """True once the client closed the stream's connection (it sends nothing after its request,
+        so a readable socket means end of file or a reset).
+        """
+        return bool(select.select([self.connection], [], [], 0)[0])
+
     def _stream(self, device_id: str | None) -> None:
         cloud = self.owner
         sent = len(cloud.events)  # counted before the client can see the stream open
@@ -326,7 +333,7 @@ class _CloudHandler(BaseHTTPRequestHandler):
         try:
             self.wfile.write(b":ok\n\n")
             self.wfile.flush()
-            while cloud._server is not None:
+            while cloud._server is not None and not self._client_gone():
                 with cloud.changed:
                     cloud.changed.wait(timeout=0.2)
                     fresh, sent = cloud.events[sent:], len(cloud.events)

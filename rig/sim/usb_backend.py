@@ -27,17 +27,13 @@ from rig.sim.dfu import FUNCTIONAL_DESCRIPTOR, DfuSe, DfuStall
 SPEED_FULL = 2  # usb.util.SPEED_FULL
 
 
-@dataclass
 class Desc:
-    """An attribute bag for pyusb descriptors."""
+    """An attribute bag for pyusb descriptors: the fields are plain attributes (pyusb copies them
+    one by one into each Device it builds, at every enumeration).
+    """
 
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
 
 
 @dataclass

@@ -7,9 +7,11 @@ that callers poll on their own clock, so waits stay bounded and work in simulate
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ DEFAULT_URL = "https://api.particle.io"
 URL_ENV = "RIG_CLOUD_URL"
 TOKEN_ENV = "RIG_CLOUD_TOKEN"
 CONNECT_WAIT = 10.0  # wall seconds to wait for the event stream to open (a network wait)
+CLOSE_WAIT = 5.0  # wall seconds to wait for a closed stream's reader to end (a network wait)
 
 
 class CloudError(TransportError):
@@ -54,13 +57,16 @@ class CloudEvent:
 
 
 class EventStream:
-    """Events of one device (or all) collected by a reader thread."""
+    """Events of one device (or all) collected by a reader thread, over a connection of the cloud's
+    client that the stream holds until closed.
+    """
 
     def __init__(self, client: httpx.Client, path: str) -> None:
         self.queue: queue.Queue[CloudEvent] = queue.Queue()
         self._client = client
         self._path = path
         self._stop = threading.Event()
+        self._socket: socket.socket | None = None  # the stream's connection, shut down by close()
         self.error: str | None = None
         self.ready = threading.Event()  # set once the server has accepted the stream
         self._thread = threading.Thread(target=self._read, daemon=True, name="cloud-events")
@@ -74,7 +80,11 @@ class EventStream:
                 if response.status_code != 200:
                     self.error = f"HTTP {response.status_code}"
                     return
+                stream = response.extensions.get("network_stream")
+                self._socket = stream.get_extra_info("socket") if stream is not None else None
                 self.ready.set()
+                if self._stop.is_set():
+                    return
                 for line in response.iter_lines():
                     if self._stop.is_set():
                         return
@@ -83,7 +93,7 @@ class EventStream:
                     elif line.startswith("data: "):
                         body = json.loads(line[6:])
                         self.queue.put(CloudEvent(name, str(body.get("data", "")), str(body.get("coreid", ""))))
-        except (httpx.HTTPError, json.JSONDecodeError, ValueError, RuntimeError) as exc:
+        except (httpx.HTTPError, json.JSONDecodeError, ValueError, RuntimeError, OSError) as exc:
             self.error = str(exc)  # also the normal end: close() shuts the connection under the reader
         finally:
             self.ready.set()
@@ -108,9 +118,14 @@ class EventStream:
                 return out
 
     def close(self) -> None:
-        """Stop reading and close the stream's own connection."""
+        """Stop reading: shut the stream's connection down (the reader wakes, the server sees the
+        stream end) and wait (bounded) for the reader; the cloud's client stays open.
+        """
         self._stop.set()
-        self._client.close()
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # already closed by the server
+                self._socket.shutdown(socket.SHUT_RDWR)
+        self._thread.join(CLOSE_WAIT)
 
 
 class CloudClient:
@@ -162,12 +177,12 @@ class CloudClient:
         return self._call("PUT", f"/v1/devices/{device_id}", device_id, files={"file": (filename, data)})
 
     def events(self, device_id: str | None = None) -> EventStream:
-        """The event stream of a device (or of all devices), on a connection of its own (a stream
-        holds its connection until closed; sharing the pool would starve the other calls).
+        """The event stream of a device (or of all devices), on a connection of the one client (and
+        TLS context) of this cloud: the stream holds that connection until closed, the other calls
+        take others from the pool.
         """
         path = f"/v1/devices/{device_id}/events" if device_id else "/v1/devices/events"
-        client = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"})
-        return EventStream(client, path)
+        return EventStream(self.client, path)
 
     def wait_online(self, device_id: str, clock: Clock, timeout: float = 120.0, online: bool = True) -> None:
         """Poll device info until the device is (or is no longer) connected."""

@@ -101,12 +101,10 @@ def _unreadable(dev: Any, exc: usb.core.USBError) -> TransportError:
     return _gone(dev, f" ({exc})")
 
 
-def scan(location: str | None = None) -> list[UsbBoard]:
-    """Every Particle board on USB now (normal or DFU mode); only those at `location` when given
-    (no string descriptors are read from the others).
-    """
+def _particle_devices(location: str | None = None) -> list[Any]:
+    """One enumeration of the bus: the pyusb Devices with a Particle vendor id (at `location` when given)."""
     try:
-        found = list(
+        return list(
             usb.core.find(
                 find_all=True,
                 custom_match=lambda d: d.idVendor in PARTICLE_VIDS and (location is None or _location(d) == location),
@@ -114,17 +112,26 @@ def scan(location: str | None = None) -> list[UsbBoard]:
         )
     except usb.core.NoBackendError:
         raise UsbAccessError("libusb is not installed: install it (apt-get install libusb-1.0-0).") from None
-    boards = []
-    for dev in found:
-        try:
-            plat, dfu = platforms.by_usb_id(dev.idVendor, dev.idProduct)
-        except platforms.UnknownPlatformError:
-            continue
-        try:
-            device_id = _serial(dev)
-        except BoardGoneError:
-            continue
-        boards.append(UsbBoard(dev, device_id, plat, dfu, _location(dev)))
+
+
+def _board(dev: Any) -> UsbBoard | None:
+    """The board behind a pyusb Device (its serial number read), None for another product or one gone."""
+    try:
+        plat, dfu = platforms.by_usb_id(dev.idVendor, dev.idProduct)
+    except platforms.UnknownPlatformError:
+        return None
+    try:
+        device_id = _serial(dev)
+    except BoardGoneError:
+        return None
+    return UsbBoard(dev, device_id, plat, dfu, _location(dev))
+
+
+def scan(location: str | None = None) -> list[UsbBoard]:
+    """Every Particle board on USB now (normal or DFU mode); only those at `location` when given
+    (no string descriptors are read from the others).
+    """
+    boards = [board for dev in _particle_devices(location) if (board := _board(dev)) is not None]
     return sorted(boards, key=lambda b: b.location)
 
 
@@ -133,16 +140,14 @@ def find(
 ) -> UsbBoard | None:
     """The board with this device id and/or at this USB location, if it is on USB now.
 
-    `expected_location` is a hint (where devices.yaml says the board is): it is looked at first,
-    and the whole bus only when the board is not there.
+    One enumeration of the bus; `expected_location` is a hint (where devices.yaml says the board
+    is): the device there is read first, the others (in location order) only when it is not the board.
     """
     want = device_id.lower() if device_id else None
-    if expected_location and location is None:
-        for board in scan(expected_location):
-            if want is None or board.device_id == want:
-                return board
-    for board in scan(location):
-        if want is None or board.device_id == want:
+    devices = sorted(_particle_devices(location), key=lambda d: (_location(d) != expected_location, _location(d)))
+    for dev in devices:
+        board = _board(dev)
+        if board is not None and (want is None or board.device_id == want):
             return board
     return None
 

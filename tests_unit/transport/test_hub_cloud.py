@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -114,6 +116,25 @@ def test_cloud_client(lab: Lab) -> None:
     lab.cloud.reachable = False
     with pytest.raises(CloudError, match="Cannot reach the cloud"):
         cloud.device(board.device_id)
+
+
+def test_a_closed_event_stream_ends_on_both_sides(lab: Lab) -> None:
+    board = lab.add_board("b", "boron", "2.3.1", settings=BoardSettings(online=True))
+    lab.settle(5)
+    cloud = CloudClient()
+    before = set(threading.enumerate())
+    for _ in range(3):
+        cloud.events(board.device_id).close()
+    # the reader threads and the cloud's stream handlers end (a bounded wall wait: the network)
+    deadline = time.monotonic() + 30
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(threading.enumerate()) - before
+    events = cloud.events(board.device_id)  # the same client still streams and answers
+    lab.cloud.publish(board.device_id, "probe", "1")
+    assert events.queue.get(timeout=60).name == "probe"
+    events.close()
+    assert cloud.device(board.device_id)["online"]
 
 
 def test_cloud_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
