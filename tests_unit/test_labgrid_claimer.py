@@ -16,12 +16,12 @@ from rig.clock import SystemClock
 from rig.labgrid.claimer import LabgridClaimer, owner_name
 from rig.labgrid.client import LabgridClient
 from rig.labgrid.export import Place
-from rig.pool import NoBoardError
+from rig.pool import NoBoardError, Pool
 from testsupport.box import RIG
 from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
 
 CLOCK = SystemClock()
-NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1")
+NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def _claimer(coordinator: str, owner: str) -> LabgridClaimer:
 
 
 def _places(coordinator: str, *places: Place) -> None:
-    LabgridClient(coordinator, program=str(TOOLS / "labgrid-client")).apply(list(places))
+    LabgridClient(coordinator, program=str(TOOLS / "labgrid-client")).apply(list(places), "h")
 
 
 def _holder(coordinator: str, name: str) -> str | None:
@@ -110,7 +110,7 @@ def test_a_quarantined_place_is_never_allocated_and_places_keeps_it_out(exporter
         pass
     assert str(caught.value) == (
         "q1 is quarantined (did not come back on USB after 3 power cycles); fix the board, then "
-        "labgrid-client -p q1 set-tags service=ok."
+        "labgrid-client -p q1 set-tags service=ok (and delete the host's quarantine marker if there is one)."
     )
     lg_client(coordinator, "-p", "q1", "set-tags", "service=ok")
     assert me.quarantined("q1") is None
@@ -158,5 +158,42 @@ def test_rig_matrix_claims_its_boards_as_places_and_leaves_none_held(exporter: C
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert [p["outcome"] for p in results["results"]] == ["pass"], results
     acquired = re.findall(r"m1: place acquired by (\S+)", coordinator.log.read_text())
-    assert acquired and all(re.fullmatch(r"[^/]+/rig-\w+-\d+", who) for who in acquired), acquired
+    assert acquired and all(re.fullmatch(r"[^/]+/rig-\w+-[0-9a-f]+-\d+-\d+", who) for who in acquired), acquired
     assert _holder(coordinator, "m1") is None and "Reservation" not in _reservations(coordinator)
+
+
+def test_a_free_candidate_is_found_though_another_hosts_board_has_the_same_tags(exporter: Coordinator) -> None:
+    coordinator = exporter
+    tags = {"platform": "p1", "cloud": "no"}
+    _places(coordinator, Place("t1", ("h/t1/*",), tags), Place("t2", ("h/t2/*",), tags))
+    client = LabgridClient(coordinator, program=str(TOOLS / "labgrid-client"))
+    client.call("--place=z9", "create")  # another host's board of the same platform, free
+    client.call("--place=z9", "set-tags", "platform=p1", "cloud=no", "service=ok")
+    with _claimer(coordinator, "rig-test-h").claim(["t1"], CLOCK, timeout=30):  # someone holds t1
+        for _ in range(3):
+            with _claimer(coordinator, "rig-test-i").claim(["t1", "t2"], CLOCK, timeout=30) as name:
+                assert name == "t2"  # never z9, never a failure while t2 is free
+    assert "Reservation" not in _reservations(coordinator)
+
+
+def test_the_hosts_quarantine_and_labgrids_agree(exporter: Coordinator, tmp_path: Path) -> None:
+    coordinator = exporter
+    tags = {"platform": "p2", "cloud": "no"}
+    _places(coordinator, Place("l1", ("h/l1/*",), tags), Place("l2", ("h/l2/*",), tags))
+    local = Pool(["l1", "l2"], tmp_path / "locks")
+    me = LabgridClaimer(LabgridClient(coordinator, program=str(TOOLS / "labgrid-client"), owner="rig-test-l"), local)
+    local.quarantine("l1", "marked on the host")
+    assert me.quarantined("l1") == "marked on the host"
+    with me.claim(["l1", "l2"], CLOCK, timeout=30) as name:
+        assert name == "l2"
+    me.quarantine("l2", "failed 3 health checks")  # seen by runs on this host without labgrid too
+    assert "failed 3 health checks" in (local.quarantined("l2") or "")
+
+
+def test_a_coordinator_that_is_down_is_one_sentence() -> None:
+    down = LabgridClaimer(LabgridClient("127.0.0.1:1", program=str(TOOLS / "labgrid-client"), timeout=20))
+    if not (TOOLS / "labgrid-client").exists():
+        pytest.skip("labgrid is not installed: run tools/labgrid/install (CI does)")
+    sentence = r"^The labgrid coordinator 127\.0\.0\.1:1 could not be used .*reaches it\.$"
+    with pytest.raises(NoBoardError, match=sentence), down.claim(["x"], CLOCK, timeout=5):
+        pass

@@ -36,12 +36,12 @@ def test_each_board_gets_its_hub_port_and_the_serial_port_below_it() -> None:
     config = export.exporter_config(inv, UDEV.get)
     assert config["b1"] == {
         "USBPowerPort": {"match": {"ID_PATH": f"{CONTROLLER}-usb-0:1:1.0"}, "index": 2},
-        "USBSerialPort": {"match": {"@ID_PATH": f"{CONTROLLER}-usb-0:1.2"}, "speed": 115200},
+        "USBSerialPort": {"match": {"ID_PATH": f"{CONTROLLER}-usb-0:1.2:1.0"}, "speed": 115200},
     }
-    assert config["b2"]["USBSerialPort"]["match"] == {"@ID_PATH": f"{CONTROLLER}-usb-0:1.4.3"}
+    assert config["b2"]["USBSerialPort"]["match"] == {"ID_PATH": f"{CONTROLLER}-usb-0:1.4.3:1.0"}
     # a board on the root hub (uhubctl -l 1): the root hub's interface is 1-0:1.0, the board is usb-0:5
     assert config["b3"]["USBPowerPort"]["match"] == {"ID_PATH": f"{CONTROLLER}-usb-0:0:1.0"}
-    assert config["b3"]["USBSerialPort"]["match"] == {"@ID_PATH": f"{CONTROLLER}-usb-0:5"}
+    assert config["b3"]["USBSerialPort"]["match"] == {"ID_PATH": f"{CONTROLLER}-usb-0:5:1.0"}
     text = export.render_exporter(config, Path("devices.yaml"))
     assert text.startswith("## ") and yaml.safe_load(text) == config  # '##': a Jinja comment in labgrid's loader
 
@@ -81,8 +81,8 @@ def test_places_round_trip_and_a_damaged_file_is_one_sentence(tmp_path: Path) ->
     found = export.places(_inventory(_board("b1", "1-1", 2, ["cloud"])), "bench1")
     path = tmp_path / "places.yaml"
     export.write_text(path, export.render_places(found, "bench1"))
-    assert export.read_places(path) == found
-    path.write_text("b1: [1, 2]\n")
+    assert export.read_places(path) == ("bench1", found)
+    path.write_text("exporter: bench1\nplaces:\n  b1: [1, 2]\n")
     with pytest.raises(ConfigError, match=r"places\.yaml is not a places file of rig labgrid export .*again\.$"):
         export.read_places(path)
 
@@ -114,3 +114,19 @@ def test_export_of_a_hub_this_host_lacks_is_one_sentence(tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("rig: error: b1: hub 7-9.9.9.9 is not on this host's USB"), err
     assert not (tmp_path / "lg").exists()  # nothing written for a host the file does not fit
+
+
+@pytest.mark.parametrize("tag", ["platform=argon", "service=ok", "name=x"])
+def test_a_tag_that_would_replace_the_rigs_own_is_refused(tag: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^b1: tag {tag} would replace the rig's own .* rename it\.$"):
+        export.places(_inventory(_board("b1", "1-1", 2, [tag])), "bench1")
+
+
+def test_a_board_name_labgrid_client_would_read_as_an_option_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^board name '-b1' cannot name a labgrid place .*rename it in devices"):
+        export.places(_inventory(_board("-b1", "1-1", 2)), "bench1")
+
+
+def test_tags_whose_values_hold_a_comma_read_back_whole() -> None:
+    text = "Place 'b':\n  tags: note=bay 3, shelf 2, platform=boron, x=a=b\n  matches:\n"
+    assert parse_places(text)["b"].tags == {"note": "bay 3, shelf 2", "platform": "boron", "x": "a=b"}

@@ -36,9 +36,9 @@ def cmd_export(args: argparse.Namespace, out: Console) -> int:
 
 
 def cmd_places(args: argparse.Namespace, out: Console) -> int:
-    """`rig labgrid places PLACES.yaml --coordinator HOST:PORT`: create or update the places."""
-    wanted = export.read_places(Path(args.places))
-    for line in LabgridClient(args.coordinator).apply(wanted):
+    """`rig labgrid places PLACES.yaml --coordinator HOST:PORT [--move]`: make the exporter's places so."""
+    exporter, wanted = export.read_places(Path(args.places))
+    for line in LabgridClient(args.coordinator).apply(wanted, exporter, move=args.move):
         out.print(line, markup=False)
     return 0
 
@@ -55,4 +55,5 @@ def add_labgrid_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     p = cmds.add_parser("places", help="create or update the places of a places.yaml on a coordinator")
     p.add_argument("places", help="places.yaml made by rig labgrid export")
     p.add_argument("--coordinator", required=True, help="the coordinator, HOST:PORT")
+    p.add_argument("--move", action="store_true", help="take over places another exporter had (boards moved here)")
     p.set_defaults(func=cmd_places)

@@ -1,44 +1,66 @@
 """Claiming boards as labgrid places (docs/multi-host.md): a `Claimer` (rig/pool.py) whose locks live
 on a labgrid coordinator, so every client of the lab, on any host, shares the boards fairly.
 
-A claim reserves by tags (the coordinator allocates places in the order reservations came, so
-waiting clients take turns), acquires the allocated place, and on leaving always releases it and
-cancels the reservation (a released place stays held by its reservation otherwise). Each process
-is its own owner (`LG_USERNAME=rig-<user>-<pid>`): xdist workers never release each other's
-places, and a place held by a process of this host that has died is released before it is needed
-again. A quarantined place carries `service=quarantined` and the reason as its comment; claims ask
-for `service=ok`, so the coordinator never allocates it.
+A claim reserves each candidate place by name (labgrid's `name` tag; the coordinator serves each
+place's reservations in the order they came, so waiting clients take turns), takes the first place
+allocated and cancels the other reservations, acquires it, takes the host's own lock of the board
+too, and on leaving always releases the place and cancels its reservation (a released place stays
+held by its reservation otherwise). A reservation that expired (a suspended client) is made anew.
+
+Each process is its own owner: `LG_USERNAME=rig-<user>-<boot>-<pidns>-<pid>`, so xdist workers
+never release each other's places, and a place held by a rig process that is gone (same boot of
+this machine, same pid namespace, pid not running) is released before it is needed again; a holder
+that this process cannot see is never touched. A quarantined board carries `service=quarantined`
+and the reason as the place's comment (claims ask for `service=ok`), and the host's quarantine
+marker too, so runs with and without labgrid agree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rig.clock import Clock, Deadline, SystemClock
 from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
 from rig.pool import Claimer, NoBoardError
+from rig.transport.errors import TimeoutError_, ToolError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
-WAIT_STEP = 5.0  # wall seconds per `labgrid-client wait` (each one keeps the reservation alive)
+WAIT_STEP = 5.0  # wall seconds per `labgrid-client wait` with one reservation (each wait keeps it alive)
+ALIVE = ("waiting", "allocated", "acquired")
+
+
+def _identity() -> str:
+    """The boot of this machine and the pid namespace: where a pid names one process."""
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+    return f"{boot}-{os.stat('/proc/self/ns/pid').st_ino}"
 
 
 def owner_name(pid: int | None = None) -> str:
-    """The labgrid user of this process: unique per process, and naming the process."""
-    return f"rig-{getpass.getuser()}-{os.getpid() if pid is None else pid}"
+    """The labgrid user of this process (or of `pid` here): unique per process, naming the process."""
+    return f"rig-{getpass.getuser()}-{_identity()}-{os.getpid() if pid is None else pid}"
+
+
+def labgrid_host() -> str:
+    """The host part labgrid-client gives its owner name (LG_HOSTNAME, else the host name)."""
+    return os.environ.get("LG_HOSTNAME", socket.gethostname())
 
 
 def _stale(holder: str) -> bool:
-    """A place held by a rig process of this host that is gone."""
+    """A place held by a rig process of this boot and pid namespace that is gone."""
     host, _, user = holder.partition("/")
-    prefix = f"rig-{getpass.getuser()}-"
-    if host != socket.gethostname() or not user.startswith(prefix) or not user[len(prefix) :].isdigit():
+    mine = f"rig-{getpass.getuser()}-{_identity()}-"
+    pid = user.removeprefix(mine)
+    if host != labgrid_host() or not user.startswith(mine) or not pid.isdigit():
         return False
     try:
-        os.kill(int(user[len(prefix) :]), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:
@@ -47,13 +69,69 @@ def _stale(holder: str) -> bool:
 
 
 class LabgridClaimer:
-    """Boards (by place name) claimed on a labgrid coordinator: a `Claimer`."""
+    """Boards (by place name) claimed on a labgrid coordinator, and locked on this host: a `Claimer`."""
 
     def __init__(self, client: LabgridClient, local: Claimer | None = None) -> None:
         self.client = client
         self.local = local  # the host's own board locks, held too: a rig run that ignores labgrid cannot collide
 
-    def _places(self, candidates: list[str]) -> dict[str, PlaceState]:
+    def _fail(self, exc: Exception) -> NoBoardError:
+        return NoBoardError(
+            f"The labgrid coordinator {self.client.coordinator} could not be used ({exc}); check that it runs "
+            "and that this host reaches it."
+        )
+
+    def quarantined(self, name: str) -> str | None:
+        """Why a board is out of service (the host's marker, else its place), or None."""
+        if self.local is not None and (reason := self.local.quarantined(name)) is not None:
+            return reason
+        try:
+            state = self.client.places().get(name)
+        except (ToolError, TimeoutError_) as exc:
+            raise self._fail(exc) from None
+        return _reason(state) if state is not None else None
+
+    def quarantine(self, name: str, reason: str) -> None:
+        """Take a board out of service for every client of the lab (tag and comment) and on this host."""
+        if self.local is not None:
+            self.local.quarantine(name, reason)
+        try:
+            self.client.call(f"--place={name}", "set-tags", f"{SERVICE}={QUARANTINED}")
+            self.client.call(f"--place={name}", "set-comment", f"quarantined by the rig: {reason}")
+        except (ToolError, TimeoutError_) as exc:
+            raise self._fail(exc) from None
+
+    @contextmanager
+    def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
+        """Hold one free place of `candidates` until the block ends (`start` is the coordinator's to choose)."""
+        del start  # the coordinator allocates, first come first served, in real time
+        tokens: dict[str, str] = {}
+        try:
+            name = self._reserve(candidates, tokens, Deadline(SystemClock(), timeout))
+        except (ToolError, TimeoutError_) as exc:
+            self._cancel(tokens)
+            raise self._fail(exc) from None
+        except BaseException:
+            self._cancel(tokens)
+            raise
+        try:
+            try:
+                self.client.call(f"--place={name}", "acquire", "--allow-unmatched")  # the boards are local
+            except (ToolError, TimeoutError_) as exc:
+                raise self._fail(exc) from None
+            if self.local is None:
+                yield name
+            else:
+                with self.local.claim([name], clock, timeout) as name:
+                    yield name
+        finally:
+            self._release(name)  # also after a failed acquire: the coordinator may have done it
+            self._cancel(tokens)
+
+    def _reserve(self, candidates: list[str], tokens: dict[str, str], deadline: Deadline) -> str:
+        """Reserve every usable candidate by name; the first allocated (the others cancelled)."""
+        if not candidates:
+            raise NoBoardError("No board of that kind is in devices.yaml.")
         places = self.client.places()
         for name in candidates:
             if name not in places:
@@ -61,81 +139,57 @@ class LabgridClaimer:
                     f"{name} is not a place on the labgrid coordinator {self.client.coordinator}: run rig labgrid "
                     "export and rig labgrid places on its host."
                 )
-        return places
-
-    def quarantined(self, name: str) -> str | None:
-        """Why a place is out of service, or None."""
-        state = self.client.places().get(name)
-        return _reason(state) if state is not None else None
-
-    def quarantine(self, name: str, reason: str) -> None:
-        """Take a place out of service for every client of the lab (tag and comment)."""
-        self.client.call("-p", name, "set-tags", f"{SERVICE}={QUARANTINED}")
-        self.client.call("-p", name, "set-comment", f"quarantined by the rig: {reason}")
-
-    def _release_stale(self, places: dict[str, PlaceState], names: list[str]) -> None:
-        for name in names:
-            holder = places[name].acquired
-            if holder and _stale(holder):
-                self.client.call("-p", name, "release", "--kick")
-                for token, owner in self.client.reservations().items():
-                    if owner == holder:
-                        self.client.call("cancel-reservation", token)
-
-    @contextmanager
-    def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
-        """Hold one free place of `candidates` until the block ends (`start` is the coordinator's to choose)."""
-        del start  # the coordinator allocates, first come first served, in real time
-        if not candidates:
-            raise NoBoardError("No board of that kind is in devices.yaml.")
-        places = self._places(candidates)
-        usable = [n for n in candidates if _reason(places[n]) is None]
+        reasons = {n: self._reason(n, places[n]) for n in candidates}
+        usable = [n for n in candidates if reasons[n] is None]
         if not usable:
             name = candidates[0]
             raise NoBoardError(
-                f"{name} is quarantined ({_reason(places[name])}); fix the board, then "
-                f"labgrid-client -p {name} set-tags {SERVICE}={IN_SERVICE}."
+                f"{name} is quarantined ({reasons[name]}); fix the board, then labgrid-client -p {name} set-tags "
+                f"{SERVICE}={IN_SERVICE} (and delete the host's quarantine marker if there is one)."
             )
-        self._release_stale(places, usable)
-        # one candidate: the coordinator's own tag of a place's name; several: the tags they share
-        tags = {"name": usable[0]} if len(usable) == 1 else _common_tags([places[n] for n in usable])
-        token = self.client.reserve(tags | {SERVICE: IN_SERVICE})
-        try:
-            name = self._allocated(token, Deadline(SystemClock(), timeout), usable)
-            self.client.call("-p", name, "acquire")
-            try:
-                if self.local is None:
-                    yield name
-                else:
-                    with self.local.claim([name], clock, timeout) as name:
-                        yield name
-            finally:
-                self.client.call("-p", name, "release")
-        finally:
-            self.client.call("cancel-reservation", token)
-
-    def _allocated(self, token: str, deadline: Deadline, usable: list[str]) -> str:
-        while (name := self.client.allocation(token, min(WAIT_STEP, max(deadline.remaining(), 0.1)))) is None:
+        for name in usable:
+            holder = places[name].acquired
+            if holder and _stale(holder):
+                self.client.call(f"--place={name}", "release", "--kick")
+        step = WAIT_STEP if len(usable) == 1 else 1.0
+        while True:
+            for name in usable:
+                if name not in tokens:
+                    tokens[name] = self.client.reserve({"name": name, SERVICE: IN_SERVICE})
+                state, place = self.client.reservation(tokens[name], min(step, max(deadline.remaining(), 0.1)))
+                if state in ("allocated", "acquired") and place == name:
+                    keep = tokens[name]
+                    self._cancel({n: t for n, t in tokens.items() if n != name})
+                    tokens.clear()
+                    tokens[name] = keep
+                    return name
+                if state not in ALIVE:
+                    del tokens[name]  # expired (a suspended client) or invalid: reserve again
             if deadline.expired():
                 raise NoBoardError(
                     f"None of {', '.join(usable)} became free within {deadline.timeout:g} s on the labgrid "
                     f"coordinator {self.client.coordinator}: other clients hold them; wait for them to end."
                 )
-        if name not in usable:
-            raise NoBoardError(
-                f"The labgrid coordinator allocated {name}, which is not one of {', '.join(usable)}: give boards "
-                "of one platform the same tags on every host (rig labgrid export)."
-            )
-        return name
+
+    def _reason(self, name: str, state: PlaceState) -> str | None:
+        if self.local is not None and (reason := self.local.quarantined(name)) is not None:
+            return reason
+        return _reason(state)
+
+    def _release(self, name: str) -> None:
+        try:
+            self.client.call(f"--place={name}", "release")
+        except (ToolError, TimeoutError_) as exc:
+            if "is not acquired" not in str(exc):
+                warnings.warn(f"place {name} may still be held on {self.client.coordinator}: {exc}", stacklevel=2)
+
+    def _cancel(self, tokens: dict[str, str]) -> None:
+        for token in tokens.values():
+            with contextlib.suppress(ToolError, TimeoutError_):  # gone already, or the coordinator is
+                self.client.call("cancel-reservation", token)
 
 
 def _reason(state: PlaceState) -> str | None:
     if state.tags.get(SERVICE) != QUARANTINED:
         return None
     return state.comment.removeprefix("quarantined by the rig: ") or "no reason given"
-
-
-def _common_tags(states: list[PlaceState]) -> dict[str, str]:
-    """The platform and cloud tags every candidate shares (what a reservation can ask for)."""
-    keys = ("platform", "cloud")
-    return {k: v for k in keys if len({s.tags.get(k) for s in states}) == 1 and (v := states[0].tags.get(k))}

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rig.errors import ConfigError
 from rig.labgrid.export import Place
 from rig.transport.errors import TimeoutError_, ToolError
 from rig.transport.tools import run
@@ -22,6 +23,7 @@ _PLACE = re.compile(r"^Place '([^']+)':$")
 SERVICE = "service"  # a tag of every place the rig makes: ok, or quarantined (rig/labgrid/claimer.py)
 IN_SERVICE = "ok"
 _TOKEN = re.compile(r"^export LG_TOKEN=(\S+)$", re.M)
+_TAG_START = re.compile(r"(?:^|(?<=, ))([a-z][a-z0-9_]*)=")
 
 
 @dataclass
@@ -42,6 +44,13 @@ def default_program() -> str:
     return str(checkout) if checkout.exists() else "labgrid-client"
 
 
+def _tags(text: str) -> dict[str, str]:
+    """`k=v, k2=v2` as labgrid prints tags; a value may itself hold ", " (labgrid checks only its first character)."""
+    keys = list(_TAG_START.finditer(text))
+    ends = [m.start() - 2 for m in keys[1:]] + [len(text)]  # each value ends at the ", " before the next key
+    return {m.group(1): text[m.end() : end] for m, end in zip(keys, ends, strict=True)}
+
+
 def parse_places(text: str) -> dict[str, PlaceState]:
     """Places from `labgrid-client -v places`."""
     found: dict[str, PlaceState] = {}
@@ -59,8 +68,7 @@ def parse_places(text: str) -> dict[str, PlaceState]:
             holder = line.removeprefix("  acquired: ")
             current.acquired = None if holder == "None" else holder
         elif line.startswith("  tags: "):
-            pairs = (pair.partition("=") for pair in line.removeprefix("  tags: ").split(", "))
-            current.tags = {k: v for k, _, v in pairs}
+            current.tags = _tags(line.removeprefix("  tags: "))
         elif line == "  matches:":
             in_matches = True
         elif in_matches and line.startswith("    "):
@@ -103,39 +111,63 @@ class LabgridClient:
         found = re.findall(r"^  owner: (\S+)\n  token: (\S+)$", self.call("-v", "reservations"), re.M)
         return {token: owner for owner, token in found}
 
-    def allocation(self, token: str, wait: float) -> str | None:
-        """The place allocated to a reservation, waiting up to `wait` s (and keeping it alive); None if none yet."""
+    def reservation(self, token: str, wait: float) -> tuple[str, str | None]:
+        """A reservation's state (waiting, allocated, acquired, expired, invalid, or gone) and its place,
+        waiting up to `wait` s while it is waiting (each wait keeps it alive).
+        """
         try:
             self.call("wait", token, timeout=wait)
         except TimeoutError_:
-            return None
+            return "waiting", None
+        except ToolError:
+            return "gone", None  # the coordinator removed it (expired some time ago)
         text = self.call("-v", "reservations")
+        if f"Reservation '{token}':\n" not in text:
+            return "gone", None
         block = text.partition(f"Reservation '{token}':\n")[2].split("\nReservation '")[0]
-        found = re.search(r"^    main: (\S+)$", block.partition("allocations:")[2], re.M)
-        return found.group(1) if found else None
+        state = re.search(r"^  state: (\w+)$", block, re.M)
+        place = re.search(r"^    main: (\S+)$", block.partition("allocations:")[2], re.M)
+        return (state.group(1) if state else "gone"), (place.group(1) if place else None)
 
-    def apply(self, wanted: list[Place]) -> list[str]:
-        """Create or update each place to hold exactly its matches and tags; what was done, a line each."""
+    def apply(self, wanted: list[Place], exporter: str, move: bool = False) -> list[str]:
+        """Make `exporter`'s places exactly `wanted` (created, updated, the ones no longer wanted deleted);
+        a place of another exporter is taken over only with `move`. What was done, a line each.
+        """
         have = self.places()
         done: list[str] = []
+        ours = f"{exporter}/"
         for place in wanted:
             state = have.get(place.name)
+            if state is not None and state.matches and not move and not any(m.startswith(ours) for m in state.matches):
+                raise ConfigError(
+                    f"place {place.name} belongs to another exporter ({', '.join(sorted(state.matches))}): rename "
+                    "the board, or pass --move if it moved to this host."
+                )
             created = state is None
             if state is None:
-                self.call("-p", place.name, "create")
+                self.call(f"--place={place.name}", "create")
                 state = PlaceState()
             stale = sorted(state.matches - set(place.matches))
             missing = [m for m in place.matches if m not in state.matches]
             if stale:
-                self.call("-p", place.name, "del-match", *stale)
+                self.call(f"--place={place.name}", "del-match", *stale)
             if missing:
-                self.call("-p", place.name, "add-match", *missing)
+                self.call(f"--place={place.name}", "add-match", *missing)
             want = place.tags | {SERVICE: state.tags.get(SERVICE, IN_SERVICE)}  # a quarantine stays
             tags = {k: "" for k in state.tags if k not in want} | want  # an empty value removes a tag
             if tags != state.tags:
-                self.call("-p", place.name, "set-tags", *(f"{k}={v}" for k, v in tags.items()))
+                self.call(f"--place={place.name}", "set-tags", *(f"{k}={v}" for k, v in tags.items()))
             changes = ["created,"] if created else []
             changes += [f"+{m}" for m in missing] + [f"-{m}" for m in stale]
             changes += [f"{k}={v}" for k, v in tags.items() if state.tags.get(k) != v]
             done.append(f"{place.name}: {' '.join(changes) if changes else 'up to date'}")
+        names = {p.name for p in wanted}
+        for name, state in sorted(have.items()):
+            if name in names or not state.matches or not all(m.startswith(ours) for m in state.matches):
+                continue  # another exporter's, or not made from a places file
+            if state.acquired:
+                done.append(f"{name}: no longer in the file, kept while {state.acquired} holds it")
+                continue
+            self.call(f"--place={name}", "delete")
+            done.append(f"{name}: deleted (no longer in the file)")
         return done

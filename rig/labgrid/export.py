@@ -25,10 +25,12 @@ from rig.errors import ConfigError
 from rig.inventory import DeviceSpec, Inventory
 
 LookUp = Callable[[str], str | None]  # a sysfs device name ("1-1:1.0") -> its udev ID_PATH, or None
-# labgrid's tag keys and values (TAG_KEY, TAG_VAL in labgrid/remote/common.py, v26.0.1), as whole words
+# tag keys and values: labgrid 26.0.1 checks only a prefix (TAG_KEY, TAG_VAL in labgrid/remote/common.py);
+# the rig asks for whole words, so a tag reads back from labgrid-client's listing unambiguously
 TAG_KEY = re.compile(r"^[a-z][a-z0-9_]+$")
 TAG_VALUE = re.compile(r"^[a-z0-9_][A-Za-z0-9_.-]*$")
-NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+RIG_TAGS = ("platform", "cloud", "service", "name")  # tags the rig sets (service: claimer.py; name: labgrid's own)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ def place_tags(spec: DeviceSpec) -> dict[str, str]:
     tags = {"platform": spec.platform, "cloud": "yes" if "cloud" in spec.tags else "no"}
     for tag in spec.tags:
         key, _, value = tag.partition("=")
+        if key in RIG_TAGS and tag != "cloud":
+            raise ConfigError(
+                f"{spec.name}: tag {tag} would replace the rig's own {key} tag (its {', '.join(RIG_TAGS)} tags are "
+                "made from devices.yaml); rename it."
+            )
         if tag != "cloud":
             tags[key] = value or "yes"
     for key, value in tags.items():
@@ -90,7 +97,8 @@ def _board_group(spec: DeviceSpec, look_up: LookUp) -> dict[str, Any]:
     board_path = hub_path.removesuffix(":1.0") + f".{spec.hub.port}" if ports else _root_port(hub_path, spec.hub.port)
     return {
         "USBPowerPort": {"match": {"ID_PATH": hub_path}, "index": spec.hub.port},
-        "USBSerialPort": {"match": {"@ID_PATH": board_path}, "speed": 115200},
+        # the tty's own ID_PATH (udev's 60-serial.rules gives every tty one): its CDC interface 0
+        "USBSerialPort": {"match": {"ID_PATH": f"{board_path}:1.0"}, "speed": 115200},
     }
 
 
@@ -110,6 +118,10 @@ def places(inventory: Inventory, exporter: str) -> list[Place]:
         raise ConfigError(
             f"exporter name {exporter!r} may hold only letters, digits, '.', '_' and '-'; choose another."
         )
+    for spec in inventory.devices:
+        if not NAME.match(spec.name):
+            raise ConfigError(f"board name {spec.name!r} cannot name a labgrid place (it must not start with '-' "
+                              "or '.'); rename it in devices.yaml.")  # fmt: skip
     return [Place(spec.name, (f"{exporter}/{spec.name}/*",), place_tags(spec)) for spec in inventory.devices]
 
 
@@ -129,16 +141,17 @@ def render_exporter(config: dict[str, dict[str, Any]], source: Path) -> str:
 
 
 def render_places(found: list[Place], exporter: str) -> str:
-    """The places file that `rig labgrid places` applies to a coordinator."""
-    data = {p.name: {"matches": list(p.matches), "tags": p.tags} for p in found}
-    return f"# places of exporter {exporter}, made by rig labgrid export\n" + yaml.safe_dump(data, sort_keys=False)
+    """The places file that `rig labgrid places` applies to a coordinator: all of one exporter's places."""
+    data = {"exporter": exporter, "places": {p.name: {"matches": list(p.matches), "tags": p.tags} for p in found}}
+    return "# made by rig labgrid export\n" + yaml.safe_dump(data, sort_keys=False)
 
 
-def read_places(path: Path) -> list[Place]:
-    """Places from a file `rig labgrid export` wrote; a damaged one is a ConfigError."""
+def read_places(path: Path) -> tuple[str, list[Place]]:
+    """The exporter and its places from a file `rig labgrid export` wrote; a damaged one is a ConfigError."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return [Place(str(n), tuple(map(str, p["matches"])), {str(k): str(v) for k, v in p["tags"].items()})
-                for n, p in data.items()]  # fmt: skip
+        found = [Place(str(n), tuple(map(str, p["matches"])), {str(k): str(v) for k, v in p["tags"].items()})
+                 for n, p in (data["places"] or {}).items()]  # fmt: skip
+        return str(data["exporter"]), found
     except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a places file of rig labgrid export ({exc}); make it again.") from None

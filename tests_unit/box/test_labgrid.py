@@ -72,11 +72,21 @@ def test_export_and_places_give_labgrid_each_boards_hub_port_and_serial_port(
 
 def test_places_follow_a_changed_places_file(coordinator: str, tmp_path: Path) -> None:
     places = tmp_path / "places.yaml"
-    places.write_text("x1:\n  matches: [h1/x1/*]\n  tags: {platform: argon, cloud: 'no', room: a}\n")
     rig = [*RIG, "labgrid", "places", str(places), "--coordinator", coordinator]
-    subprocess.run(rig, capture_output=True, text=True, timeout=120, check=True)
-    places.write_text("x1:\n  matches: [h2/x1/*]\n  tags: {platform: argon, cloud: 'yes'}\n")  # moved host, cloud
-    done = subprocess.run(rig, capture_output=True, text=True, timeout=120, check=True).stdout
+
+    def apply(text: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        places.write_text(text)
+        return subprocess.run([*rig, *extra], capture_output=True, text=True, timeout=120, check=False)
+
+    h1 = "exporter: h1\nplaces:\n  x1:\n    matches: [h1/x1/*]\n    tags: {platform: argon, cloud: 'no', room: a}\n"
+    assert apply(h1).returncode == 0
+    moved = "exporter: h2\nplaces:\n  x1:\n    matches: [h2/x1/*]\n    tags: {platform: argon, cloud: 'yes'}\n"
+    refused = apply(moved)  # another host's board of the same name must not take the place over
+    assert refused.returncode == 2 and "place x1 belongs to another exporter (h1/x1/*)" in refused.stderr
+    done = apply(moved, "--move").stdout
     assert done.strip() == "x1: +h2/x1/* -h1/x1/* room= cloud=yes", done
     shown = lg_client(coordinator, "-p", "x1", "show").stdout
-    assert "tags: cloud=yes, platform=argon\n" in shown and "h2/x1/*" in shown and "h1/x1" not in shown
+    assert "tags: cloud=yes, platform=argon, service=ok\n" in shown and "h2/x1/*" in shown and "h1/x1" not in shown
+    gone = apply("exporter: h2\nplaces: {}\n").stdout  # the board left h2's devices.yaml
+    assert gone.strip() == "x1: deleted (no longer in the file)"
+    assert "x1" not in lg_client(coordinator, "places").stdout
