@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from rig.clock import Clock, Deadline, SystemClock
 from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
-from rig.pool import Claimer, NoBoardError
+from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
 WAIT_STEP = 5.0  # wall seconds per `labgrid-client wait` (each one keeps the reservation alive)
@@ -83,7 +83,9 @@ class LabgridClaimer:
                         self.client.call("cancel-reservation", token)
 
     @contextmanager
-    def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
+    def claim(
+        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
+    ) -> Iterator[str]:
         """Hold one free place of `candidates` until the block ends (`start` is the coordinator's to choose)."""
         del start  # the coordinator allocates, first come first served, in real time
         if not candidates:
