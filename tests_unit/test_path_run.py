@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from rig.cli import main
-from rig.matrix import write_synthetic_store
+from rig.matrix import MatrixPath, write_synthetic_store
+from rig.report.results import PathResult
+from rig.runner.path import as_planned
 from testsupport.benches import FAULTY_BENCH
 
 CLEAN_BENCH = FAULTY_BENCH.replace(", faults: {dfu_error_status: 3}", "")  # the same Photon, on 1.5.2
@@ -157,3 +159,16 @@ def test_a_board_of_another_platform_and_a_bench_without_releases_are_one_senten
     assert code == 2 and "No boron board in devices.yaml: add one or pick another --platform." in err, err
     code, _, err = _run(capsys, "--devices", devices, *path)
     assert code == 2 and "Say which releases to run: --releases DIR" in err, err
+
+
+def test_only_a_refusal_the_planner_always_makes_is_as_planned() -> None:
+    """The matrix's test and `rig path run` judge a record alike: an OTA downgrade refused is as
+    planned (exit 0, pytest skip), a refused upgrade is a failure (exit 1, the test fails)."""
+    down, up = MatrixPath("photon", "2.3.1", "1.5.2", "ota"), MatrixPath("photon", "1.5.2", "2.3.1", "ota")
+
+    def record(p: MatrixPath, outcome: str) -> PathResult:
+        return PathResult(p.id, p.platform, p.from_version, p.to_version, p.method, outcome, "why.")
+
+    assert as_planned(down, record(down, "refused")) and not as_planned(up, record(up, "refused"))
+    assert as_planned(up, record(up, "flaky")) and as_planned(up, record(up, "completed-over-the-air"))
+    assert not as_planned(up, record(up, "fail")) and not as_planned(up, record(up, "interrupted"))
