@@ -21,6 +21,7 @@ from rig.errors import ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, SimSettings
 from rig.inventory import HubPort as SpecHub
+from rig.methods import Via
 from rig.pool import Claimer, Pool
 from rig.transport.cloud import TOKEN_ENV, CloudClient
 
@@ -149,6 +150,19 @@ def matrix_bench(platform_names: Sequence[str]) -> list[DeviceSpec]:
         )
         for n, (p, suffix) in enumerate(pairs)
     ]
+
+
+def candidates(specs: Sequence[DeviceSpec], wanted: set[str] | None, method: str | None) -> list[str]:
+    """The boards a path or test may claim: of the `wanted` platforms; for a path, the connected
+    (`cloud`) boards for OTA and the others for the rest, where the bench has both kinds (offline
+    boards keep the cloud's healer out of the other paths, §6.4).
+    """
+    names = sorted(d.name for d in specs if wanted is None or platforms.by_name(d.platform).name in wanted)
+    if method is None:
+        return names
+    cloud = {d.name for d in specs if "cloud" in d.tags}
+    preferred = [n for n in names if (n in cloud) == (method == Via.OTA)]
+    return preferred or names
 
 
 @dataclass

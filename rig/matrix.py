@@ -119,11 +119,13 @@ def run_platforms(given: list[str], bench_platforms: list[str] | None) -> list[s
     return list(SIM_PLATFORMS)
 
 
-def check_numbers(workers: int | None, path_timeout: float, time_scale: float) -> None:
-    """Worker count, watchdog and time scale that would hang or silently disable something end here."""
+def check_numbers(workers: int | None, path_timeout: float | None, time_scale: float) -> None:
+    """Worker count, watchdog and time scale (None: not given) that would hang or silently disable
+    something end here.
+    """
     if workers is not None and workers < 0:
         raise ConfigError(f"-n {workers}: the number of workers must be 0 (no xdist) or more.")
-    if not math.isfinite(path_timeout) or path_timeout <= 0:
+    if path_timeout is not None and (not math.isfinite(path_timeout) or path_timeout <= 0):
         raise ConfigError(
             f"Path timeout {path_timeout:g}: the watchdog needs a number of wall seconds above 0 (default 1800)."
         )

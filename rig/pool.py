@@ -27,7 +27,10 @@ from rig.lock_folder import (
     write_marker,
 )
 
-__all__ = ["LOCK_DIR_ENV", "Claimer", "NoBoardError", "Pool", "default_lock_dir", "lock_dir"]
+__all__ = ["CLAIM_TIMEOUT", "LOCK_DIR_ENV", "Claimer", "NoBoardError", "Pool", "default_lock_dir", "lock_dir"]
+
+
+CLAIM_TIMEOUT = 600.0  # wall seconds a claim waits for a board another run or command holds
 
 
 class NoBoardError(RigError):
@@ -40,7 +43,7 @@ class Claimer(Protocol):
     """Exclusive use of boards, and taking a broken one out of service."""
 
     def claim(
-        self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0
+        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
     ) -> AbstractContextManager[str]:
         """Hold one free, usable board of `candidates` for the block (NoBoardError if none comes free)."""
         ...
@@ -98,7 +101,9 @@ class Pool:
             ) from None
 
     @contextmanager
-    def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
+    def claim(
+        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
+    ) -> Iterator[str]:
         """Hold one free board of `candidates` (trying from `start`) until the block ends."""
         if not candidates:
             raise NoBoardError("No board of that kind is in devices.yaml.")

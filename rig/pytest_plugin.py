@@ -31,8 +31,7 @@ from rig.pytest_chains import ChainPlugin
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector, as_interrupted, path_property
-from rig.runner.prepare import leave_usable, take_over
-from rig.runner.recovery import PROCESS_QUARANTINE
+from rig.runner.prepare import hand_back, take_over
 from rig.schedule import Schedule
 
 MARKERS = (
@@ -332,19 +331,13 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
         take_over(dev)  # a crashed worker may have left it off
         try:
             yield dev
-        finally:
-            try:  # the watchdog may end the recovery: the port is switched on all the same
-                store = rig_session.store()
-                if request.node.stash.get(_FAILED, False) and store is not None:  # leave the bench usable
-                    request.node.add_report_section("teardown", "rig", leave_usable(dev, store))
-                if PROCESS_QUARANTINE.is_quarantined(name):  # out of service for every later claim
-                    pool.quarantine(name, PROCESS_QUARANTINE.reasons.get(name, "failed its health checks"))
-            finally:
-                if dev.power is not None:
-                    try:
-                        dev.power.switch(True)
-                    except Exception as exc:
-                        request.node.add_report_section("teardown", "rig", f"could not power the port on: {exc}")
+        finally:  # the watchdog may end the recovery: the port is switched on all the same
+            failed = request.node.stash.get(_FAILED, False)
+            hand_back(dev, pool, rig_session.store(), failed, lambda said: _teardown_note(request, said))
+
+
+def _teardown_note(request: pytest.FixtureRequest, text: str) -> None:
+    request.node.add_report_section("teardown", "rig", text)
 
 
 @pytest.fixture

@@ -75,20 +75,9 @@ class RigSession:
                 self._inventory = Inventory(devices=assemble.matrix_bench(self.platforms()))
         return self._inventory
 
-    def wants_cloud(self, name: str) -> bool:
-        """True for boards tagged `cloud` (connected, for OTA paths)."""
-        return any(d.name == name and "cloud" in d.tags for d in self.inventory().devices)
-
     def candidates(self, wanted: set[str] | None, method: str | None) -> list[str]:
-        """The boards a test may claim: of the `wanted` platforms; for a path, the connected (`cloud`)
-        boards for OTA and the others for the rest, where the bench has both kinds.
-        """
-        specs = self.inventory().devices
-        names = sorted(d.name for d in specs if wanted is None or platforms.by_name(d.platform).name in wanted)
-        if method is None:
-            return names
-        preferred = [n for n in names if self.wants_cloud(n) == (method == Via.OTA)]
-        return preferred or names
+        """The boards a test may claim (rig.assemble.candidates: OTA wants a connected board)."""
+        return assemble.candidates(self.inventory().devices, wanted, method)
 
     def chain_starts(self) -> dict[str, str]:
         """The Device OS each platform's boards run when the run starts, where the rig knows it (the

@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -171,7 +172,9 @@ def test_rig_matrix_command_and_the_page_in_chromium(tmp_path: Path) -> None:
         "modelled_seconds",
         "setup_modelled_seconds",
         "wall_seconds",
+        "host",
     }
+    assert {p["host"] for p in paths} == {socket.gethostname()}  # a multi-host report names it per path
     dom = dump_dom(report / "matrix.html", tmp_path)
     assert "4 paths: 4 pass" in dom
     assert dom.count('data-outcome="pass"') == 4

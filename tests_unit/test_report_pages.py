@@ -126,6 +126,15 @@ def test_the_failures_list_names_the_step_a_path_failed_in() -> None:
     assert "in: step 2/3 flash system-part1 via dfu" in text_of(matrix_page([failed], META)).of("failures")
 
 
+def test_the_failures_list_names_the_host_each_path_ran_on() -> None:
+    """A record that names its host (every record `rig matrix` and `rig path run` make now) shows
+    that host; an older record without one shows the run's host."""
+    remote = result("photon-1.5.2-to-2.3.1-dfu", "fail", "errWRITE.", host="bench-host-2")
+    older = result("photon-1.5.2-to-2.3.1-serial", "fail", "timeout.")
+    rows = text_of(matrix_page([remote, older], META)).of("failures")
+    assert "bench-host-2" in rows and rows.count("bench-host-7") == 1, rows
+
+
 def test_a_run_without_failures_says_so() -> None:
     text = text_of(matrix_page([result("photon-2.3.1-to-1.5.2-dfu", "pass")], {"simulated": True}))
     assert "No path failed." in text.of("failures") and "flaky" not in text.ids

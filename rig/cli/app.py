@@ -22,6 +22,7 @@ from rig.cli.check_app import add_check_app_command
 from rig.cli.devices import add_device_commands
 from rig.cli.labgrid import add_labgrid_commands
 from rig.cli.matrix import add_matrix_commands
+from rig.cli.path import add_path_commands
 from rig.errors import EXIT_INTERRUPTED, ConfigError, RigError
 from rig.firmware import versions
 from rig.firmware.fetch import fetch_release
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_device_commands(sub)
     add_matrix_commands(sub)
+    add_path_commands(sub)
     add_labgrid_commands(sub)
     add_check_app_command(sub)
     sub.add_parser("platforms", help="show the platform table").set_defaults(func=cmd_platforms)

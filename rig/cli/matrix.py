@@ -159,9 +159,13 @@ def preflight(args: argparse.Namespace) -> None:
     if not args.sim:
         lock_dir(None)
     if args.json_out:  # found now, not after the whole night
-        target = Path(args.json_out)
-        if target.is_dir() or not os.access(target if target.exists() else (target.parent or Path(".")), os.W_OK):
-            raise ConfigError(f"--json-out {target} cannot be written: pass a file in a writable folder.")
+        check_json_out(Path(args.json_out))
+
+
+def check_json_out(target: Path) -> None:
+    """A --json-out file that cannot be written ends here, before anything runs."""
+    if target.is_dir() or not os.access(target if target.exists() else (target.parent or Path(".")), os.W_OK):
+        raise ConfigError(f"--json-out {target} cannot be written: pass a file in a writable folder.")
 
 
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths

@@ -6,7 +6,6 @@ over), and one that fails and then passes is reported `flaky`, never `pass`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -14,12 +13,9 @@ import pytest
 from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.matrix import MatrixPath
-from rig.plan import PlanRefused, plan
-from rig.plan.planner import refused_before_any_write
-from rig.report.results import FLAKY, PathResult, from_run
-from rig.runner import OVER_THE_AIR, PASS, Runner, installed
-from rig.runner.prepare import PrepareError, ensure_release
-from rig.runner.run import FAIL
+from rig.report.results import FLAKY, PathResult
+from rig.runner.path import as_planned, attempt
+from rig.runner.run import FAIL, REFUSED
 
 pytestmark = pytest.mark.hil
 
@@ -39,38 +35,10 @@ def test_path(
         tries.append(attempt(rig_path, board, rig_releases))
     result = tries[-1] if len(tries) == 1 else merged(tries)
     rig_record(result)
-    if result.outcome == "refused":  # reported skipped with its reason (report.html, JUnit); recorded refused
-        expected = refused_before_any_write(rig_path.method, rig_path.from_version, rig_path.to_version)
-        assert expected, f"unexpected refusal: {result.error}"
+    if result.outcome == REFUSED:  # reported skipped with its reason (report.html, JUnit); recorded refused
+        assert as_planned(rig_path, result), f"unexpected refusal: {result.error}"
         pytest.skip(f"refused: {result.error}")
-    assert result.outcome in (PASS, OVER_THE_AIR, FLAKY), result.error
-
-
-def attempt(p: MatrixPath, board: Device, store: ReleaseStore) -> PathResult:
-    """One try of a path: the board brought to `from` (0 s when it runs it already), planned, run."""
-    source, target = store.get(p.platform, p.from_version), store.get(p.platform, p.to_version)
-    noted, began = len(board.log), board.clock.now()
-    try:
-        setup = ensure_release(board, source)  # None: the board ran `from` already (the previous path's `to`)
-    except PrepareError as exc:  # a try that failed in its set-up: retried like any other, its time counted
-        log, spent = "\n".join(board.log[noted:]), board.clock.now() - began
-        return PathResult(
-            p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, str(exc), board.name, log=log,
-            setup_modelled_seconds=spent,
-        )  # fmt: skip
-    setup_seconds = setup.clock_seconds if setup is not None else 0.0
-    start = time.perf_counter()
-    try:
-        steps = plan(installed(board, hashes=True), target, p.method)
-    except PlanRefused as exc:
-        return PathResult(
-            p.id, p.platform, p.from_version, p.to_version, p.method, "refused", str(exc), board.name,
-            wall_seconds=time.perf_counter() - start, log=str(exc), setup_modelled_seconds=setup_seconds,
-        )  # fmt: skip
-    run = Runner(board).run(steps, target)
-    result = from_run(p.id, p.platform, p.from_version, p.to_version, p.method, board.name, run)
-    result.setup_modelled_seconds = setup_seconds
-    return result
+    assert as_planned(rig_path, result), result.error
 
 
 def merged(tries: list[PathResult]) -> PathResult:

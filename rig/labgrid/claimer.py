@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rig.clock import Clock, Deadline, SystemClock
 from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
-from rig.pool import Claimer, NoBoardError
+from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
 from rig.transport.errors import TimeoutError_, ToolError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
@@ -102,7 +102,9 @@ class LabgridClaimer:
             raise self._fail(exc) from None
 
     @contextmanager
-    def claim(self, candidates: list[str], clock: Clock, timeout: float = 600.0, start: int = 0) -> Iterator[str]:
+    def claim(
+        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
+    ) -> Iterator[str]:
         """Hold one free place of `candidates` until the block ends (`start` is the coordinator's to choose)."""
         del start  # the coordinator allocates, first come first served, in real time
         tokens: dict[str, str] = {}

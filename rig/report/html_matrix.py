@@ -59,7 +59,7 @@ def _failure_row(r: PathResult, host: str, logs: str) -> str:
         badge(r.outcome, r.outcome),
         escape(r.id),
         escape(r.board or "—"),
-        escape(host),
+        escape(r.host or host),  # the path's own host (a multi-host run), else the run's
         escape(failing_step(r) or "—"),
         escape(reason),
         f"{r.bench_time()}; path {r.wall_seconds:.1f} s wall",

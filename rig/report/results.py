@@ -35,6 +35,7 @@ class PathResult:
     log: str = ""
     board_state: str = ""  # what the board was left in after the path
     setup_modelled_seconds: float = 0.0  # bringing the board to `from` first; 0 when it ran `from` already
+    host: str = ""  # the host whose board ran the path ("" in records made before it was kept)
 
     @property
     def bench_seconds(self) -> float:
@@ -62,6 +63,7 @@ class PathResult:
             "modelled_seconds": round(self.modelled_seconds, 2),
             "setup_modelled_seconds": round(self.setup_modelled_seconds, 2),
             "wall_seconds": round(self.wall_seconds, 3),
+            "host": self.host,
         }
 
     @classmethod

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rig.device import Device, Mode
 from rig.device.modes import power_on
 from rig.errors import EXIT_FAILED, RigError
 from rig.firmware.release import Release, ReleaseStore
 from rig.methods import RESTORE, Via
 from rig.plan import plan
+from rig.pool import Claimer
 from rig.runner.recovery import PROCESS_QUARANTINE, Quarantine, recover
 from rig.runner.run import FAIL, Runner, RunResult, installed, verify
 from rig.runner.state import board_state
@@ -81,3 +84,24 @@ def leave_usable(dev: Device, store: ReleaseStore, quarantine: Quarantine | None
     except RigError as exc:
         return f"recovery of {dev.name} failed: {exc}"
     return f"recovered {dev.name} to Device OS {have[-1]}: {result.outcome}; {result.board_state}"
+
+
+def hand_back(
+    dev: Device, claimer: Claimer, store: ReleaseStore | None, failed: bool, say: Callable[[str], None]
+) -> None:
+    """Before a claimed board is released: after a failure it is recovered (leave_usable), a board
+    this process quarantined is taken out of service for every later claim, and its hub port is
+    switched on whatever happened before (also when the recovery is interrupted); `say` gets what
+    was done and what could not be.
+    """
+    try:
+        if failed and store is not None:  # leave the bench usable
+            say(leave_usable(dev, store))
+        if PROCESS_QUARANTINE.is_quarantined(dev.name):
+            claimer.quarantine(dev.name, PROCESS_QUARANTINE.reasons.get(dev.name, "failed its health checks"))
+    finally:
+        if dev.power is not None:
+            try:
+                dev.power.switch(True)
+            except Exception as exc:  # any failure is said; the claim is released next
+                say(f"could not power the port on: {exc}")
