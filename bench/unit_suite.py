@@ -60,6 +60,9 @@ def main(argv: list[str]) -> int:
         lines = done.stdout.strip().splitlines()
         rows = sorted(peaks.read_text().split("\n")[:-1]) if peaks.exists() else []
     print(f"unit suite: {wall:.0f} s wall, exit {done.returncode}: {lines[-1] if lines else done.stderr[-500:]}")
+    for line in lines:
+        if line.startswith(("FAILED ", "ERROR ")):  # -ra's short summary: what failed, with the reason
+            print(f"  {line}")
     for row in rows:
         worker, mib = row.split()
         print(f"  peak RSS {worker}: {mib} MiB")
