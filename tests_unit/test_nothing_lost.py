@@ -98,11 +98,11 @@ def test_a_killed_run_keeps_its_journal(tmp_path: Path) -> None:
 
 def test_two_runs_never_touch_each_others_files(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    first = matrix(report, "--from", "2.3.1", "--to", "4.0.1")
+    first = matrix(report, "--from", "2.3.1", "--to", "4.0.1", "-n", "0")  # no xdist: the folders are the point
     assert first.wait(600) == 0, first.communicate()[0][-2000:]
     run1 = (report / "latest").resolve()
     kept = (run1 / "results.json").read_bytes()
-    second = matrix(report, "--from", "4.0.1", "--to", "2.3.1")
+    second = matrix(report, "--from", "4.0.1", "--to", "2.3.1", "-n", "0")
     assert second.wait(600) == 0, second.communicate()[0][-2000:]
     run2 = (report / "latest").resolve()
     assert run1 != run2 and (run1 / "results.json").read_bytes() == kept
@@ -207,8 +207,8 @@ def test_resume_completes_a_stopped_run_with_every_path_once(tmp_path: Path) -> 
 def test_rerun_failed_runs_only_the_failed_paths_in_a_new_run(tmp_path: Path) -> None:
     report = tmp_path / "report"
     done = subprocess.run(
-        [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "--from", "2.3.1", "--report",
-         str(report)],
+        [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "--from", "2.3.1", "-n", "0",
+         "--report", str(report)],  # no xdist (the rerun keeps the selection): which paths run again is the point
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:]

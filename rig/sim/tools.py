@@ -103,5 +103,12 @@ class ToolServer:
         """Stop serving and remove the files."""
         self._stopping = True
         if self._sock is not None:
+            # close() alone does not wake a thread blocked in accept() on Linux: the thread, and the
+            # lab its handlers reach, would live on (the unit suite grew by a lab per test)
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,6 +1,9 @@
 """Every ordered pair of real releases per platform, over every validated and DFU path, ends `pass`
 with the board's own flash equal to the target release; OTA upgrades pass, OTA downgrades are
-refused (protocols §6.6)."""
+refused (protocols §6.6).
+
+The unit suite's one real-binary matrix (issue 19): other tests run single paths or synthetic releases;
+bench/matrix_wall.py times its dfu and serial pairs through the plugin."""
 
 from __future__ import annotations
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+import weakref
 
 import serial
 import serial.tools.list_ports
@@ -38,6 +40,19 @@ def test_install_and_uninstall_restore_everything() -> None:
     assert after == before
     assert registry.lookup(board.device_id) is None
     assert tools_dir is not None and not tools_dir.exists()
+
+
+def test_a_closed_lab_is_freed_with_its_boards() -> None:
+    # a lab left alive by its own server threads kept every board's flash: the unit suite grew by
+    # megabytes per lab, past a gigabyte per worker
+    with Lab() as lab:
+        lab.add_board("b", "boron", "2.3.1")
+        tools = lab.tools
+        assert tools is not None
+    refs = [weakref.ref(lab), weakref.ref(lab.board("b")), weakref.ref(tools)]
+    del lab, tools
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
 
 
 def test_virtual_clock_runs_events_in_order_without_waiting() -> None:
