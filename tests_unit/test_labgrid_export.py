@@ -80,20 +80,11 @@ def test_a_tag_labgrid_refuses_is_named(tag: str) -> None:
 def test_places_round_trip_and_a_damaged_file_is_one_sentence(tmp_path: Path) -> None:
     found = export.places(_inventory(_board("b1", "1-1", 2, ["cloud"])), "bench1")
     path = tmp_path / "places.yaml"
-    export.write_text(path, export.render_places(found, "bench1"))
+    path.write_text(export.render_places(found, "bench1"))
     assert export.read_places(path) == ("bench1", found)
     path.write_text("exporter: bench1\nplaces:\n  b1: [1, 2]\n")
     with pytest.raises(ConfigError, match=r"places\.yaml is not a places file of rig labgrid export .*again\.$"):
         export.read_places(path)
-
-
-def test_write_text_never_follows_a_planted_link(tmp_path: Path) -> None:
-    victim = tmp_path / "victim"
-    victim.write_text("keep")
-    (tmp_path / f".exporter.yaml.{__import__('os').getpid()}.tmp").symlink_to(victim)
-    with pytest.raises(FileExistsError):
-        export.write_text(tmp_path / "exporter.yaml", "x")
-    assert victim.read_text() == "keep"
 
 
 def test_parse_places_reads_labgrid_clients_listing() -> None:

@@ -168,15 +168,20 @@ ONE_BORON = """devices:
 """
 
 
-def test_the_watchdog_also_ends_a_fixture_that_hangs_in_set_up_or_teardown(tmp_path: Path) -> None:
-    (tmp_path / "test_fixtures_hang.py").write_text(HANGING_FIXTURES)
+def _on_one_boron(tmp_path: Path, name: str, tests: str, path_timeout: str) -> subprocess.CompletedProcess[str]:
+    """Run the test file `tests` (as `name`) in pytest of its own on a simulated bench of one Boron."""
+    (tmp_path / name).write_text(tests)
     (tmp_path / "bench.yaml").write_text(ONE_BORON)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path / "test_fixtures_hang.py"), "--rig-sim",
-         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", "1",
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path / name), "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", path_timeout,
          "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
+
+
+def test_the_watchdog_also_ends_a_fixture_that_hangs_in_set_up_or_teardown(tmp_path: Path) -> None:
+    done = _on_one_boron(tmp_path, "test_fixtures_hang.py", HANGING_FIXTURES, path_timeout="1")
     out = done.stdout
     # one traceback per hung fixture (the summary lines below may or may not repeat the reason: terminal width)
     tracebacks = [line for line in out.splitlines() if line.startswith("E ") and "Timeout (>1.0s)" in line]
@@ -224,14 +229,7 @@ def test_three_slow_tries(board, rig_new_try):
 
 
 def test_each_try_has_the_whole_watchdog_of_its_own(tmp_path: Path) -> None:
-    (tmp_path / "test_tries.py").write_text(TRIES)
-    (tmp_path / "bench.yaml").write_text(ONE_BORON)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path / "test_tries.py"), "--rig-sim",
-         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", "4",
-         "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
+    done = _on_one_boron(tmp_path, "test_tries.py", TRIES, path_timeout="4")
     assert done.returncode == 0 and "PASSED test_tries.py::test_three_slow_tries" in done.stdout, done.stdout[-3000:]
 
 

@@ -14,6 +14,7 @@ from rig.errors import ConfigError
 from rig.inventory import load_inventory
 from rig.labgrid import export
 from rig.labgrid.client import LabgridClient
+from rig.report.journal import write_whole
 
 
 def cmd_export(args: argparse.Namespace, out: Console) -> int:
@@ -26,8 +27,8 @@ def cmd_export(args: argparse.Namespace, out: Console) -> int:
     folder = Path(args.out)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        export.write_text(folder / "exporter.yaml", export.render_exporter(config, source))
-        export.write_text(folder / "places.yaml", export.render_places(found, name))
+        write_whole(folder / "exporter.yaml", export.render_exporter(config, source))
+        write_whole(folder / "places.yaml", export.render_places(found, name))
     except OSError as exc:
         raise ConfigError(f"cannot write into {folder} ({exc.strerror}); choose another --out.") from None
     out.print(f"{folder / 'exporter.yaml'}: {len(config)} resource groups (labgrid-exporter -n {name} FILE)")

@@ -12,7 +12,6 @@ and its devices.yaml tags.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,15 +122,6 @@ def places(inventory: Inventory, exporter: str) -> list[Place]:
             raise ConfigError(f"board name {spec.name!r} cannot name a labgrid place (it must not start with '-' "
                               "or '.'); rename it in devices.yaml.")  # fmt: skip
     return [Place(spec.name, (f"{exporter}/{spec.name}/*",), place_tags(spec)) for spec in inventory.devices]
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a generated file whole: a temporary file beside it, then a rename (no symlink followed)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
 
 
 def render_exporter(config: dict[str, dict[str, Any]], source: Path) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rig.sim import hub_usb
+from rig.sim import hub_usb, udev_props
 from rig.sim import usb_descriptors as usbd
 from rig.sim.board import Board
 from rig.sim.box_env import PRELOAD, BridgeError
@@ -37,14 +37,6 @@ if TYPE_CHECKING:
     from rig.sim.lab import Lab, SimSlot
 
 ROOT_HUB = "usb1"
-ID_PATH_HOST = "platform-rig-sim.0"  # the box's host controller, as udev's path_id names a platform device
-DRIVERS = {9: "hub", 2: "cdc_acm", 10: "cdc_acm"}  # interface class -> the kernel driver that binds it
-
-
-def id_path(sysname: str) -> str:
-    """The udev ID_PATH of a USB device or interface of the box: the controller, then `usb-0:<ports>`."""
-    ports = sysname.partition("-")[2]  # "1-1.2" -> "1.2", "1-1.2:1.0" -> "1.2:1.0"; a root hub has none
-    return f"{ID_PATH_HOST}-usb-0:{ports}" if ports else ID_PATH_HOST
 
 
 def _umockdev() -> Any:
@@ -219,10 +211,7 @@ class UsbBridge:
             "MINOR": str(devnum - 1),
             "PRODUCT": f"{dev['idVendor']:x}/{dev['idProduct']:x}/{dev['bcdDevice']:x}",
             "TYPE": f"{dev['bDeviceClass']}/{dev['bDeviceSubClass']}/{dev['bDeviceProtocol']}",
-            "ID_PATH": id_path(node.name),  # udev's own properties: the box has no udevd to add them
-            "ID_BUS": "usb",
-            "ID_VENDOR_ID": f"{dev['idVendor']:04x}",
-            "ID_MODEL_ID": f"{dev['idProduct']:04x}",
+            **udev_props.usb_device(node.name, dev),  # udev's own: the box has no udevd to add them
             **props,
         }
         syspath = f"{node.parent or '/sys/devices'}/{node.name}"
@@ -236,8 +225,7 @@ class UsbBridge:
             interface = f"{'1-0' if node.name == ROOT_HUB else node.name}:1.{f['bInterfaceNumber']}"
             record += ["", f"P: {syspath[4:]}/{interface}", "E: SUBSYSTEM=usb"]
             record += ["E: DEVTYPE=usb_interface", f"E: INTERFACE={cls[0]}/{cls[1]}/{cls[2]}"]
-            record += [f"E: ID_PATH={id_path(interface)}"]
-            record += [f"E: DRIVER={DRIVERS[cls[0]]}"] if cls[0] in DRIVERS else []
+            record += [f"E: {k}={v}" for k, v in udev_props.interface(interface, cls[0]).items()]
             record += [
                 f"A: bInterfaceNumber={f['bInterfaceNumber']:02x}\\n",
                 f"A: bNumEndpoints={f['bNumEndpoints']:02x}\\n",
@@ -281,9 +269,7 @@ class UsbBridge:
             props = {"ID_SERIAL_SHORT": strings[3], "ID_VENDOR": "Particle"}
             self._add_usb(node, self._take_devnum(), device, config, attrs, props)
             if cdc:
-                ids = usbd.unpack(usbd.DEVICE, device)
-                props |= {"ID_VENDOR_ID": f"{ids['idVendor']:04x}", "ID_MODEL_ID": f"{ids['idProduct']:04x}"}
-                self._add_tty(node, slot, props)
+                self._add_tty(node, slot, props | udev_props.usb_device(node.name, usbd.unpack(usbd.DEVICE, device)))
 
     def _add_tty(self, node: _Node, slot: SimSlot, usb_props: dict[str, str]) -> None:
         """The CDC port as /dev/ttyACM<N> under interface 0, as cdc_acm registers it: umockdev
@@ -295,9 +281,7 @@ class UsbBridge:
         path = f"{node.syspath}/{interface}/tty/{name}"
         record = [f"P: {path[4:]}", f"N: {name}", "E: SUBSYSTEM=tty", f"E: DEVNAME=/dev/{name}", "E: MAJOR=166"]
         record += [f"E: MINOR={number}", f"A: dev=166:{number}\\n", f"L: device=../../../{interface}"]
-        udev = {"ID_PATH": id_path(interface), "ID_BUS": "usb", "ID_USB_INTERFACE_NUM": "00"}
-        udev["ID_USB_DRIVER"] = "cdc_acm"
-        record += [f"E: {k}={v}" for k, v in (usb_props | udev).items()]  # what udev's usb_id imports for a tty
+        record += [f"E: {k}={v}" for k, v in udev_props.tty(interface, usb_props).items()]
         self.testbed.add_from_string("\n".join(record) + "\n")
         pump = PtyBridge(slot.board, slot.serial, master=self.testbed.get_dev_fd(f"/dev/{name}"), path=f"/dev/{name}")
         pump.start()
