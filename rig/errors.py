@@ -9,6 +9,7 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1  # the bench failed: a board, a hub, a tool or the cloud did not do what was asked
 EXIT_USER_ERROR = 2  # the input is wrong: an option, a file, devices.yaml, the set-up (permissions)
 EXIT_INTERRUPTED = 3  # stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) before it ended
+EXIT_QUARANTINED = 4  # `rig path run`: the record is printed, and the board was quarantined on this host
 
 
 class RigError(Exception):

@@ -9,9 +9,7 @@ properties, pytest-html extras and, from the controller, results.json and the HT
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +18,16 @@ from typing import Any
 import pytest
 
 from rig import matrix, pytest_watchdog, signals
-from rig.clock import SystemClock
-from rig.device import Device
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
 from rig.plan import Target
-from rig.pool import NoBoardError, lock_dir
+from rig.pool import lock_dir
+from rig.pytest_boards import FAILED, board, rig_try  # noqa: F401  (fixtures registered with the plugin)
 from rig.pytest_chains import ChainPlugin
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector, as_interrupted, path_property
-from rig.runner.prepare import hand_back, take_over
 from rig.schedule import Schedule
 
 MARKERS = (
@@ -67,7 +63,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--rig-labgrid",
         metavar="HOST:PORT",
-        help="claim boards as places on this labgrid coordinator, as well as by the lock directory",
+        help="claim boards as places on this labgrid coordinator (without --rig-devices: every place the rig "
+        "made, each path run on its host)",
+    )
+    g.addoption(
+        "--rig-remote-rig",
+        default="rig",
+        metavar="COMMAND",
+        help="the rig command on the labgrid hosts (default: rig, on their PATH)",
     )
     g.addoption(
         "--rig-retries",
@@ -305,42 +308,6 @@ def rig_user_binary(request: pytest.FixtureRequest) -> Target:
 
 
 @pytest.fixture
-def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[Device]:
-    """A claimed, locked, powered board of the test's platform; released (port powered) afterwards."""
-    params = request.node.callspec.params if hasattr(request.node, "callspec") else {}
-    path = params.get("rig_path") or params.get("rig_app_case")
-    marker = request.node.get_closest_marker("rig_platform")
-    wanted = {path.platform} if path else set(marker.args) if marker else None
-    devices = rig_session.devices()
-    method_marker = request.node.get_closest_marker("rig_method")
-    chosen = listed(request.config, "--rig-methods")
-    if path is None and method_marker and chosen and not set(method_marker.args) & set(chosen):
-        pytest.skip(f"--rig-methods {','.join(chosen)} leaves out {', '.join(method_marker.args)}")
-    method = path.method if path is not None else (method_marker.args[0] if method_marker else None)
-    candidates = rig_session.candidates(wanted, method)  # OTA wants a connected board, the rest not
-    if not candidates:
-        pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")
-    pool = rig_session.pool()
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-    with contextlib.ExitStack() as held:
-        try:
-            name = held.enter_context(pool.claim(candidates, SystemClock(), start=worker))
-        except NoBoardError as exc:  # every such board is busy for too long, or quarantined
-            pytest.fail(str(exc), pytrace=False)
-        dev = devices[name]
-        take_over(dev)  # a crashed worker may have left it off
-        try:
-            yield dev
-        finally:  # the watchdog may end the recovery: the port is switched on all the same
-            failed = request.node.stash.get(_FAILED, False)
-            hand_back(dev, pool, rig_session.store(), failed, lambda said: _teardown_note(request, said))
-
-
-def _teardown_note(request: pytest.FixtureRequest, text: str) -> None:
-    request.node.add_report_section("teardown", "rig", text)
-
-
-@pytest.fixture
 def rig_retries(request: pytest.FixtureRequest) -> int:
     """How many more times a failed path is tried (--rig-retries)."""
     return int(request.config.getoption("--rig-retries"))
@@ -373,7 +340,6 @@ def rig_record(request: pytest.FixtureRequest, record_property: Any) -> Any:
 
 
 _LOG = pytest.StashKey[str]()
-_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -381,7 +347,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Attach the path's log to the pytest-html report."""
     report: Any = yield
     if report.when == "call":
-        item.stash[_FAILED] = bool(report.failed)
+        item.stash[FAILED] = bool(report.failed)
     if report.when == "call" and _LOG in item.stash:
         try:
             import pytest_html

@@ -16,8 +16,12 @@ from rig.assemble import Bench
 from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.inventory import Inventory, load_inventory
+from rig.labgrid.claimer import LabgridClaimer, owner_name
+from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
+from rig.labgrid.remote import RemoteRunner, exporter_of, place_boards
 from rig.methods import Via
 from rig.pool import Claimer, Pool
+from rig.report import results as report_results
 
 
 def listed(config: pytest.Config, name: str) -> list[str]:
@@ -32,6 +36,11 @@ class RigSession:
         self.config = config
         self.sim = bool(config.getoption("--rig-sim"))
         self.devices_file = config.getoption("--rig-devices") or config.getini("rig_devices")
+        self.labgrid: str | None = config.getoption("--rig-labgrid")
+        # the boards are the coordinator's places, each path run on its host (rig/labgrid/remote.py)
+        self.remote = bool(self.labgrid) and not self.devices_file and not self.sim
+        self._places: dict[str, PlaceState] | None = None
+        self._runner: RemoteRunner | None = None
         self._store: ReleaseStore | None = None
         self._inventory: Inventory | None = None
         self._bench: Bench | None = None
@@ -39,8 +48,8 @@ class RigSession:
 
     @property
     def has_bench(self) -> bool:
-        """True with devices.yaml or the simulated lab."""
-        return bool(self.devices_file) or self.sim
+        """True with devices.yaml, the simulated lab, or a labgrid lab."""
+        return bool(self.devices_file) or self.sim or self.remote
 
     def folder_option(self, name: str) -> str | None:
         """A path option (`rig_releases` -> --rig-releases), else its ini value."""
@@ -49,7 +58,7 @@ class RigSession:
 
     def platforms(self) -> list[str]:
         """Platforms of the matrix."""
-        bench = [d.platform for d in self.inventory().devices] if self.devices_file else None
+        bench = [d.platform for d in self.inventory().devices] if self.devices_file or self.remote else None
         return matrix.run_platforms(listed(self.config, "--rig-platforms"), bench)
 
     def store(self) -> ReleaseStore | None:
@@ -71,6 +80,8 @@ class RigSession:
         if self._inventory is None:
             if self.devices_file:
                 self._inventory = load_inventory(Path(self.devices_file))
+            elif self.remote:
+                self._inventory = Inventory(devices=place_boards(self.places()))
             else:
                 self._inventory = Inventory(devices=assemble.matrix_bench(self.platforms()))
         return self._inventory
@@ -104,9 +115,37 @@ class RigSession:
         """
         if self.sim:
             return names
+        if self.remote:
+            return [name for name in names if self.places()[name].tags.get(SERVICE) == IN_SERVICE]
         folder = self.folder_option("rig_lock_dir")
         pool = Pool(names, Path(folder) if folder else None)
         return [name for name in names if pool.quarantined(name) is None]
+
+    def client(self) -> LabgridClient:
+        """The labgrid coordinator of --rig-labgrid, as this process (its own owner name)."""
+        assert self.labgrid is not None
+        return LabgridClient(self.labgrid, owner=owner_name())
+
+    def places(self) -> dict[str, PlaceState]:
+        """The coordinator's places (read once per process)."""
+        if self._places is None:
+            self._places = self.client().places()
+        return self._places
+
+    def remote_try(self, path: matrix.MatrixPath, place: str, claimer: Claimer) -> report_results.PathResult:
+        """One try of `path` as `rig path run` on the host of `place`; a board its host quarantined is
+        quarantined on the coordinator too.
+        """
+        if self._runner is None:
+            store = self.store()
+            assert store is not None
+            timeout = float(self.config.getoption("--rig-path-timeout"))
+            self._runner = RemoteRunner(self.client(), store, timeout, self.config.getoption("--rig-remote-rig"))
+        exporter = exporter_of(self.places()[place])
+        result, quarantined = self._runner.attempt(path, place, exporter)
+        if quarantined:
+            claimer.quarantine(place, f"quarantined on {exporter} after {path.id}: {result.error}")
+        return result
 
     def devices(self) -> dict[str, Device]:
         """Devices of the bench, on the lab's clock when simulated."""
@@ -117,7 +156,11 @@ class RigSession:
         return self._bench.devices
 
     def pool(self) -> Claimer:
-        """Board locks (the bench's `claimer`: a simulated bench keeps them in a private folder)."""
+        """Board locks (the bench's `claimer`: a simulated bench keeps them in a private folder; a
+        labgrid lab's boards are its places only, each host locks its own boards too).
+        """
+        if self.remote:
+            return LabgridClaimer(self.client())
         self.devices()
         assert self._bench is not None
         folder = self.folder_option("rig_lock_dir")

@@ -11,8 +11,8 @@ import yaml
 from rig.cli import main
 from rig.errors import ConfigError
 from rig.inventory import Inventory
-from rig.labgrid import export
-from rig.labgrid.client import parse_places
+from rig.labgrid import export, remote
+from rig.labgrid.client import PlaceState, parse_places
 
 CONTROLLER = "pci-0000:00:14.0"
 UDEV = {
@@ -46,13 +46,35 @@ def test_each_board_gets_its_hub_port_and_the_serial_port_below_it() -> None:
     assert text.startswith("## ") and yaml.safe_load(text) == config  # '##': a Jinja comment in labgrid's loader
 
 
-def test_places_carry_platform_cloud_and_the_boards_tags() -> None:
+def test_places_carry_platform_device_id_cloud_and_the_boards_tags() -> None:
     inv = _inventory(_board("b1", "1-1", 2, ["cloud", "room=lab2", "antenna"]), _board("b2", "1-1", 3))
     found = export.places(inv, "bench1")
-    assert found[0] == export.Place(
-        "b1", ("bench1/b1/*",), {"platform": "boron", "cloud": "yes", "room": "lab2", "antenna": "yes"}
-    )
-    assert found[1].tags == {"platform": "boron", "cloud": "no"}
+    b1 = {
+        "platform": "boron",
+        "device_id": "e00fce68a1b2c3d4e5f60002",
+        "cloud": "yes",
+        "room": "lab2",
+        "antenna": "yes",
+    }
+    assert found[0] == export.Place("b1", ("bench1/b1/*",), b1)
+    assert found[1].tags == {"platform": "boron", "device_id": "e00fce68a1b2c3d4e5f60003", "cloud": "no"}
+
+
+def test_a_client_reads_the_boards_back_from_the_places() -> None:
+    """Without devices.yaml the boards are the places the rig made (their tags back to devices.yaml's)."""
+    inv = _inventory(_board("b1", "1-1", 2, ["cloud", "room=lab2", "antenna"]), _board("b2", "1-1", 3))
+    states = {
+        p.name: PlaceState(tags={**p.tags, "service": "ok"}, matches=set(p.matches)) for p in export.places(inv, "h")
+    }
+    states["someone-elses"] = PlaceState(tags={"board": "imx8"}, matches={"h/x/*"})  # not a place the rig made
+    boards = remote.place_boards(states)
+    assert [(b.name, b.platform, b.device_id, sorted(b.tags)) for b in boards] == [
+        ("b1", "boron", "e00fce68a1b2c3d4e5f60002", ["antenna", "cloud", "room=lab2"]),
+        ("b2", "boron", "e00fce68a1b2c3d4e5f60003", []),
+    ]
+    assert remote.exporter_of(states["b1"]) == "h"
+    with pytest.raises(ConfigError, match="no place the rig made: on each bench host run `rig labgrid export`"):
+        remote.place_boards({"someone-elses": states["someone-elses"]})
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,7 @@ def pytest_args(args: argparse.Namespace, report: Path, run_id: str, tests: str 
         ("--rig-devices", args.devices),
         ("--rig-releases", args.releases),
         ("--rig-labgrid", args.labgrid),
+        ("--rig-remote-rig", args.remote_rig),
     ):
         if value:
             out += [flag, value]
@@ -140,12 +141,17 @@ def preflight(args: argparse.Namespace) -> None:
     the release store, the selection (platforms, methods, versions), the lock directory.
     """
     from rig.firmware.release import ReleaseStore
-    from rig.inventory import load_inventory
+    from rig.inventory import Inventory, load_inventory
     from rig.pool import lock_dir
 
     matrix.check_numbers(args.workers, args.path_timeout, args.time_scale)
     matrix.check_retries(args.retries)
     inventory = load_inventory(Path(args.devices)) if args.devices else None
+    if args.labgrid and inventory is None and not args.sim:  # the boards are the coordinator's places
+        from rig.labgrid.client import LabgridClient
+        from rig.labgrid.remote import place_boards
+
+        inventory = Inventory(devices=place_boards(LabgridClient(args.labgrid).places()))
     names = matrix.run_platforms(args.platforms or [], [d.platform for d in inventory.devices] if inventory else None)
     store = ReleaseStore.scan(Path(args.releases)).require_releases() if args.releases else None
     if store is None and not args.sim:
@@ -204,8 +210,11 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
     records: dict[str, report_results.PathResult] = {}
     if args.resume or args.rerun_failed:
         source, records = _from_earlier_run(args)
-    if not args.sim and not args.devices:
-        raise ConfigError("Say which bench: --sim for the simulated lab, or --devices devices.yaml for real boards.")
+    if not args.sim and not args.devices and not args.labgrid:
+        raise ConfigError(
+            "Say which bench: --sim for the simulated lab, --devices devices.yaml for real boards, or --labgrid "
+            "HOST:PORT for the boards of a labgrid lab's hosts."
+        )
     preflight(args)
     if args.resume:  # the same run folder: the finished paths stay, the others run now
         run, report = source, source.parent.parent
@@ -280,7 +289,13 @@ def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--sim", action="store_true", help="run on the simulated lab")
     p.add_argument("--devices", help="devices.yaml of a real bench (or of the simulated one)")
     p.add_argument(
-        "--labgrid", metavar="HOST:PORT", help="claim boards as places on this labgrid coordinator (docs/multi-host.md)"
+        "--labgrid",
+        metavar="HOST:PORT",
+        help="claim boards as places on this labgrid coordinator; without --devices: every place the rig made, "
+        "each path run on its host (docs/multi-host.md)",
+    )
+    p.add_argument(
+        "--remote-rig", default="rig", help="with --labgrid alone: the rig command on the hosts (default rig)"
     )
     p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
     p.add_argument("--platforms", nargs="+", help="platforms (default: the bench's)")

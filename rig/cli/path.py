@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from rich.console import Console
 from rig import assemble, matrix
 from rig.cli.matrix import check_json_out
 from rig.clock import SystemClock
-from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, ConfigError
+from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_QUARANTINED, ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, load_inventory
 from rig.pool import CLAIM_TIMEOUT
@@ -27,6 +28,8 @@ from rig.report.collect import as_interrupted
 from rig.report.results import PathResult
 from rig.runner.path import as_planned, attempt
 from rig.runner.prepare import hand_back, take_over
+
+DEVICES_ENV = "RIG_DEVICES"  # a bench host's devices.yaml, for commands a client runs there (docs/multi-host.md)
 
 
 def cmd_path_run(args: argparse.Namespace, out: Console) -> int:
@@ -56,9 +59,14 @@ def cmd_path_run(args: argparse.Namespace, out: Console) -> int:
                 failed = not as_planned(path, result)
             finally:
                 hand_back(dev, claimer, store, failed, lambda said: err.print(said, markup=False))
+            quarantined = claimer.quarantined(name)
     finally:
         bench.close()
-    return _report(result, path, args.json_out, err)
+    code = _report(result, path, args.json_out, err)
+    if quarantined is not None:
+        err.print(f"{name} is quarantined on this host: {quarantined}", markup=False)
+        return EXIT_QUARANTINED
+    return code
 
 
 def _report(result: PathResult, path: matrix.MatrixPath, json_out: str | None, err: Console) -> int:
@@ -87,12 +95,16 @@ def _checked(args: argparse.Namespace) -> tuple[matrix.MatrixPath, list[DeviceSp
     if args.json_out:
         check_json_out(Path(args.json_out))
     platform = matrix.run_platforms([args.platform], None)[0]
-    if args.devices:
-        specs = load_inventory(Path(args.devices)).devices
+    devices = args.devices or os.environ.get(DEVICES_ENV)
+    if devices:
+        specs = load_inventory(Path(devices)).devices
     elif args.sim:
         specs = assemble.matrix_bench([platform])  # the bench `rig matrix --sim` makes for the platform
     else:
-        raise ConfigError("Say which bench: --devices devices.yaml (with --sim: its simulated lab), or --sim alone.")
+        raise ConfigError(
+            f"Say which bench: --devices devices.yaml or ${DEVICES_ENV} (with --sim: its simulated lab), "
+            "or --sim alone."
+        )
     return matrix.MatrixPath(platform, args.from_version, args.to_version, args.method), specs
 
 
@@ -129,7 +141,9 @@ def add_path_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = group.add_parser(
         "run", help="run one path on a board of this host's bench and print its record as one JSON object"
     )
-    p.add_argument("--devices", help="devices.yaml of this host's bench (with --sim: its simulated lab)")
+    p.add_argument(
+        "--devices", help=f"devices.yaml of this host's bench (default ${DEVICES_ENV}; with --sim: its simulated lab)"
+    )
     p.add_argument("--sim", action="store_true", help="on the simulated lab")
     p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
     p.add_argument("--platform", required=True)

@@ -1,7 +1,8 @@
-"""The upgrade and downgrade matrix: platform × from × to × method, on real boards or the
-simulated lab (unchanged). Each path is planned, run, and checked on the board itself; with
-`--rig-retries N` a failed path is run again (its board set up again first, the watchdog started
-over), and one that fails and then passes is reported `flaky`, never `pass`.
+"""The upgrade and downgrade matrix: platform × from × to × method, on real boards, the boards of a
+labgrid lab's hosts (each try run there: rig/labgrid/remote.py), or the simulated lab (unchanged).
+Each path is planned, run, and checked on the board itself; with `--rig-retries N` a failed path is
+run again (its board set up again first, the watchdog started over), and one that fails and then
+passes is reported `flaky`, never `pass`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from rig.device import Device
-from rig.firmware.release import ReleaseStore
 from rig.matrix import MatrixPath
 from rig.report.results import FLAKY, PathResult
-from rig.runner.path import as_planned, attempt
+from rig.runner.path import as_planned
 from rig.runner.run import FAIL, REFUSED
 
 pytestmark = pytest.mark.hil
@@ -22,17 +21,16 @@ pytestmark = pytest.mark.hil
 
 def test_path(
     rig_path: MatrixPath,
-    board: Device,
-    rig_releases: ReleaseStore,
+    rig_try: Callable[[], PathResult],
     rig_record: Callable[[PathResult], None],
     rig_retries: int,
     rig_new_try: Callable[[], None],
 ) -> None:
     """One path of the matrix: set the board up at `from`, plan, run, verify on the board."""
-    tries = [attempt(rig_path, board, rig_releases)]
+    tries = [rig_try()]
     while tries[-1].outcome == FAIL and len(tries) <= rig_retries:
         rig_new_try()  # each try has the whole watchdog (--rig-path-timeout) of its own
-        tries.append(attempt(rig_path, board, rig_releases))
+        tries.append(rig_try())
     result = tries[-1] if len(tries) == 1 else merged(tries)
     rig_record(result)
     if result.outcome == REFUSED:  # reported skipped with its reason (report.html, JUnit); recorded refused

@@ -26,13 +26,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sh
+
 from rig.clock import Clock, Deadline, SystemClock
-from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
+from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState, stop_waiting
 from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
 from rig.transport.errors import TimeoutError_, ToolError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
-WAIT_STEP = 5.0  # wall seconds per `labgrid-client wait` with one reservation (each wait keeps it alive)
+POLL = 1.0  # wall seconds between looks at the reservations (a background `labgrid-client wait` keeps each alive)
 ALIVE = ("waiting", "allocated", "acquired")
 
 
@@ -153,25 +155,33 @@ class LabgridClaimer:
             holder = places[name].acquired
             if holder and _stale(holder):
                 self.client.call(f"--place={name}", "release", "--kick")
-        step = WAIT_STEP if len(usable) == 1 else 1.0
-        while True:
-            for name in usable:
-                if name not in tokens:
-                    tokens[name] = self.client.reserve({"name": name, SERVICE: IN_SERVICE})
-                state, place = self.client.reservation(tokens[name], min(step, max(deadline.remaining(), 0.1)))
-                if state in ("allocated", "acquired") and place == name:
-                    keep = tokens[name]
-                    self._cancel({n: t for n, t in tokens.items() if n != name})
-                    tokens.clear()
-                    tokens[name] = keep
-                    return name
-                if state not in ALIVE:
-                    del tokens[name]  # expired (a suspended client) or invalid: reserve again
-            if deadline.expired():
-                raise NoBoardError(
-                    f"None of {', '.join(usable)} became free within {deadline.timeout:g} s on the labgrid "
-                    f"coordinator {self.client.coordinator}: other clients hold them; wait for them to end."
-                )
+        waits: dict[str, sh.RunningCommand] = {}
+        try:
+            while True:
+                for name in usable:
+                    if name not in tokens:
+                        tokens[name] = self.client.reserve({"name": name, SERVICE: IN_SERVICE})
+                        waits[name] = self.client.keep_alive(tokens[name])
+                states = self.client.reservation_states()
+                for name in usable:
+                    state, place = states.get(tokens[name], ("gone", None))
+                    if state in ("allocated", "acquired") and place == name:
+                        keep = tokens[name]
+                        self._cancel({n: t for n, t in tokens.items() if n != name})
+                        tokens.clear()
+                        tokens[name] = keep
+                        return name
+                    if state not in ALIVE:  # expired (a suspended client) or invalid: reserve again
+                        del tokens[name]
+                        stop_waiting([waits.pop(name)])
+                if deadline.expired():
+                    raise NoBoardError(
+                        f"None of {', '.join(usable)} became free within {deadline.timeout:g} s on the labgrid "
+                        f"coordinator {self.client.coordinator}: other clients hold them; wait for them to end."
+                    )
+                SystemClock().sleep(POLL)
+        finally:
+            stop_waiting(list(waits.values()))
 
     def _reason(self, name: str, state: PlaceState) -> str | None:
         if self.local is not None and (reason := self.local.quarantined(name)) is not None:

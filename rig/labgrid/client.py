@@ -6,15 +6,18 @@ rig's pyserial), so the rig drives it as a program, like uhubctl and dfu-util.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sh
+
 from rig.errors import ConfigError
 from rig.labgrid.export import Place
-from rig.transport.errors import TimeoutError_, ToolError
-from rig.transport.tools import run
+from rig.transport.errors import ToolError
+from rig.transport.tools import command, run
 
 HINT = "run tools/labgrid/install (a venv of its own), or put labgrid-client on PATH or in RIG_LABGRID_CLIENT"
 _PLACE = re.compile(r"^Place '([^']+)':$")
@@ -34,6 +37,16 @@ class PlaceState:
     matches: set[str] = field(default_factory=set)
     comment: str = ""
     acquired: str | None = None  # "host/user" of the holder
+
+
+def stop_waiting(waits: list[sh.RunningCommand]) -> None:
+    """End `keep_alive` waits that still run."""
+    for wait in waits:
+        if wait.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                wait.kill()
+        with contextlib.suppress(Exception):  # reaped; its exit code does not matter
+            wait.wait(timeout=10)
 
 
 def default_program() -> str:
@@ -111,23 +124,25 @@ class LabgridClient:
         found = re.findall(r"^  owner: (\S+)\n  token: (\S+)$", self.call("-v", "reservations"), re.M)
         return {token: owner for owner, token in found}
 
-    def reservation(self, token: str, wait: float) -> tuple[str, str | None]:
-        """A reservation's state (waiting, allocated, acquired, expired, invalid, or gone) and its place,
-        waiting up to `wait` s while it is waiting (each wait keeps it alive).
+    def reservation_states(self) -> dict[str, tuple[str, str | None]]:
+        """Every reservation's state (waiting, allocated, acquired, expired, invalid) and allocated place, by token."""
+        found: dict[str, tuple[str, str | None]] = {}
+        for block in self.call("-v", "reservations").split("Reservation '")[1:]:
+            token, state = re.search(r"^  token: (\S+)$", block, re.M), re.search(r"^  state: (\w+)$", block, re.M)
+            place = re.search(r"^    main: (\S+)$", block.partition("allocations:")[2], re.M)
+            if token:
+                found[token.group(1)] = (state.group(1) if state else "invalid", place.group(1) if place else None)
+        return found
+
+    def keep_alive(self, token: str) -> sh.RunningCommand:
+        """`labgrid-client wait TOKEN` in the background: it polls the reservation (which keeps it from
+        expiring) until a place is allocated; stop it with `stop_waiting`.
         """
-        try:
-            self.call("wait", token, timeout=wait)
-        except TimeoutError_:
-            return "waiting", None
-        except ToolError:
-            return "gone", None  # the coordinator removed it (expired some time ago)
-        text = self.call("-v", "reservations")
-        if f"Reservation '{token}':\n" not in text:
-            return "gone", None
-        block = text.partition(f"Reservation '{token}':\n")[2].split("\nReservation '")[0]
-        state = re.search(r"^  state: (\w+)$", block, re.M)
-        place = re.search(r"^    main: (\S+)$", block.partition("allocations:")[2], re.M)
-        return (state.group(1) if state else "gone"), (place.group(1) if place else None)
+        env = {**os.environ, "LG_USERNAME": self.owner} if self.owner else None
+        program = command(self.program, HINT)
+        return program(
+            "-x", self.coordinator, "wait", token, _bg=True, _bg_exc=False, _env=env, _ok_code=list(range(256))
+        )
 
     def apply(self, wanted: list[Place], exporter: str, move: bool = False) -> list[str]:
         """Make `exporter`'s places exactly `wanted` (created, updated, the ones no longer wanted deleted);

@@ -29,7 +29,13 @@ LookUp = Callable[[str], str | None]  # a sysfs device name ("1-1:1.0") -> its u
 TAG_KEY = re.compile(r"^[a-z][a-z0-9_]+$")
 TAG_VALUE = re.compile(r"^[a-z0-9_][A-Za-z0-9_.-]*$")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-RIG_TAGS = ("platform", "cloud", "service", "name")  # tags the rig sets (service: claimer.py; name: labgrid's own)
+RIG_TAGS = (
+    "platform",
+    "device_id",
+    "cloud",
+    "service",
+    "name",
+)  # tags the rig sets (service: claimer.py; name: labgrid's own)
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,12 @@ def udev_id_path(sysname: str) -> str | None:
 
 
 def place_tags(spec: DeviceSpec) -> dict[str, str]:
-    """platform=, cloud=yes|no, then each devices.yaml tag: `key=value` as it is, a bare word as `word=yes`."""
-    tags = {"platform": spec.platform, "cloud": "yes" if "cloud" in spec.tags else "no"}
+    """platform=, device_id=, cloud=yes|no, then each devices.yaml tag: `key=value`, a bare word as `word=yes`."""
+    tags = {
+        "platform": spec.platform,
+        "device_id": spec.device_id.lower(),
+        "cloud": "yes" if "cloud" in spec.tags else "no",
+    }
     for tag in spec.tags:
         key, _, value = tag.partition("=")
         if key in RIG_TAGS and tag != "cloud":

@@ -1,0 +1,100 @@
+"""Run a command on the host of an acquired labgrid place, with files copied there first: the client
+half of a remote path (docs/multi-host.md). This file runs under labgrid's own Python
+(tools/labgrid/venv: its pyserial fork must not meet the rig's pyserial), so it imports labgrid and
+the standard library only; rig/labgrid/remote.py starts it.
+
+    python agent.py --coordinator HOST:PORT --place NAME [--file PATH]... [--timeout S] -- CMD ARG...
+
+- The place must be acquired by this user (`LG_USERNAME`, as labgrid-client acquired it); its
+  resources name the exporter host, and the command runs there through labgrid's SSH prefix
+  (`NetworkResource.wrap_command`: one master connection per host, keys only).
+- Each `--file` goes over through labgrid's `ManagedFile` (rsync, into
+  /var/cache/labgrid/USER/SHA256/: a file already there is not sent again), and is linked into one
+  folder per set of contents; `{files}` in the command is replaced by that folder. labgrid's NFS
+  shortcut (a host that sees the client's own file uses it in place) is off: another client's
+  link to a file of a run that has ended would dangle.
+- The command's stdout and stderr pass through, and its exit code is this program's (ssh's own
+  failure: 255). A failure of the agent itself is one sentence on stderr and exit code 125.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+AGENT_FAILED = 125  # the place, the coordinator or the copy failed: the command never ran
+FILES = "{files}"
+
+
+def _fail(text: str) -> int:
+    print(f"labgrid agent: {text}", file=sys.stderr, flush=True)
+    return AGENT_FAILED
+
+
+def _network_resource(coordinator: str, place: str) -> Any:
+    """A resource of the place on its exporter host (it carries the host and the SSH prefix)."""
+    from labgrid import Target
+    from labgrid.resource.common import NetworkResource
+    from labgrid.resource.remote import RemotePlace
+
+    os.environ["LG_COORDINATOR"] = coordinator
+    target = Target(f"rig-{place}")
+    RemotePlace(target, name=place)
+    found = [r for r in target.resources if isinstance(r, NetworkResource)]
+    if not found:
+        raise LookupError(f"place {place} has no resource on an exporter (is its exporter running?)")
+    return found[0]
+
+
+def _sync(resource: Any, files: list[str]) -> str:
+    """Copy the files to the resource's host (labgrid's ManagedFile) and link them into one folder."""
+    from labgrid.util.helper import get_user
+    from labgrid.util.managedfile import ManagedFile
+
+    # never the NFS shortcut: a link to the client's own file would dangle once that client's run ends
+    managed = {os.path.basename(path): ManagedFile(path, resource, detect_nfs=False) for path in files}
+    contents = "".join(f"{m.get_hash()} {name}\n" for name, m in sorted(managed.items()))
+    folder = f"/var/cache/labgrid/{get_user()}/rig-files-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
+    for name, m in managed.items():
+        m.sync_to_resource(symlink=f"{folder}/{name}")
+    return folder
+
+
+def _sentence(exc: Exception) -> str:
+    """The labgrid error in short: a Place's whole repr becomes its name, ssh's arguments are left out."""
+    text = re.sub(r"place Place\(name='([^']+)'.*\) has an", r"place \1 has an", str(exc).replace("\n", " "))
+    text = re.sub(r" with args \[[^]]*\]", "", text)
+    return f"{type(exc).__name__}: {text}"
+
+
+def main(argv: list[str]) -> int:
+    """Parse the arguments, copy the files, run the command on the place's host."""
+    parser = argparse.ArgumentParser(prog="agent.py")
+    parser.add_argument("--coordinator", required=True)
+    parser.add_argument("--place", required=True)
+    parser.add_argument("--file", action="append", default=[])
+    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        return _fail("no command given after --")
+    try:
+        resource = _network_resource(args.coordinator, args.place)
+        folder = _sync(resource, args.file) if args.file else ""
+        wrapped = resource.wrap_command([folder if a == FILES else a for a in command])
+    except Exception as exc:  # labgrid's errors are many kinds; each ends here as one sentence
+        return _fail(_sentence(exc))
+    try:
+        return subprocess.run(wrapped, stdin=subprocess.DEVNULL, timeout=args.timeout, check=False).returncode
+    except subprocess.TimeoutExpired:
+        return _fail(f"{' '.join(command[:3])} on {resource.host} did not end within {args.timeout:g} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

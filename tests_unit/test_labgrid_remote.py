@@ -1,0 +1,80 @@
+"""A path's try on the host of a labgrid place (rig/labgrid/remote.py and agent.py), when that host
+cannot do it: unreachable, or its exporter gone mid-run. Each ends in bounded time in a failed
+record that names the host and says why, and the place can be released; the real coordinator,
+exporter and client (tools/labgrid/install). The passing case runs in the loopback lab
+(examples/labgrid-loopback, in CI)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig import matrix
+from rig.labgrid.client import LabgridClient
+from rig.labgrid.export import Place
+from rig.labgrid.remote import RemoteRunner
+from rig.matrix import MatrixPath
+from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
+
+PATH = MatrixPath("photon", "2.3.1", "1.5.2", "dfu")
+NOWHERE = "127.0.0.9"  # nothing listens there: ssh is refused at once
+OWNER = "rig-remote-test"
+
+
+def _exporter(coordinator: str, folder: Path, name: str) -> subprocess.Popen[bytes]:
+    """An exporter whose one resource (a serial port no tty matches) is published on a host nobody serves."""
+    folder.mkdir()
+    (folder / "exporter.yaml").write_text(f"{name}-p:\n  USBSerialPort:\n    match:\n      ID_PATH: nowhere-{name}\n")
+    with (folder / "log").open("wb") as log:
+        process = subprocess.Popen(
+            [TOOLS / "labgrid-exporter", "-c", coordinator, "-n", name, "--hostname", NOWHERE,
+             str(folder / "exporter.yaml")], stdout=log, stderr=log,
+        )  # fmt: skip
+    until(
+        f"{name}'s resources",
+        lambda: "up" if f"{name}/{name}-p/" in lg_client(coordinator, "-vv", "resources").stdout else None,
+    )
+    return process
+
+
+@pytest.fixture
+def runner(coordinator: Coordinator, tmp_path: Path) -> Iterator[RemoteRunner]:
+    store = matrix.write_synthetic_store(tmp_path / "releases", ["photon"])
+    client = LabgridClient(coordinator, program=str(TOOLS / "labgrid-client"), owner=OWNER)
+    yield RemoteRunner(client, store, timeout=60)
+
+
+def _acquired(client: LabgridClient, name: str, exporter: str) -> None:
+    client.apply([Place(name, (f"{exporter}/{name}/*",), {"platform": "photon", "cloud": "no"})], exporter)
+    client.call(f"--place={name}", "acquire", "--allow-unmatched")
+
+
+def test_a_host_that_cannot_be_reached_is_a_failed_try_naming_it(runner: RemoteRunner, tmp_path: Path) -> None:
+    exporter = _exporter(runner.client.coordinator, tmp_path / "e", "hx")
+    try:
+        _acquired(runner.client, "hx-p", "hx")
+        result, quarantined = runner.attempt(PATH, "hx-p", "hx")
+        assert (result.outcome, result.host, result.board, quarantined) == ("fail", "hx", "hx-p", False)
+        assert result.error is not None and result.error.startswith("hx did not run the path: labgrid agent: ")
+        assert NOWHERE in result.error  # the sentence names where it tried to go
+        runner.client.call("--place=hx-p", "release")
+        assert runner.client.places()["hx-p"].acquired is None
+    finally:
+        exporter.terminate()
+        exporter.wait(timeout=30)
+
+
+def test_an_exporter_gone_mid_run_is_a_failed_try_naming_it(runner: RemoteRunner, tmp_path: Path) -> None:
+    exporter = _exporter(runner.client.coordinator, tmp_path / "e", "hy")
+    _acquired(runner.client, "hy-p", "hy")
+    exporter.kill()  # as `kill -9` of the exporter while the client holds its place
+    exporter.wait(timeout=30)
+    result, _ = runner.attempt(PATH, "hy-p", "hy")
+    assert result.outcome == "fail" and result.host == "hy"
+    assert result.error is not None and result.error.startswith("hy did not run the path: labgrid agent: ")
+    assert "place hy-p has an orphaned resource (exporter hy disconnected?)" in result.error
+    runner.client.call("--place=hy-p", "release")  # the place is not left held
+    assert runner.client.places()["hy-p"].acquired is None
