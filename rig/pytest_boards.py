@@ -36,6 +36,9 @@ def _candidates(request: pytest.FixtureRequest, rig_session: RigSession) -> list
         pytest.skip(f"--rig-methods {','.join(chosen)} leaves out {', '.join(method_marker.args)}")
     method = path.method if path is not None else (method_marker.args[0] if method_marker else None)
     candidates = rig_session.candidates(wanted, method)
+    if not candidates and rig_session.unusable:
+        why = "; ".join(f"{name}: {reason}" for name, reason in sorted(rig_session.unusable.items()))
+        pytest.fail(f"No {', '.join(sorted(wanted or []))} place is left whose host runs paths ({why}).", pytrace=False)
     if not candidates:
         pytest.skip(f"no board for {', '.join(sorted(wanted or []))} in devices.yaml")
     return candidates

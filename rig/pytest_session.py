@@ -18,7 +18,7 @@ from rig.firmware.release import ReleaseStore
 from rig.inventory import Inventory, load_inventory
 from rig.labgrid.claimer import LabgridClaimer, owner_name
 from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
-from rig.labgrid.remote import RemoteRunner, exporter_of, place_boards
+from rig.labgrid.remote import GRACE, RemoteRunner, exporter_of, place_boards
 from rig.methods import Via
 from rig.pool import Claimer, Pool
 from rig.report import results as report_results
@@ -41,6 +41,7 @@ class RigSession:
         self.remote = bool(self.labgrid) and not self.devices_file and not self.sim
         self._places: dict[str, PlaceState] | None = None
         self._runner: RemoteRunner | None = None
+        self.unusable: dict[str, str] = {}  # places whose host did not run a path, and why (this process)
         self._store: ReleaseStore | None = None
         self._inventory: Inventory | None = None
         self._bench: Bench | None = None
@@ -87,8 +88,10 @@ class RigSession:
         return self._inventory
 
     def candidates(self, wanted: set[str] | None, method: str | None) -> list[str]:
-        """The boards a test may claim (rig.assemble.candidates: OTA wants a connected board)."""
-        return assemble.candidates(self.inventory().devices, wanted, method)
+        """The boards a test may claim (rig.assemble.candidates: OTA wants a connected board), without
+        the places whose host did not run a path.
+        """
+        return [n for n in assemble.candidates(self.inventory().devices, wanted, method) if n not in self.unusable]
 
     def chain_starts(self) -> dict[str, str]:
         """The Device OS each platform's boards run when the run starts, where the rig knows it (the
@@ -133,19 +136,23 @@ class RigSession:
         return self._places
 
     def remote_try(self, path: matrix.MatrixPath, place: str, claimer: Claimer) -> report_results.PathResult:
-        """One try of `path` as `rig path run` on the host of `place`; a board its host quarantined is
-        quarantined on the coordinator too.
+        """One try of `path` as `rig path run` on the host of `place`. A board its host quarantined is
+        quarantined on the coordinator too; a place whose host did not run the path (no record came
+        back) is not given another path in this process.
         """
         if self._runner is None:
             store = self.store()
             assert store is not None
-            timeout = float(self.config.getoption("--rig-path-timeout"))
+            watchdog = float(self.config.getoption("--rig-path-timeout"))
+            timeout = max(watchdog - 2 * GRACE, watchdog / 2)  # the agent ends the try before the watchdog does
             self._runner = RemoteRunner(self.client(), store, timeout, self.config.getoption("--rig-remote-rig"))
         exporter = exporter_of(self.places()[place])
-        result, quarantined = self._runner.attempt(path, place, exporter)
-        if quarantined:
-            claimer.quarantine(place, f"quarantined on {exporter} after {path.id}: {result.error}")
-        return result
+        tried = self._runner.attempt(path, place, exporter)
+        if tried.quarantined:
+            claimer.quarantine(place, f"quarantined on {exporter} after {path.id}: {tried.result.error}")
+        if not tried.ran:
+            self.unusable[place] = tried.result.error or "no record"
+        return tried.result
 
     def devices(self) -> dict[str, Device]:
         """Devices of the bench, on the lab's clock when simulated."""

@@ -6,6 +6,7 @@ exporter and client (tools/labgrid/install). The passing case runs in the loopba
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from rig import matrix
 from rig.labgrid.client import LabgridClient
 from rig.labgrid.export import Place
-from rig.labgrid.remote import RemoteRunner
+from rig.labgrid.remote import RemoteRunner, _record
 from rig.matrix import MatrixPath
 from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
 
@@ -56,8 +57,15 @@ def test_a_host_that_cannot_be_reached_is_a_failed_try_naming_it(runner: RemoteR
     exporter = _exporter(runner.client.coordinator, tmp_path / "e", "hx")
     try:
         _acquired(runner.client, "hx-p", "hx")
-        result, quarantined = runner.attempt(PATH, "hx-p", "hx")
-        assert (result.outcome, result.host, result.board, quarantined) == ("fail", "hx", "hx-p", False)
+        tried = runner.attempt(PATH, "hx-p", "hx")
+        result = tried.result
+        assert (result.outcome, result.host, result.board, tried.quarantined, tried.ran) == (
+            "fail",
+            "hx",
+            "hx-p",
+            False,
+            False,
+        )
         assert result.error is not None and result.error.startswith("hx did not run the path: labgrid agent: ")
         assert NOWHERE in result.error  # the sentence names where it tried to go
         runner.client.call("--place=hx-p", "release")
@@ -72,9 +80,20 @@ def test_an_exporter_gone_mid_run_is_a_failed_try_naming_it(runner: RemoteRunner
     _acquired(runner.client, "hy-p", "hy")
     exporter.kill()  # as `kill -9` of the exporter while the client holds its place
     exporter.wait(timeout=30)
-    result, _ = runner.attempt(PATH, "hy-p", "hy")
+    tried = runner.attempt(PATH, "hy-p", "hy")
+    result = tried.result
+    assert not tried.ran  # the matrix gives this place no other path
     assert result.outcome == "fail" and result.host == "hy"
     assert result.error is not None and result.error.startswith("hy did not run the path: labgrid agent: ")
     assert "place hy-p has an orphaned resource (exporter hy disconnected?)" in result.error
     runner.client.call("--place=hy-p", "release")  # the place is not left held
     assert runner.client.places()["hy-p"].acquired is None
+
+
+def test_the_hosts_record_is_found_among_other_lines_and_checked() -> None:
+    line = json.dumps({"id": PATH.id, "platform": "photon", "from_version": "2.3.1", "to_version": "1.5.2",
+                       "method": "dfu", "outcome": "pass", "field_of_a_newer_rig": 1})  # fmt: skip
+    found = _record(f"{{greeting from a shell rc\n{line}\n", PATH)
+    assert found is not None and found.outcome == "pass"  # unknown keys of another rig version are left out
+    assert _record(line.replace(PATH.id, "photon-1.5.2-to-2.3.1-dfu"), PATH) is None  # another path's record
+    assert _record("{not json\n", PATH) is None and _record("", PATH) is None

@@ -172,3 +172,72 @@ def test_only_a_refusal_the_planner_always_makes_is_as_planned() -> None:
     assert as_planned(down, record(down, "refused")) and not as_planned(up, record(up, "refused"))
     assert as_planned(up, record(up, "flaky")) and as_planned(up, record(up, "completed-over-the-air"))
     assert not as_planned(up, record(up, "fail")) and not as_planned(up, record(up, "interrupted"))
+
+
+def test_a_board_quarantined_on_the_host_exits_4_with_its_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client quarantines the place too when the host's command exits 4 (rig/labgrid/remote.py)."""
+    from rig.runner.recovery import PROCESS_QUARANTINE
+
+    monkeypatch.setitem(PROCESS_QUARANTINE.failures, "photon-1", PROCESS_QUARANTINE.limit)  # health checks failed
+    monkeypatch.setitem(PROCESS_QUARANTINE.reasons, "photon-1", "no USB after a power cycle")
+    devices = _bench(tmp_path, FAULTY_BENCH)  # the path fails, the hand-back quarantines the board
+    args = ["--sim", "--devices", devices, "--platform", "photon", "--from", "1.5.2", "--to", "2.3.1"]
+    code, out, err = _run(capsys, *args, "--method", "dfu")
+    assert code == 4, err
+    assert _record(out)["outcome"] == "fail"  # the record is still printed, for the client to journal
+    assert err.rstrip().endswith("photon-1 is quarantined on this host: no USB after a power cycle")
+
+
+def test_stop_on_eof_stops_the_command_when_its_client_is_gone(tmp_path: Path) -> None:
+    """Over ssh the client's agent keeps stdin open; when it ends, stdin ends and the command stops."""
+    devices = _bench(tmp_path, CLEAN_BENCH)
+    args = [
+        "--sim",
+        "--devices",
+        devices,
+        "--platform",
+        "photon",
+        "--from",
+        "2.3.1",
+        "--to",
+        "1.5.2",
+        "--method",
+        "dfu",
+    ]
+    done = subprocess.run(
+        [*RIG, "path", "run", *args, "--time-scale", "1", "--stop-on-eof"],  # the path alone takes ~40 s at scale 1
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr  # stopped as on SIGTERM
+    assert "SIGTERM" in done.stderr
+
+
+def test_stop_on_eof_lets_a_path_whose_client_stays_end_with_its_record(tmp_path: Path) -> None:
+    """stdin open to the end (the client still there): the record and exit 0, no crash at the exit."""
+    devices = _bench(tmp_path, CLEAN_BENCH)
+    args = [
+        "--sim",
+        "--devices",
+        devices,
+        "--platform",
+        "photon",
+        "--from",
+        "2.3.1",
+        "--to",
+        "1.5.2",
+        "--method",
+        "dfu",
+    ]
+    with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
+        process = subprocess.Popen(
+            [*RIG, "path", "run", *args, "--stop-on-eof"], stdin=subprocess.PIPE, stdout=out, stderr=err
+        )
+        try:
+            code = process.wait(timeout=300)
+        finally:
+            assert process.stdin is not None
+            process.stdin.close()
+    assert code == 0, (tmp_path / "err").read_text()
+    assert _record((tmp_path / "out").read_text())["outcome"] == "pass"

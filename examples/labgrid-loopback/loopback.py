@@ -14,6 +14,7 @@ as planned), or 2 when the lab could not be brought up (the log that says why is
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -45,6 +46,7 @@ devices:
 TIME_SCALE = os.environ.get("RIG_LOOPBACK_TIME_SCALE", "0.25")
 UP_TIMEOUT = 90.0  # wall seconds for each part of the lab to come up
 STOP_TIMEOUT = 20.0  # wall seconds for each program to end after SIGTERM (then SIGKILL)
+MATRIX_TIMEOUT = 3600.0  # wall seconds for the matrix across the hosts
 MATRIX = ["--platforms", "photon", "boron", "--methods", "dfu", "usb", "--from", "1.5.2", "2.3.1",
           "--to", "1.5.2", "2.3.1", "-n", "4"]  # fmt: skip
 
@@ -118,9 +120,11 @@ class Lab:
     def keys(self, port: int) -> None:
         """Host keys, the client's key, known_hosts, and an `ssh` that uses them (first on PATH)."""
         ssh = self.lab / "ssh"
-        (ssh / "bin").mkdir(parents=True)
+        ssh.mkdir(mode=0o700)
+        (ssh / "bin").mkdir()
         self.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "client_key"))
         shutil.copy(ssh / "client_key.pub", ssh / "authorized_keys")
+        (ssh / "authorized_keys").chmod(0o600)  # sshd runs with StrictModes off: no one else may write it
         known = []
         for host, address in HOSTS.items():
             self.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / f"{host}_host_key"))
@@ -132,7 +136,7 @@ class Lab:
             f"  UserKnownHostsFile {ssh / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
         )
         wrapper = ssh / "bin" / "ssh"
-        wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {ssh / "config"} "$@"\n')
+        wrapper.write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {shlex.quote(str(ssh / "config"))} "$@"\n')
         wrapper.chmod(0o755)
 
     def host(self, host: str, address: str, port: int, releases: Path, coordinator: str) -> None:
@@ -147,14 +151,15 @@ class Lab:
         until(f"{host}'s served bench", log, env_file.exists)
         # the host's `rig`: the rig installed there, seeing that host's USB (the served bench)
         rig = folder / "bin" / "rig"
-        rig.write_text(f'#!/bin/sh\nexec {self.rig} sim exec --env-file {env_file} -- {self.rig} "$@"\n')
+        exe, env = shlex.quote(self.rig), shlex.quote(str(env_file))
+        rig.write_text(f'#!/bin/sh\nexec {exe} sim exec --env-file {env} -- {exe} "$@"\n')
         rig.chmod(0o755)
         ssh = self.lab / "ssh"
         (folder / "sshd_config").write_text(
             f"ListenAddress {address}:{port}\nHostKey {ssh / f'{host}_host_key'}\nPidFile {folder / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {ssh / 'authorized_keys'}\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-            "UsePAM no\nStrictModes no\nX11Forwarding no\nAllowTcpForwarding no\nPrintMotd no\n"
+            f"UsePAM no\nStrictModes no\nX11Forwarding no\nAllowTcpForwarding no\nPrintMotd no\nAllowUsers {_user()}\n"
             f"SetEnv PATH={folder / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
             f"RIG_DEVICES={devices} RIG_LOCK_DIR={folder / 'locks'}\n"
         )
@@ -194,10 +199,15 @@ class Lab:
         left acquired) and its wall seconds.
         """
         began = time.monotonic()
-        code = subprocess.run(
-            [self.rig, "matrix", "--labgrid", coordinator, "--releases", str(releases), "--report", str(report),
-             *options], env=self.env, check=False,
-        ).returncode  # fmt: skip
+        command = [self.rig, "matrix", "--labgrid", coordinator, "--releases", str(releases), "--report", str(report)]
+        process = subprocess.Popen([*command, *options], env=self.env, start_new_session=True)
+        try:
+            code = process.wait(timeout=MATRIX_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"rig matrix did not end within {MATRIX_TIMEOUT:g} s: stopped", file=sys.stderr)
+            code = 1
+        finally:  # Ctrl-C, SIGTERM or the timeout: the matrix and its workers stop as on SIGTERM
+            self._stop("rig matrix", process)
         seconds = time.monotonic() - began
         held = self.acquired(coordinator)
         if held:

@@ -177,7 +177,7 @@ def check_json_out(target: Path) -> None:
 SELECTION = "selection.json"  # what a run covers, so --resume and --rerun-failed run the same paths
 SELECTION_KEYS = (
     "sim", "devices", "releases", "platforms", "from_versions", "to_versions", "methods", "workers",
-    "time_scale", "path_timeout", "schedule", "retries",
+    "time_scale", "path_timeout", "schedule", "retries", "labgrid", "remote_rig",
 )  # fmt: skip
 
 

@@ -7,11 +7,14 @@ the matrix (docs/multi-host.md). The board is claimed through the host's lock fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,9 +36,11 @@ DEVICES_ENV = "RIG_DEVICES"  # a bench host's devices.yaml, for commands a clien
 
 
 def cmd_path_run(args: argparse.Namespace, out: Console) -> int:
-    """`rig path run`: the path's record on stdout; 0 passed or refused as planned, 1 failed."""
+    """`rig path run`: the path's record on stdout; 0 passed or refused as planned, 1 failed, 4 quarantined."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     path, specs = _checked(args)
+    if args.stop_on_eof:
+        _stop_when_stdin_closes()
     tmp = Path(tempfile.mkdtemp(prefix="rig-synthetic-")) if args.sim and not args.releases else None
     try:
         store = _store(args, path.platform, tmp)
@@ -51,22 +56,42 @@ def cmd_path_run(args: argparse.Namespace, out: Console) -> int:
         claimer = bench.claimer()
         with claimer.claim(names, SystemClock(), timeout=args.claim_timeout) as name:
             dev = bench.devices[name]
-            err.print(f"{path.id} on {name}", markup=False)
+            _say(err, f"{path.id} on {name}")
             take_over(dev)  # a holder that died may have left it off
             failed = True  # until the record says otherwise (an interrupted path is recovered too)
             try:
                 result = as_interrupted(attempt(path, dev, store))
                 failed = not as_planned(path, result)
             finally:
-                hand_back(dev, claimer, store, failed, lambda said: err.print(said, markup=False))
+                hand_back(dev, claimer, store, failed, lambda said: _say(err, said))
             quarantined = claimer.quarantined(name)
     finally:
         bench.close()
     code = _report(result, path, args.json_out, err)
     if quarantined is not None:
-        err.print(f"{name} is quarantined on this host: {quarantined}", markup=False)
+        _say(err, f"{name} is quarantined on this host: {quarantined}")
         return EXIT_QUARANTINED
     return code
+
+
+def _say(err: Console, text: str) -> None:
+    """A line on stderr for a person; a client whose ssh is gone (a closed pipe) must not stop the hand-back."""
+    with contextlib.suppress(OSError, SystemExit):  # rich turns a broken pipe into SystemExit
+        err.print(text, markup=False)
+
+
+def _stop_when_stdin_closes() -> None:
+    """SIGTERM to this process once stdin reaches its end: a client whose ssh is gone (killed, timed
+    out) stops the command, which then hands its board back as on Ctrl-C.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):  # the raw descriptor: a buffered stdin's lock would stop the exit
+            while os.read(0, 4096):
+                pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-on-eof", daemon=True).start()
 
 
 def _report(result: PathResult, path: matrix.MatrixPath, json_out: str | None, err: Console) -> int:
@@ -75,7 +100,7 @@ def _report(result: PathResult, path: matrix.MatrixPath, json_out: str | None, e
     if json_out:
         Path(json_out).write_text(text + "\n")
     print(text, flush=True)
-    err.print(f"{path.id}: {result.outcome}" + (f": {result.error}" if result.error else ""), markup=False)
+    _say(err, f"{path.id}: {result.outcome}" + (f": {result.error}" if result.error else ""))
     if result.outcome == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_PASSED if as_planned(path, result) else EXIT_FAILED
@@ -159,4 +184,9 @@ def add_path_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"wall seconds to wait for a board another run or command holds (default {CLAIM_TIMEOUT:g})",
     )
     p.add_argument("--json-out", help="also write the record here")
+    p.add_argument(
+        "--stop-on-eof",
+        action="store_true",
+        help="stop (as on SIGTERM) when stdin ends: for a client that runs the command over ssh",
+    )
     p.set_defaults(func=cmd_path_run)

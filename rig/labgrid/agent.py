@@ -23,12 +23,14 @@ import argparse
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from typing import Any
 
 AGENT_FAILED = 125  # the place, the coordinator or the copy failed: the command never ran
 FILES = "{files}"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$")
 
 
 def _fail(text: str) -> int:
@@ -57,6 +59,10 @@ def _sync(resource: Any, files: list[str]) -> str:
     from labgrid.util.managedfile import ManagedFile
 
     # never the NFS shortcut: a link to the client's own file would dangle once that client's run ends
+    names = [os.path.basename(path) for path in files]
+    unsafe = sorted({n for n in names if not SAFE_NAME.match(n)} | {n for n in names if names.count(n) > 1})
+    if unsafe:  # labgrid's ln and test commands take the names unquoted, and one folder holds them all
+        raise ValueError(f"release files must have distinct plain names (letters, digits, @._+-): {', '.join(unsafe)}")
     managed = {os.path.basename(path): ManagedFile(path, resource, detect_nfs=False) for path in files}
     contents = "".join(f"{m.get_hash()} {name}\n" for name, m in sorted(managed.items()))
     folder = f"/var/cache/labgrid/{get_user()}/rig-files-{hashlib.sha256(contents.encode()).hexdigest()[:16]}"
@@ -90,11 +96,23 @@ def main(argv: list[str]) -> int:
         wrapped = resource.wrap_command([folder if a == FILES else a for a in command])
     except Exception as exc:  # labgrid's errors are many kinds; each ends here as one sentence
         return _fail(_sentence(exc))
+    # stdin stays open and unused: when this agent or its ssh ends, the host's command reads EOF and
+    # stops (`rig path run --stop-on-eof`), handing its board back
+    process = subprocess.Popen(wrapped, stdin=subprocess.PIPE)
     try:
-        return subprocess.run(wrapped, stdin=subprocess.DEVNULL, timeout=args.timeout, check=False).returncode
+        return process.wait(timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return _fail(f"{' '.join(command[:3])} on {resource.host} did not end within {args.timeout:g} s")
+    finally:  # also on SIGTERM (below): ssh goes, and labgrid's exit handlers close its connection
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main(sys.argv[1:]))

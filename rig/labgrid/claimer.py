@@ -172,8 +172,11 @@ class LabgridClaimer:
                         tokens[name] = keep
                         return name
                     if state not in ALIVE:  # expired (a suspended client) or invalid: reserve again
-                        del tokens[name]
+                        self._cancel({name: tokens.pop(name)})
                         stop_waiting([waits.pop(name)])
+                    elif state == "waiting" and not waits[name].is_alive():  # its wait ended (a hiccup): anew
+                        stop_waiting([waits[name]])
+                        waits[name] = self.client.keep_alive(tokens[name])
                 if deadline.expired():
                     raise NoBoardError(
                         f"None of {', '.join(usable)} became free within {deadline.timeout:g} s on the labgrid "

@@ -7,9 +7,11 @@ claims and the reports; the record it journals is the one the host printed, nami
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import sh
@@ -25,8 +27,8 @@ from rig.runner.run import FAIL
 
 AGENT = Path(__file__).with_name("agent.py")
 AGENT_FAILED = 125  # agent.py: the place, the coordinator or the copy failed; the command never ran
-SSH_FAILED = 255  # ssh's own exit code: the host could not be reached
-GRACE = 30.0  # wall seconds the agent gets beyond the path's timeout to report before it is killed
+GRACE = 30.0  # wall seconds the agent gets beyond its own timeout to report before it is ended
+STOP_WAIT = 10.0  # wall seconds the agent gets to end after SIGTERM (then SIGKILL)
 RECORDED = (EXIT_PASSED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_QUARANTINED)  # exit codes that come with a record
 
 
@@ -61,6 +63,40 @@ def labgrid_python(client_program: str) -> str:
     return str(Path(str(found)).resolve().parent / "python")
 
 
+@dataclass
+class RemoteTry:
+    """One try on a host: its record, whether the host quarantined the board, whether the host ran it."""
+
+    result: PathResult
+    quarantined: bool = False  # the host's command exited 4
+    ran: bool = True  # False: no record came back (unreachable, no place, no agent): the place is not used again
+
+
+def _record(out: str, p: MatrixPath) -> PathResult | None:
+    """The host's record of `p`: the last line of stdout that is one; None if there is none."""
+    for line in reversed(out.splitlines()):
+        try:
+            data = json.loads(line)
+            known = {f.name for f in fields(PathResult)}
+            result = PathResult.from_json({k: v for k, v in data.items() if k in known})
+        except (ValueError, TypeError, AttributeError):
+            continue  # a line of something else (a shell's greeting) or a record of another rig version
+        if result.id == p.id:
+            return result
+    return None
+
+
+def _end(proc: sh.RunningCommand) -> None:
+    """The agent ends: SIGTERM first (it ends its ssh, and the host's command stops on EOF), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not proc.is_alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.signal_group(sig)
+        with contextlib.suppress(sh.TimeoutException, sh.ErrorReturnCode):
+            proc.wait(timeout=STOP_WAIT)
+
+
 class RemoteRunner:
     """Tries of paths on the hosts of acquired places, as `rig path run` there."""
 
@@ -76,36 +112,51 @@ class RemoteRunner:
         files = sorted(
             {str(m.path) for v in (p.from_version, p.to_version) for m in self.store.get(p.platform, v).modules()}
         )
+        names = [Path(f).name for f in files]
+        if len(set(names)) < len(names):  # the host gets one folder of them
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ConfigError(
+                f"The releases of {p.id} have files of the same name ({', '.join(twice)}): give each a name of its "
+                "own to run it on a labgrid host."
+            )
         return [
             str(AGENT), "--coordinator", self.client.coordinator, "--place", place, "--timeout", f"{self.timeout:g}",
             *(arg for f in files for arg in ("--file", f)), "--",
             self.rig, "path", "run", "--releases", "{files}", "--platform", p.platform, "--from", p.from_version,
-            "--to", p.to_version, "--method", p.method, "--board", place,
+            "--to", p.to_version, "--method", p.method, "--board", place, "--stop-on-eof",
         ]  # fmt: skip
 
-    def attempt(self, p: MatrixPath, place: str, exporter: str) -> tuple[PathResult, bool]:
-        """One try on the place's host: its record (named after `exporter`), and whether the host quarantined it."""
+    def attempt(self, p: MatrixPath, place: str, exporter: str) -> RemoteTry:
+        """One try on the place's host: its record (named after `exporter`), or a failed one saying why."""
+        try:
+            args = self.command(p, place)
+        except ConfigError as exc:
+            return RemoteTry(self._failed(p, place, exporter, str(exc)))
         env = {**os.environ, "LG_USERNAME": self.client.owner or ""}
         proc = sh.Command(self.python)(
-            *self.command(p, place), _env=env, _bg=True, _new_session=True, _ok_code=list(range(256)), _tty_out=False
-        )
+            "-I", *args, _env=env, _bg=True, _bg_exc=False, _new_session=True, _ok_code=list(range(256)),
+            _tty_out=False,
+        )  # fmt: skip
         try:
             proc.wait(timeout=self.timeout + GRACE)
         except sh.TimeoutException:
-            return self._failed(p, place, exporter, f"the host did not answer within {self.timeout + GRACE:g} s"), False
+            return RemoteTry(
+                self._failed(p, place, exporter, f"{exporter} did not answer within {self.timeout + GRACE:g} s"),
+                ran=False,
+            )
+        except sh.ErrorReturnCode as exc:  # the agent was killed by a signal that was not ours
+            why = f"the agent running the path on {exporter} was killed ({type(exc).__name__})"
+            return RemoteTry(self._failed(p, place, exporter, why), ran=False)
         finally:
-            if proc.is_alive():  # a timeout, the watchdog, Ctrl-C: the agent and its ssh go
-                proc.signal_group(signal.SIGKILL)
+            _end(proc)
         out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
         code = proc.exit_code
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        if code in RECORDED and lines:
-            result = PathResult(**json.loads(lines[-1]))
+        result = _record(out, p) if code in RECORDED else None
+        if result is not None:
             result.host = exporter
-            return result, code == EXIT_QUARANTINED
+            return RemoteTry(result, quarantined=code == EXIT_QUARANTINED)
         said = (err.strip().splitlines() or [f"exit code {code}"])[-1]
-        why = "could not be reached" if code == SSH_FAILED else "did not run the path"
-        return self._failed(p, place, exporter, f"{exporter} {why}: {said}"), False
+        return RemoteTry(self._failed(p, place, exporter, f"{exporter} did not run the path: {said}"), ran=False)
 
     def _failed(self, p: MatrixPath, place: str, exporter: str, why: str) -> PathResult:
         return PathResult(p.id, p.platform, p.from_version, p.to_version, p.method, FAIL, why, place, host=exporter)
