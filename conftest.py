@@ -1,5 +1,6 @@
 """Root conftest: registers the shared fixtures (testsupport.fixtures) for tests_unit/, tests_cli/ and
-tests_hil/, the hypothesis profiles, and the fault matrix summary (the rig plugin loads by entry point)."""
+tests_hil/, the hypothesis profiles, the unit suite's bytecode cache for its child processes, and the
+fault matrix summary (the rig plugin loads by entry point)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from testsupport.bytecode import remove_bytecode, share_bytecode
+
 # The shared fixtures (firmware_dir, real_store, lab, real_lab), defined once; only the root conftest
 # may register a plugin this way.
 pytest_plugins = ["testsupport.fixtures", "testsupport.labgrid"]
@@ -16,6 +19,16 @@ pytest_plugins = ["testsupport.fixtures", "testsupport.labgrid"]
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The unit suite's children share one bytecode cache (testsupport/bytecode.py)."""
+    share_bytecode(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove that cache."""
+    remove_bytecode()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

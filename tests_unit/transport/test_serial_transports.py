@@ -7,6 +7,7 @@ import pty
 import select
 import shutil
 import subprocess
+import time
 import tty
 from pathlib import Path
 
@@ -85,18 +86,33 @@ def test_ymodem_disconnect_is_board_gone(lab: Lab) -> None:
 
 
 class FdPort:
-    """A receiver's input (a pty master) and output (a pipe) as a minimal serial port."""
+    """A receiver's input (a pty master) and output (a pipe) as a minimal serial port.
+
+    A real line delivers a packet a millisecond or more after the receiver's answer went out, by
+    when rb has purged its input (it does after every ACK, 'C' and NAK); a pty delivers at once,
+    so a descheduled rb would purge the packet and lose its 5-13 s timeout. Each write therefore
+    waits (at most 5 s) until the receiver is blocked reading its input, as on a line.
+    """
 
     baudrate = 115200
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self.read_fd, self.write_fd = read_fd, write_fd
+    def __init__(self, read_fd: int, write_fd: int, receiver: int) -> None:
+        self.read_fd, self.write_fd, self.receiver = read_fd, write_fd, receiver
 
     def read(self, size: int = 1) -> bytes:
         ready, _, _ = select.select([self.read_fd], [], [], 0.1)
         return os.read(self.read_fd, size) if ready else b""
 
     def write(self, data: bytes) -> int:
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            try:  # "0 0x0 ...": blocked in read(2) on fd 0; "running" or another call: not yet
+                call = Path(f"/proc/{self.receiver}/syscall").read_text().split()
+            except OSError:
+                break  # the receiver is gone: nothing to wait for
+            if call[:2] == ["0", "0x0"]:
+                break
+            time.sleep(0.001)
         return os.write(self.write_fd, data)
 
     def reset_input_buffer(self) -> None:
@@ -177,10 +193,11 @@ def test_a_good_packet_resets_the_receivers_error_count(lab: Lab) -> None:
 
 @pytest.mark.skipif(shutil.which("rb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
 def test_ymodem_to_lrzsz_rb(tmp_path: Path) -> None:
-    """The sender against a standard receiver. lrzsz's rb purges its input right after each 'C' or
-    NAK it sends, so on a loaded machine a block can be lost and cost rb's 5-13 s timeout; the
-    sender recovers (resends, longer settle each time). rb reads a pty (its purges work as on a
-    serial line) and writes to a pipe: on exit it flushes its tty both ways, and on a pty that
+    """The sender against a standard receiver. lrzsz's rb purges its input right after each ACK,
+    'C' or NAK it sends; FdPort gives it the time a line would (without it, a descheduled rb lost a
+    block in about one of eight and 70 KB took 3 minutes); a block still lost costs rb's 5-13 s
+    timeout and the sender recovers (resends, longer settle each time). rb reads a pty (its purges
+    work as on a serial line) and writes to a pipe: on exit it flushes its tty both ways, and on a pty that
     throws away its last ACK if the sender has not read it yet (a real line has sent it already;
     seen under load as "did not acknowledge the final header" though rb had the whole file).
     A second try, with a fresh rb, is allowed and both are reported.
@@ -196,7 +213,8 @@ def test_ymodem_to_lrzsz_rb(tmp_path: Path) -> None:
         proc = subprocess.Popen(["rb"], stdin=slave, stdout=to_us, stderr=subprocess.PIPE, cwd=folder)
         os.close(to_us)
         try:
-            report = YmodemSender(FdPort(from_rb, master), SystemClock()).send("image.bin", data, start_timeout=60)
+            port = FdPort(from_rb, master, proc.pid)
+            report = YmodemSender(port, SystemClock()).send("image.bin", data, start_timeout=60)
             proc.wait(timeout=60)  # a real rb in real time: generous for a loaded CI machine
         except (YmodemError, TimeoutError_) as exc:
             failures.append(str(exc))
