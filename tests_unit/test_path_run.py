@@ -190,54 +190,32 @@ def test_a_board_quarantined_on_the_host_exits_4_with_its_record(
     assert err.rstrip().endswith("photon-1 is quarantined on this host: no USB after a power cycle")
 
 
+def _over_ssh(tmp_path: Path, client_stays: bool, *extra: str) -> tuple[int, str, str]:
+    """`rig path run --stop-on-eof` as a client's ssh runs it: stdin kept open while the client is
+    there (`client_stays`), or at its end from the start (the client gone); exit code, stdout, stderr.
+    """
+    path = ["--platform", "photon", "--from", "2.3.1", "--to", "1.5.2", "--method", "dfu"]
+    command = [*RIG, "path", "run", "--sim", "--devices", _bench(tmp_path, CLEAN_BENCH), *path, "--stop-on-eof", *extra]
+    with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
+        stdin = subprocess.PIPE if client_stays else subprocess.DEVNULL
+        process = subprocess.Popen(command, stdin=stdin, stdout=out, stderr=err)
+        try:
+            code = process.wait(timeout=300)
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()
+    return code, (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+
+
 def test_stop_on_eof_stops_the_command_when_its_client_is_gone(tmp_path: Path) -> None:
     """Over ssh the client's agent keeps stdin open; when it ends, stdin ends and the command stops."""
-    devices = _bench(tmp_path, CLEAN_BENCH)
-    args = [
-        "--sim",
-        "--devices",
-        devices,
-        "--platform",
-        "photon",
-        "--from",
-        "2.3.1",
-        "--to",
-        "1.5.2",
-        "--method",
-        "dfu",
-    ]
-    done = subprocess.run(
-        [*RIG, "path", "run", *args, "--time-scale", "1", "--stop-on-eof"],  # the path alone takes ~40 s at scale 1
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 3, done.stdout + done.stderr  # stopped as on SIGTERM
-    assert "SIGTERM" in done.stderr
+    code, out, err = _over_ssh(tmp_path, False, "--time-scale", "1")  # the path alone takes ~40 s at scale 1
+    assert code == 3, out + err  # stopped as on SIGTERM
+    assert "SIGTERM" in err
 
 
 def test_stop_on_eof_lets_a_path_whose_client_stays_end_with_its_record(tmp_path: Path) -> None:
     """stdin open to the end (the client still there): the record and exit 0, no crash at the exit."""
-    devices = _bench(tmp_path, CLEAN_BENCH)
-    args = [
-        "--sim",
-        "--devices",
-        devices,
-        "--platform",
-        "photon",
-        "--from",
-        "2.3.1",
-        "--to",
-        "1.5.2",
-        "--method",
-        "dfu",
-    ]
-    with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
-        process = subprocess.Popen(
-            [*RIG, "path", "run", *args, "--stop-on-eof"], stdin=subprocess.PIPE, stdout=out, stderr=err
-        )
-        try:
-            code = process.wait(timeout=300)
-        finally:
-            assert process.stdin is not None
-            process.stdin.close()
-    assert code == 0, (tmp_path / "err").read_text()
-    assert _record((tmp_path / "out").read_text())["outcome"] == "pass"
+    code, out, err = _over_ssh(tmp_path, True)
+    assert code == 0, err
+    assert _record(out)["outcome"] == "pass"
