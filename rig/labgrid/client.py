@@ -104,8 +104,11 @@ class LabgridClient:
 
     def call(self, *args: str, timeout: float | None = None) -> str:
         """One labgrid-client command against the coordinator, as the owner; its output."""
-        env = {"LG_USERNAME": self.owner} if self.owner else None
-        return run(self.program, HINT, ["-x", self.coordinator, *args], timeout or self.timeout, env=env)
+        return run(self.program, HINT, ["-x", self.coordinator, *args], timeout or self.timeout, env=self.owner_env())
+
+    def owner_env(self) -> dict[str, str]:
+        """The environment entries that make a labgrid program act as the owner (none without one)."""
+        return {"LG_USERNAME": self.owner} if self.owner else {}
 
     def places(self) -> dict[str, PlaceState]:
         """Every place on the coordinator, with its tags, matches, comment and holder."""
@@ -118,11 +121,6 @@ class LabgridClient:
         if found is None:
             raise ToolError(f"labgrid-client reserve printed no token: {out.strip()[:200]}")
         return found.group(1)
-
-    def reservations(self) -> dict[str, str]:
-        """Every reservation's token and owner."""
-        found = re.findall(r"^  owner: (\S+)\n  token: (\S+)$", self.call("-v", "reservations"), re.M)
-        return {token: owner for owner, token in found}
 
     def reservation_states(self) -> dict[str, tuple[str, str | None]]:
         """Every reservation's state (waiting, allocated, acquired, expired, invalid) and allocated place, by token."""
@@ -138,7 +136,7 @@ class LabgridClient:
         """`labgrid-client wait TOKEN` in the background: it polls the reservation (which keeps it from
         expiring) until a place is allocated; stop it with `stop_waiting`.
         """
-        env = {**os.environ, "LG_USERNAME": self.owner} if self.owner else None
+        env = {**os.environ, **self.owner_env()}
         program = command(self.program, HINT)
         return program(
             "-x", self.coordinator, "wait", token, _bg=True, _bg_exc=False, _env=env, _ok_code=list(range(256))

@@ -19,7 +19,7 @@ import sh
 from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_QUARANTINED, ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec
-from rig.labgrid.client import SERVICE, LabgridClient, PlaceState, default_program
+from rig.labgrid.client import SERVICE, LabgridClient, PlaceState
 from rig.labgrid.export import RIG_TAGS
 from rig.matrix import MatrixPath
 from rig.report.results import PathResult
@@ -105,7 +105,7 @@ class RemoteRunner:
         self.store = store
         self.timeout = timeout  # wall seconds for one try on the host (copy, set-up, path, hand-back)
         self.rig = rig  # the rig command on the hosts (on their PATH by default)
-        self.python = labgrid_python(client.program or default_program())
+        self.python = labgrid_python(client.program)
 
     def command(self, p: MatrixPath, place: str) -> list[str]:
         """The agent's command line for one try of `p` on `place` (its host's `rig path run`)."""
@@ -132,7 +132,7 @@ class RemoteRunner:
             args = self.command(p, place)
         except ConfigError as exc:
             return RemoteTry(self._failed(p, place, exporter, str(exc)))
-        env = {**os.environ, "LG_USERNAME": self.client.owner or ""}
+        env = {**os.environ, **self.client.owner_env()}
         proc = sh.Command(self.python)(
             "-I", *args, _env=env, _bg=True, _bg_exc=False, _new_session=True, _ok_code=list(range(256)),
             _tty_out=False,
