@@ -4,7 +4,7 @@ on a quiet 2-core machine, under 600 MB per worker).
 Runs `python -m pytest` (pyproject's options: tests_unit/, `-n 2`) with this file as a plugin that
 notes each process's VmHWM (peak resident set, /proc/self/status) when its session ends, then prints
 the wall time, pytest's last line, the peak of each worker and the load average before and after.
-Extra arguments go to pytest.
+Extra arguments go to pytest (`--durations=40` prints the slowest tests too).
 
     .venv/bin/python bench/unit_suite.py [PYTEST ARGS...]
 """
@@ -60,9 +60,12 @@ def main(argv: list[str]) -> int:
         lines = done.stdout.strip().splitlines()
         rows = sorted(peaks.read_text().split("\n")[:-1]) if peaks.exists() else []
     print(f"unit suite: {wall:.0f} s wall, exit {done.returncode}: {lines[-1] if lines else done.stderr[-500:]}")
+    timed = False
     for line in lines:
-        if line.startswith(("FAILED ", "ERROR ")):  # -ra's short summary: what failed, with the reason
+        timed = timed or ("slowest" in line and "durations" in line)  # --durations=N: pytest's table of the slowest
+        if timed or line.startswith(("FAILED ", "ERROR ")):  # -ra's short summary: what failed, with the reason
             print(f"  {line}")
+        timed = timed and bool(line.strip())
     for row in rows:
         worker, mib = row.split()
         print(f"  peak RSS {worker}: {mib} MiB")

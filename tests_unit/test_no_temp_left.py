@@ -23,12 +23,13 @@ from rig.firmware.synthetic import user_app
 from rig.firmware.versions import module_version
 from testsupport.paths import ROOT
 
-# SIGINT reset to its default first: a background job (as CI runs the tests) inherits it ignored,
-# and an ignored SIGINT stays ignored, as it should.
+# SIGINT and SIGHUP reset to their defaults first: a background job (as CI runs the tests) inherits
+# SIGINT ignored, a run under nohup SIGHUP, and an ignored signal stays ignored, as it should.
 RIG = [
     sys.executable,
     "-c",
-    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); import rig.cli; sys.exit(rig.cli.main())",
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+    "import rig.cli; sys.exit(rig.cli.main())",
 ]
 STOPS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 WITHIN = 300.0  # seconds: only a hang reaches it

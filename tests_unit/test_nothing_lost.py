@@ -26,11 +26,13 @@ EXIT_INTERRUPTED = 3
 
 
 # SIGINT as a terminal's Ctrl-C delivers it: a shell script's background job (as CI runs the tests)
-# inherits it ignored, and Python then leaves it ignored (POSIX), which the rig respects.
+# inherits it ignored, and Python then leaves it ignored (POSIX), which the rig respects; SIGHUP
+# likewise for a run under nohup.
 FROM_A_TERMINAL = [
     sys.executable,
     "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
 ]
 
 

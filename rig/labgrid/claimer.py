@@ -34,7 +34,9 @@ from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
 from rig.transport.errors import TimeoutError_, ToolError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
-POLL = 1.0  # wall seconds between looks at the reservations (a background `labgrid-client wait` keeps each alive)
+POLL = 1.0  # wall seconds between checks that each reservation's background `labgrid-client wait` still runs
+LOOK_EVERY = 15.0  # wall seconds between looks at the reservations while every wait still runs (a wait ends
+# when its reservation is allocated or gone, so that is when the claim looks; each look starts a labgrid-client)
 ALIVE = ("waiting", "allocated", "acquired")
 
 
@@ -156,12 +158,17 @@ class LabgridClaimer:
             if holder and _stale(holder):
                 self.client.call(f"--place={name}", "release", "--kick")
         waits: dict[str, sh.RunningCommand] = {}
+        looked = Deadline(SystemClock(), LOOK_EVERY)
         try:
             while True:
                 for name in usable:
                     if name not in tokens:
                         tokens[name] = self.client.reserve({"name": name, SERVICE: IN_SERVICE})
                         waits[name] = self.client.keep_alive(tokens[name])
+                if all(w.is_alive() for w in waits.values()) and not looked.expired() and not deadline.expired():
+                    SystemClock().sleep(POLL)  # every reservation still waits: nothing to look at yet
+                    continue
+                looked = Deadline(SystemClock(), LOOK_EVERY)
                 states = self.client.reservation_states()
                 for name in usable:
                     state, place = states.get(tokens[name], ("gone", None))
