@@ -34,7 +34,7 @@ from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
 from rig.transport.errors import TimeoutError_, ToolError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
-POLL = 1.0  # wall seconds between checks that each reservation's background `labgrid-client wait` still runs
+POLL = 0.2  # wall seconds between checks that each reservation's background `labgrid-client wait` still runs
 LOOK_EVERY = 15.0  # wall seconds between looks at the reservations while every wait still runs (a wait ends
 # when its reservation is allocated or gone, so that is when the claim looks; each look starts a labgrid-client)
 ALIVE = ("waiting", "allocated", "acquired")

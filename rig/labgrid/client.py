@@ -1,7 +1,8 @@
 """The real `labgrid-client` program, with a timeout on every call (docs/multi-host.md).
 
 labgrid runs in a venv of its own (tools/labgrid/install: its pyserial fork would overwrite the
-rig's pyserial), so the rig drives it as a program, like uhubctl and dfu-util.
+rig's pyserial), so the rig drives it as a program, like uhubctl and dfu-util: its calls run in one
+labgrid client process per rig process (rig/labgrid/batch.py), the waits as labgrid-client itself.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 import sh
 
 from rig.errors import ConfigError
+from rig.labgrid.batch_client import batch_for
 from rig.labgrid.export import Place
 from rig.transport.errors import ToolError
-from rig.transport.tools import command, run
+from rig.transport.tools import command
 
 HINT = "run tools/labgrid/install (a venv of its own), or put labgrid-client on PATH or in RIG_LABGRID_CLIENT"
 _PLACE = re.compile(r"^Place '([^']+)':$")
@@ -103,8 +105,12 @@ class LabgridClient:
         self.owner = owner  # LG_USERNAME: who the coordinator sees (host/owner)
 
     def call(self, *args: str, timeout: float | None = None) -> str:
-        """One labgrid-client command against the coordinator, as the owner; its output."""
-        return run(self.program, HINT, ["-x", self.coordinator, *args], timeout or self.timeout, env=self.owner_env())
+        """One labgrid-client command against the coordinator, as the owner; its output (run by the
+        process's labgrid batch: rig/labgrid/batch.py).
+        """
+        command(self.program, HINT)  # not installed: one sentence saying how
+        env = {k: v for k, v in os.environ.items() if k.startswith("LG_")} | self.owner_env()
+        return batch_for(self.program).call(["-x", self.coordinator, *args], env, timeout or self.timeout)
 
     def owner_env(self) -> dict[str, str]:
         """The environment entries that make a labgrid program act as the owner (none without one)."""

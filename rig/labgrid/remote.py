@@ -19,6 +19,7 @@ import sh
 from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_QUARANTINED, ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec
+from rig.labgrid.batch_client import labgrid_python
 from rig.labgrid.client import SERVICE, LabgridClient, PlaceState
 from rig.labgrid.export import RIG_TAGS
 from rig.matrix import MatrixPath
@@ -53,14 +54,6 @@ def place_boards(places: dict[str, PlaceState]) -> list[DeviceSpec]:
             "`rig labgrid places`, or pass --devices for boards on this host."
         )
     return boards
-
-
-def labgrid_python(client_program: str) -> str:
-    """The Python of the venv labgrid-client is in (agent.py imports labgrid)."""
-    found = sh.which(client_program) if os.sep not in client_program else client_program
-    if not found:
-        raise ConfigError(f"{client_program} is not installed: run tools/labgrid/install.")
-    return str(Path(str(found)).resolve().parent / "python")
 
 
 @dataclass

@@ -44,9 +44,14 @@ def run(
         out = exc.stdout.decode(errors="replace")
         if ok_text and ok_text in out:
             return out  # particle-cli treats this text as success even on a non-zero exit (§5.5)
-        err = exc.stderr.decode(errors="replace").strip().splitlines()
-        reason = err[-1] if err else f"exit code {exc.exit_code}"
-        raise ToolError(f"{program} failed: {reason.removeprefix(program + ': ')}") from None
+        raise tool_failed(program, exc.exit_code, exc.stderr.decode(errors="replace")) from None
+
+
+def tool_failed(program: str, exit_code: int, stderr: str) -> ToolError:
+    """The one-sentence error of a program that failed: its last line on stderr, else its exit code."""
+    err = stderr.strip().splitlines()
+    reason = err[-1] if err else f"exit code {exit_code}"
+    return ToolError(f"{program} failed: {reason.removeprefix(program + ': ')}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""The rig's labgrid calls run in one labgrid client process (rig/labgrid/batch.py): each call acts
+as labgrid-client would with its arguments and LG_* variables, a failed call leaves nothing behind
+for the next one, and a call that hangs ends in its timeout. Real coordinator and labgrid."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from rig.labgrid.batch_client import LabgridBatch
+from rig.labgrid.client import LabgridClient
+from rig.transport.errors import TimeoutError_, ToolError
+from testsupport.labgrid import TOOLS, Coordinator
+
+PROGRAM = str(TOOLS / "labgrid-client")
+
+
+@pytest.fixture
+def batch() -> Iterator[LabgridBatch]:
+    made = LabgridBatch(PROGRAM)
+    yield made
+    made._stop()
+
+
+def test_each_call_has_its_own_owner_and_a_failure_is_the_clients_sentence(
+    coordinator: Coordinator, batch: LabgridBatch
+) -> None:
+    batch.call(["-x", coordinator, "--place=b1", "create"], {}, 30)
+    assert batch.call(["-x", coordinator, "--place=b1", "acquire"], {"LG_USERNAME": "alice"}, 30).strip() == (
+        "acquired place b1"
+    )
+    with pytest.raises(
+        ToolError, match=r"labgrid-client failed: .*place b1 is acquired by a different user \(\S+/alice\)"
+    ):
+        batch.call(["-x", coordinator, "--place=b1", "release"], {"LG_USERNAME": "bob"}, 30)
+    batch.call(["-x", coordinator, "--place=b1", "release"], {"LG_USERNAME": "alice"}, 30)
+    assert LabgridClient(coordinator, program=PROGRAM).places()["b1"].acquired is None
+    process = batch.process
+    assert process is not None and process.poll() is None  # all of it in one process
+
+
+def test_a_call_to_a_coordinator_that_is_down_leaves_the_next_call_working(
+    coordinator: Coordinator, batch: LabgridBatch
+) -> None:
+    with pytest.raises(ToolError, match="Could not connect to coordinator"):
+        batch.call(["-x", "127.0.0.1:1", "places"], {}, 30)
+    batch.call(["-x", coordinator, "--place=b2", "create"], {}, 30)  # labgrid's event loop of the failed call is gone
+    assert "b2" in batch.call(["-x", coordinator, "places"], {}, 30).split()
+
+
+def test_a_call_that_hangs_ends_in_its_timeout_and_the_next_starts_afresh(
+    coordinator: Coordinator, batch: LabgridBatch
+) -> None:
+    with socket.socket() as silent:  # accepts the connection (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        with pytest.raises(TimeoutError_, match=r"labgrid-client did not finish within 3 s\."):
+            batch.call(["-x", f"127.0.0.1:{silent.getsockname()[1]}", "places"], {}, 3)
+    assert batch.process is None  # the hung process was ended
+    batch.call(["-x", coordinator, "--place=b3", "create"], {}, 30)
+    assert "b3" in batch.call(["-x", coordinator, "places"], {}, 30).split()
