@@ -17,6 +17,7 @@ import sh
 
 from rig.errors import EXIT_USER_ERROR
 from rig.transport.errors import TimeoutError_, ToolMissingError, TransportError
+from rig.transport.tools import finished
 
 HEADER = re.compile(
     r"^(Current|New) status for hub (\S+) \[([0-9a-f]{4}):([0-9a-f]{4})(.*?)"
@@ -119,7 +120,7 @@ class Uhubctl:
         """Run uhubctl; returns stdout or raises a HubError with uhubctl's reason."""
         cmd = self._command()
         try:
-            return str(cmd(*args, _timeout=timeout or self.timeout, _tty_out=False))
+            return finished(cmd, args, timeout or self.timeout)
         except sh.TimeoutException:
             raise TimeoutError_(
                 f"{self.program} {' '.join(args)} did not finish within {timeout or self.timeout:g} s."

@@ -5,9 +5,11 @@ missing program is one sentence naming the package to install.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import sh
 
@@ -37,7 +39,7 @@ def run(
     cmd = command(program, install_hint)
     full_env = {**os.environ, **env} if env else None  # None: the rig's own environment
     try:
-        return str(cmd(*args, _timeout=timeout, _tty_out=False, _cwd=cwd, _env=full_env))
+        return finished(cmd, args, timeout, _cwd=cwd, _env=full_env)
     except sh.TimeoutException:
         raise TimeoutError_(f"{program} did not finish within {timeout:g} s.") from None
     except sh.ErrorReturnCode as exc:
@@ -45,6 +47,25 @@ def run(
         if ok_text and ok_text in out:
             return out  # particle-cli treats this text as success even on a non-zero exit (§5.5)
         raise tool_failed(program, exc.exit_code, exc.stderr.decode(errors="replace")) from None
+
+
+def finished(cmd: sh.Command, args: list[str] | tuple[str, ...], timeout: float, **options: Any) -> str:
+    """`cmd ARGS` to its end within `timeout` (sh's exceptions); stdout. A timeout, Ctrl-C or SIGTERM
+    ends the program too. No `_timeout`: sh's timer for it is a thread that keeps the interpreter
+    from exiting until it fires when the wait was interrupted.
+    """
+    proc = cmd(*args, _tty_out=False, _bg=True, _bg_exc=False, **options)
+    try:
+        proc.wait(timeout=timeout)
+    except sh.ErrorReturnCode:
+        raise
+    except BaseException:  # sh.TimeoutException, KeyboardInterrupt, SystemExit
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
+        raise
+    return str(proc)
 
 
 def tool_failed(program: str, exit_code: int, stderr: str) -> ToolError:

@@ -4,13 +4,18 @@ runs with `npm start`."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import sh
 
 from rig.transport.errors import ToolError
-from rig.transport.tools import DfuUtil, ParticleCli, PyOcd
+from rig.transport.tools import DfuUtil, ParticleCli, PyOcd, finished
 
 
 @pytest.mark.parametrize(
@@ -56,3 +61,35 @@ def test_dfu_util_lists_simulated_boards(lab) -> None:
     assert found[1].name == "@DCD Flash   /0x00000000/1*016Ke"  # a 2.x bootloader (§2.5)
     with pytest.raises(ToolError, match="No DFU capable USB device available"):
         DfuUtil().download("2b04:d006", 0, 0x08020000, "x.bin")
+
+
+def test_an_interrupted_tool_ends_and_leaves_no_thread_that_holds_the_exit(tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) during a tool's run: the program ends and no thread stays behind that
+    keeps the interpreter from exiting (sh's `_timeout` timer kept a stopped matrix alive for the
+    tool's whole timeout)."""
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "slow"
+    script.write_text(f"#!/bin/sh\necho $$ > {pid_file}.new\nmv {pid_file}.new {pid_file}\nexec sleep 600\n")
+    script.chmod(0o755)
+
+    def interrupt() -> None:  # Ctrl-C once the program runs
+        end = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+    def ctrl_c(signum: int, frame: object) -> None:  # as Python's own SIGINT handler (the rig's marks the process)
+        raise KeyboardInterrupt
+
+    before = set(threading.enumerate())
+    saved = signal.signal(signal.SIGUSR1, ctrl_c)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            finished(sh.Command(str(script)), [], timeout=300)
+    finally:
+        signal.signal(signal.SIGUSR1, saved)
+    holding = [t for t in threading.enumerate() if t not in before and not t.daemon and t.is_alive()]
+    assert holding == []
+    with pytest.raises(ProcessLookupError):  # ended and reaped
+        os.kill(int(pid_file.read_text()), 0)
