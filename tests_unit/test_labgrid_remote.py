@@ -1,8 +1,9 @@
 """A path's try on the host of a labgrid place (rig/labgrid/remote.py and agent.py), when that host
-cannot do it: unreachable, or its exporter gone mid-run. Each ends in bounded time in a failed
-record that names the host and says why, and the place can be released; the real coordinator,
-exporter and client (tools/labgrid/install). The passing case runs in the loopback lab
-(examples/labgrid-loopback, in CI)."""
+cannot do it: unreachable, its exporter gone mid-run, or its coordinator not answering. Each ends
+in bounded time in a failed record that names the host and says why, and the place can be
+released; the real coordinator, exporter and client (tools/labgrid/install). The passing case and
+the faults of a whole run (a client killed, a coordinator restarted) run in the loopback lab
+(examples/labgrid-loopback; tests_unit/test_labgrid_faults.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rig.labgrid.client import LabgridClient
 from rig.labgrid.export import Place
 from rig.labgrid.remote import RemoteRunner, _record
 from rig.matrix import MatrixPath
-from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
+from testsupport.labgrid import TOOLS, Coordinator, free_port, lg_client, until
 
 PATH = MatrixPath("photon", "2.3.1", "1.5.2", "dfu")
 NOWHERE = "127.0.0.9"  # nothing listens there: ssh is refused at once
@@ -88,6 +89,15 @@ def test_an_exporter_gone_mid_run_is_a_failed_try_naming_it(runner: RemoteRunner
     assert "place hy-p has an orphaned resource (exporter hy disconnected?)" in result.error
     runner.client.call("--place=hy-p", "release")  # the place is not left held
     assert runner.client.places()["hy-p"].acquired is None
+
+
+def test_a_coordinator_that_does_not_answer_is_a_failed_try_naming_it(runner: RemoteRunner) -> None:
+    gone = f"127.0.0.1:{free_port()}"  # nothing listens there (as while the coordinator restarts)
+    client = LabgridClient(gone, program=str(TOOLS / "labgrid-client"), owner=OWNER)
+    tried = RemoteRunner(client, runner.store, timeout=60).attempt(PATH, "hz-p", "hz")
+    assert not tried.ran and tried.result.outcome == "fail"
+    assert tried.result.error == f"hz did not run the path: labgrid agent: ServerError: Error: Could not connect to " \
+        f"coordinator {gone}"  # fmt: skip
 
 
 def test_the_hosts_record_is_found_among_other_lines_and_checked() -> None:

@@ -85,17 +85,33 @@ class Lab:
         self.stack = ExitStack()
         self.env = {**os.environ, "PATH": f"{self.lab / 'ssh' / 'bin'}:{os.environ['PATH']}"}
         self.env["RIG_LABGRID_CLIENT"] = str(labgrid_bin / "labgrid-client")
+        self.programs: dict[str, tuple[list[str], Path | None, subprocess.Popen[bytes]]] = {}  # by name
 
-    def start(self, name: str, command: list[str], cwd: Path | None = None) -> Path:
-        """Start a program of the lab; its output goes to logs/NAME.log."""
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as f:
-            process = subprocess.Popen(
+    def start(self, name: str, command: list[str], cwd: Path | None = None, supervised: bool = False) -> Path:
+        """Start a program of the lab; its output goes to logs/NAME.log. A supervised one is started
+        again a second after it ends, as systemd's `Restart=always` would (the exporters: they exit
+        when the coordinator goes).
+        """
+        if supervised:
+            command = ["/bin/sh", "-c", 'while :; do "$@"; sleep 1; done', "supervise", *command]
+        process = self._spawn(name, command, cwd)
+        if name not in self.programs:
+            self.stack.callback(lambda: self._stop(name, self.programs[name][2]))  # the one running then
+        self.programs[name] = (command, cwd, process)
+        return self.logs / f"{name}.log"
+
+    def restart(self, name: str) -> None:
+        """Stop a program of the lab (SIGTERM, then SIGKILL) and start it again as it was."""
+        command, cwd, process = self.programs[name]
+        self._stop(name, process)
+        self.programs[name] = (command, cwd, self._spawn(name, command, cwd))
+
+    def _spawn(self, name: str, command: list[str], cwd: Path | None) -> subprocess.Popen[bytes]:
+        with (self.logs / f"{name}.log").open("ab") as f:
+            return subprocess.Popen(
                 command, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, env=self.env,
                 start_new_session=True,
             )  # fmt: skip
-        self.stack.callback(self._stop, name, process)
-        return log
 
     def _stop(self, name: str, process: subprocess.Popen[bytes]) -> None:
         for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
@@ -171,7 +187,8 @@ class Lab:
                  str(devices), "--name", host, "--out", str(lg))  # fmt: skip
         log = self.start(f"{host}-exporter", [self.rig, "sim", "exec", "--env-file", str(env_file), "--",
                                               str(self.bin / "labgrid-exporter"), "-c", coordinator, "-n", host,
-                                              "--hostname", address, str(lg / "exporter.yaml")])  # fmt: skip
+                                              "--hostname", address, str(lg / "exporter.yaml")],
+                         supervised=True)  # fmt: skip
         client = [str(self.bin / "labgrid-client"), "-x", coordinator]
         until(f"{host}'s exporter", log, lambda: f"{host}/" in self._quiet([*client, "resources"]))
         self.run(self.rig, "labgrid", "places", str(lg / "places.yaml"), "--coordinator", coordinator)
@@ -199,8 +216,9 @@ class Lab:
         left acquired) and its wall seconds.
         """
         began = time.monotonic()
-        command = [self.rig, "matrix", "--labgrid", coordinator, "--releases", str(releases), "--report", str(report)]
-        process = subprocess.Popen([*command, *options], env=self.env, start_new_session=True)
+        process = subprocess.Popen(
+            self.matrix_command(coordinator, releases, report, options), env=self.env, start_new_session=True
+        )
         try:
             code = process.wait(timeout=MATRIX_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -215,6 +233,11 @@ class Lab:
             code = code or 1
         return code, seconds
 
+    def matrix_command(self, coordinator: str, releases: Path, report: Path, options: list[str]) -> list[str]:
+        """The `rig matrix --labgrid` command line across the hosts (run it with `env`, in a session of its own)."""
+        command = [self.rig, "matrix", "--labgrid", coordinator, "--releases", str(releases), "--report", str(report)]
+        return [*command, *options]
+
     def _ok(self, command: list[str]) -> bool:
         return subprocess.run(command, capture_output=True, timeout=30, env=self.env, check=False).returncode == 0
 
@@ -225,6 +248,14 @@ class Lab:
         """Places someone holds now (none, after a run)."""
         text = self._quiet([str(self.bin / "labgrid-client"), "-x", coordinator, "-v", "places"])
         return [line for line in text.splitlines() if line.strip().startswith("acquired:") and "None" not in line]
+
+
+def missing_tools() -> str | None:
+    """What the lab needs beyond labgrid and is not installed, as one sentence; None if nothing."""
+    missing = [tool for tool in ("/usr/sbin/sshd", "/usr/sbin/ser2net", "/usr/bin/rsync") if not Path(tool).exists()]
+    if missing:  # labgrid's exporter serves an acquired serial port through ser2net; ManagedFile copies by rsync
+        return f"{', '.join(missing)} missing: install Debian's openssh-server, ser2net and rsync."
+    return None
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -252,9 +283,8 @@ def main(argv: list[str]) -> int:
     if not (labgrid_bin / "labgrid-coordinator").exists():
         print(f"labgrid is not in {labgrid_bin}: run tools/labgrid/install, or set RIG_LABGRID_BIN.", file=sys.stderr)
         return 2
-    missing = [tool for tool in ("/usr/sbin/sshd", "/usr/sbin/ser2net", "/usr/bin/rsync") if not Path(tool).exists()]
-    if missing:  # labgrid's exporter serves an acquired serial port through ser2net; ManagedFile copies by rsync
-        print(f"{', '.join(missing)} missing: install Debian's openssh-server, ser2net and rsync.", file=sys.stderr)
+    if missing := missing_tools():
+        print(missing, file=sys.stderr)
         return 2
     for sig in (signal.SIGTERM, signal.SIGHUP):  # the lab is torn down on these as on Ctrl-C
         signal.signal(sig, _stop)

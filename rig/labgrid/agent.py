@@ -3,7 +3,7 @@ half of a remote path (docs/multi-host.md). This file runs under labgrid's own P
 (tools/labgrid/venv: its pyserial fork must not meet the rig's pyserial), so it imports labgrid and
 the standard library only; rig/labgrid/remote.py starts it.
 
-    python agent.py --coordinator HOST:PORT --place NAME [--file PATH]... [--timeout S] -- CMD ARG...
+    python agent.py --coordinator HOST:PORT --place NAME [--file PATH]... [--timeout S] [--stop-on-eof] -- CMD ARG...
 
 - The place must be acquired by this user (`LG_USERNAME`, as labgrid-client acquired it); its
   resources name the exporter host, and the command runs there through labgrid's SSH prefix
@@ -15,17 +15,22 @@ the standard library only; rig/labgrid/remote.py starts it.
   link to a file of a run that has ended would dangle.
 - The command's stdout and stderr pass through, and its exit code is this program's (ssh's own
   failure: 255). A failure of the agent itself is one sentence on stderr and exit code 125.
+- With `--stop-on-eof` the agent ends as on SIGTERM when its stdin reaches its end: the client keeps
+  the only write end of that pipe, so a client that dies (`kill -9`) takes its agent, the agent's
+  ssh and so the host's command (which reads EOF in turn) with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
 AGENT_FAILED = 125  # the place, the coordinator or the copy failed: the command never ran
@@ -71,10 +76,13 @@ def _sync(resource: Any, files: list[str]) -> str:
     return folder
 
 
-def _sentence(exc: Exception) -> str:
-    """The labgrid error in short: a Place's whole repr becomes its name, ssh's arguments are left out."""
+def _sentence(exc: Exception, coordinator: str) -> str:
+    """The labgrid error in short: a Place's whole repr becomes its name, ssh's arguments are left out,
+    a coordinator that did not answer is named.
+    """
     text = re.sub(r"place Place\(name='([^']+)'.*\) has an", r"place \1 has an", str(exc).replace("\n", " "))
     text = re.sub(r" with args \[[^]]*\]", "", text)
+    text = re.sub(r"Could not connect to coordinator$", f"Could not connect to coordinator {coordinator}", text)
     return f"{type(exc).__name__}: {text}"
 
 
@@ -85,17 +93,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--place", required=True)
     parser.add_argument("--file", action="append", default=[])
     parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--stop-on-eof", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         return _fail("no command given after --")
+    if args.stop_on_eof:
+        _stop_when_stdin_closes()
     try:
         resource = _network_resource(args.coordinator, args.place)
         folder = _sync(resource, args.file) if args.file else ""
         wrapped = resource.wrap_command([folder if a == FILES else a for a in command])
     except Exception as exc:  # labgrid's errors are many kinds; each ends here as one sentence
-        return _fail(_sentence(exc))
+        return _fail(_sentence(exc, args.coordinator))
     # stdin stays open and unused: when this agent or its ssh ends, the host's command reads EOF and
     # stops (`rig path run --stop-on-eof`), handing its board back
     process = subprocess.Popen(wrapped, stdin=subprocess.PIPE)
@@ -107,6 +118,18 @@ def main(argv: list[str]) -> int:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+
+
+def _stop_when_stdin_closes() -> None:
+    """SIGTERM to this process once stdin reaches its end (the client that started it is gone)."""
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(0, 4096):
+                pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-on-eof", daemon=True).start()
 
 
 def _terminated(signum: int, frame: object) -> None:

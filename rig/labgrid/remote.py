@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -114,7 +115,7 @@ class RemoteRunner:
             )
         return [
             str(AGENT), "--coordinator", self.client.coordinator, "--place", place, "--timeout", f"{self.timeout:g}",
-            *(arg for f in files for arg in ("--file", f)), "--",
+            "--stop-on-eof", *(arg for f in files for arg in ("--file", f)), "--",
             self.rig, "path", "run", "--releases", "{files}", "--platform", p.platform, "--from", p.from_version,
             "--to", p.to_version, "--method", p.method, "--board", place, "--stop-on-eof",
         ]  # fmt: skip
@@ -126,9 +127,12 @@ class RemoteRunner:
         except ConfigError as exc:
             return RemoteTry(self._failed(p, place, exporter, str(exc)))
         env = {**os.environ, **self.client.owner_env()}
+        # the agent's stdin: a pipe whose write end only this process holds (close-on-exec, and sh's
+        # children close other descriptors), fed nothing and closed by sh when the agent has ended, so
+        # the agent reads EOF (and stops, `--stop-on-eof`) only when this process dies first
         proc = sh.Command(self.python)(
             "-I", *args, _env=env, _bg=True, _bg_exc=False, _new_session=True, _ok_code=list(range(256)),
-            _tty_out=False,
+            _tty_out=False, _in=queue.Queue(),
         )  # fmt: skip
         try:
             proc.wait(timeout=self.timeout + GRACE)
