@@ -4,6 +4,7 @@ reserve, acquire, always release and cancel; waiting turns; quarantine; a dead h
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -124,9 +125,14 @@ def test_a_place_held_by_a_dead_rig_process_of_this_host_is_taken_back(exporter:
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )
-    dead = owner_name(int(gone.stdout))  # a rig process that was killed holding the place
-    assert lg_client(coordinator, "-p", "d1", "acquire", owner=dead).returncode == 0
+    dead = owner_name(int(gone.stdout))  # a rig process that was killed holding the place, as a claim holds it
+    token = re.search(r"LG_TOKEN=(\S+)", lg_client(coordinator, "reserve", "--shell", "name=d1", owner=dead).stdout)
+    assert token is not None
+    env = {**os.environ, "LG_USERNAME": dead, "LG_TOKEN": token.group(1)}
+    acquire = [str(TOOLS / "labgrid-client"), "-x", coordinator, "-p", "d1", "acquire"]
+    assert subprocess.run(acquire, env=env, capture_output=True, timeout=60, check=False).returncode == 0
     alive = owner_name()  # this process: never taken from
+    # the dead holder's reservation is cancelled too: it would keep the place for 60 s after the kick
     with _claimer(coordinator, alive).claim(["d1"], CLOCK, timeout=30) as name:
         assert name == "d1" and (_holder(coordinator, "d1") or "").endswith(f"/{alive}")
         with pytest.raises(NoBoardError), _claimer(coordinator, owner_name(1)).claim(["d1"], CLOCK, timeout=2):

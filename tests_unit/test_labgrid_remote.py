@@ -3,7 +3,7 @@ cannot do it: unreachable, its exporter gone mid-run, or its coordinator not ans
 in bounded time in a failed record that names the host and says why, and the place can be
 released; the real coordinator, exporter and client (tools/labgrid/install). The passing case and
 the faults of a whole run (a client killed, a coordinator restarted) run in the loopback lab
-(examples/labgrid-loopback; tests_unit/test_labgrid_faults.py)."""
+(examples/labgrid-loopback; tests_lab/test_labgrid_faults.py)."""
 
 from __future__ import annotations
 

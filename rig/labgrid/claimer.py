@@ -153,10 +153,12 @@ class LabgridClaimer:
                 f"{name} is quarantined ({reasons[name]}); fix the board, then labgrid-client -p {name} set-tags "
                 f"{SERVICE}={IN_SERVICE} (and delete the host's quarantine marker if there is one)."
             )
+        stale = {h for n in usable if (h := places[n].acquired) and _stale(h)}
         for name in usable:
-            holder = places[name].acquired
-            if holder and _stale(holder):
+            if places[name].acquired in stale:
                 self.client.call(f"--place={name}", "release", "--kick")
+        if stale:  # its reservations too: a released place stays with its reservation for up to 60 s
+            self._cancel({r.token: r.token for r in self.client.reservations() if r.owner in stale})
         waits: dict[str, sh.RunningCommand] = {}
         looked = Deadline(SystemClock(), LOOK_EVERY)
         try:

@@ -41,6 +41,16 @@ class PlaceState:
     acquired: str | None = None  # "host/user" of the holder
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """One reservation: its token, owner (host/user), state and the place allocated to it."""
+
+    token: str
+    owner: str
+    state: str
+    place: str | None
+
+
 def stop_waiting(waits: list[sh.RunningCommand]) -> None:
     """End `keep_alive` waits that still run."""
     for wait in waits:
@@ -128,15 +138,27 @@ class LabgridClient:
             raise ToolError(f"labgrid-client reserve printed no token: {out.strip()[:200]}")
         return found.group(1)
 
-    def reservation_states(self) -> dict[str, tuple[str, str | None]]:
-        """Every reservation's state (waiting, allocated, acquired, expired, invalid) and allocated place, by token."""
-        found: dict[str, tuple[str, str | None]] = {}
+    def reservations(self) -> list[Reservation]:
+        """Every reservation on the coordinator (`labgrid-client -v reservations`)."""
+        found = []
         for block in self.call("-v", "reservations").split("Reservation '")[1:]:
             token, state = re.search(r"^  token: (\S+)$", block, re.M), re.search(r"^  state: (\w+)$", block, re.M)
+            owner = re.search(r"^  owner: (\S+)$", block, re.M)
             place = re.search(r"^    main: (\S+)$", block.partition("allocations:")[2], re.M)
             if token:
-                found[token.group(1)] = (state.group(1) if state else "invalid", place.group(1) if place else None)
+                found.append(
+                    Reservation(
+                        token.group(1),
+                        owner.group(1) if owner else "",
+                        state.group(1) if state else "invalid",
+                        place.group(1) if place else None,
+                    )
+                )
         return found
+
+    def reservation_states(self) -> dict[str, tuple[str, str | None]]:
+        """Every reservation's state (waiting, allocated, acquired, expired, invalid) and allocated place, by token."""
+        return {r.token: (r.state, r.place) for r in self.reservations()}
 
     def keep_alive(self, token: str) -> sh.RunningCommand:
         """`labgrid-client wait TOKEN` in the background: it polls the reservation (which keeps it from
