@@ -4,7 +4,9 @@ for the next one, and a call that hangs ends in its timeout. Real coordinator an
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -61,3 +63,32 @@ def test_a_call_that_hangs_ends_in_its_timeout_and_the_next_starts_afresh(
     assert batch.process is None  # the hung process was ended
     batch.call(["-x", coordinator, "--place=b3", "create"], {}, 30)
     assert "b3" in batch.call(["-x", coordinator, "places"], {}, 30).split()
+
+
+def test_an_interrupted_call_never_hands_its_answer_to_the_next(coordinator: Coordinator, batch: LabgridBatch) -> None:
+    def ctrl_c(signum: int, frame: object) -> None:  # Ctrl-C as Python's own handler raises it
+        raise KeyboardInterrupt
+
+    saved = signal.signal(signal.SIGUSR1, ctrl_c)
+    try:
+        with socket.socket() as silent:  # the call hangs until the interruption
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            main = threading.main_thread().ident or 0
+            threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGUSR1)).start()
+            with pytest.raises(KeyboardInterrupt):
+                batch.call(["-x", f"127.0.0.1:{silent.getsockname()[1]}", "places"], {}, 60)
+    finally:
+        signal.signal(signal.SIGUSR1, saved)
+    batch.call(["-x", coordinator, "--place=b4", "create"], {}, 30)
+    assert "b4" in batch.call(["-x", coordinator, "places"], {}, 30).split()
+
+
+def test_a_call_labgrid_refuses_before_it_starts_leaves_the_next_working(
+    coordinator: Coordinator, batch: LabgridBatch
+) -> None:
+    batch.call(["-x", coordinator, "places"], {}, 30)
+    with pytest.raises(ToolError, match="invalid choice: 'nosuchcommand'"):
+        batch.call(["-x", coordinator, "nosuchcommand"], {}, 30)
+    batch.call(["-x", coordinator, "--place=b5", "create"], {}, 30)
+    assert "b5" in batch.call(["-x", coordinator, "places"], {}, 30).split()

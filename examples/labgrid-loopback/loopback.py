@@ -114,17 +114,21 @@ class Lab:
             )  # fmt: skip
 
     def _stop(self, name: str, process: subprocess.Popen[bytes]) -> None:
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
-            if process.poll() is not None:
-                break
+        """SIGTERM to the program's whole session, then SIGKILL to what is left of it (a supervised
+        exporter still shutting down after its supervisor ended, too).
+        """
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:
                 break
-            try:
-                process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
+            end = time.monotonic() + STOP_TIMEOUT
+            while time.monotonic() < end and _group_alive(process):
+                time.sleep(0.1)
+            if _group_alive(process):
                 print(f"{name} did not end on {sig.name}", file=sys.stderr)
+            else:
+                break
 
     def run(self, *command: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """Run a command of the set-up to its end; LabError with its output when it fails."""
@@ -256,6 +260,16 @@ def missing_tools() -> str | None:
     if missing:  # labgrid's exporter serves an acquired serial port through ser2net; ManagedFile copies by rsync
         return f"{', '.join(missing)} missing: install Debian's openssh-server, ser2net and rsync."
     return None
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    """Whether any process of the program's session (its process group) still runs."""
+    process.poll()  # reaps the leader once it ended
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -44,15 +44,20 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def run_one(program: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """One labgrid-client call in this process: its exit code, stdout and stderr."""
+    """One labgrid-client call in this process: its exit code, stdout and stderr; what the call
+    changes in this process (environment, logging, signals, labgrid's step logger, the event loop)
+    is put back.
+    """
     from labgrid.logging import StepLogger
     from labgrid.remote import client
     from labgrid.util.helper import processwrapper
 
-    saved = {k: v for k, v in os.environ.items() if k.startswith("LG_")}
-    for key in saved:
+    environment = dict(os.environ)
+    for key in [k for k in os.environ if k.startswith("LG_")]:
         del os.environ[key]
     os.environ.update(env)
+    root = logging.getLogger()
+    level, formatters = root.level, [(h, h.formatter) for h in root.handlers]
     out, err = io.StringIO(), io.StringIO()
     code = 0
     sys.argv = [program, *args]
@@ -67,16 +72,19 @@ def run_one(program: str, args: list[str], env: dict[str, str]) -> dict[str, Any
                 code = 2
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # main() makes SIGTERM an exit(0) for its call only
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-        if not loop.is_closed():  # a call whose session did not start leaves its loop open
-            loop.close()
+        with contextlib.suppress(RuntimeError):  # no loop: the call ended before it made one
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+            if not loop.is_closed():  # a call whose session did not start leaves its loop open
+                loop.close()
         asyncio.set_event_loop(None)
         if StepLogger._started:
             StepLogger.stop()  # main() starts it, and asserts it is not started yet
         processwrapper.disable_logging()
-        for key in [k for k in os.environ if k.startswith("LG_")]:
-            del os.environ[key]
-        os.environ.update(saved)
+        root.setLevel(level)  # -v and -d raise the root level; labgrid's basicConfig wraps the formatter anew each call
+        for handler, formatter in formatters:
+            handler.setFormatter(formatter)
+        os.environ.clear()
+        os.environ.update(environment)
     return {"code": code, "out": out.getvalue(), "err": err.getvalue()}
 
 
@@ -85,6 +93,8 @@ def main(argv: list[str]) -> int:
     program = argv[0] if argv else "labgrid-client"
     logging.basicConfig(level=logging.WARNING, stream=_CurrentStderr())  # main()'s own basicConfig is then a no-op
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    with open(os.devnull, "wb") as devnull:  # a program labgrid starts cannot write into the answers
+        os.dup2(devnull.fileno(), sys.stdout.fileno())
     calls = os.fdopen(os.dup(sys.stdin.fileno()), encoding="utf-8")
     sys.stdout = io.StringIO()  # nothing but the answers reaches the real stdout
     sys.stdin = io.StringIO()  # labgrid's client closes its stdin when a call ends

@@ -23,10 +23,19 @@ BATCH = Path(__file__).with_name("batch.py")
 
 
 def labgrid_python(client_program: str) -> str:
-    """The Python of the venv labgrid-client is in (batch.py and agent.py import labgrid)."""
+    """The Python labgrid-client runs with (batch.py and agent.py import labgrid): the one its
+    `#!` line names, else the `python` next to it (a venv's).
+    """
     found = sh.which(client_program) if os.sep not in client_program else client_program
     if not found:
         raise ConfigError(f"{client_program} is not installed: run tools/labgrid/install.")
+    with contextlib.suppress(OSError), open(str(found), "rb") as script:
+        first = script.readline(512)
+        words = first[2:].decode(errors="replace").split() if first.startswith(b"#!") and b"python" in first else []
+        if len(words) > 1 and Path(words[0]).name == "env":  # #!/usr/bin/env python3
+            return str(sh.which(words[1]) or words[1])
+        if words:
+            return words[0]
     return str(Path(str(found)).resolve().parent / "python")
 
 
@@ -53,9 +62,12 @@ class LabgridBatch:
             except TimeoutError:
                 self._stop()
                 raise TimeoutError_(f"{self.program} did not finish within {timeout:g} s.") from None
-            if not line:
+            except BaseException:  # Ctrl-C, SIGTERM, a watchdog: its answer would be read by the next call
                 self._stop()
-                raise ToolError(f"{self.program} failed: labgrid's client process ended (is labgrid installed whole?)")
+                raise
+            if not line:
+                said = self._stop()
+                raise ToolError(f"{self.program} failed: labgrid's client process ended: {said}")
         answer = json.loads(line)
         if answer["code"] != 0:
             raise tool_failed(self.program, int(answer["code"]), str(answer["err"]))
@@ -66,20 +78,29 @@ class LabgridBatch:
             self.pid = os.getpid()
             python = labgrid_python(self.program)
             if not Path(python).exists():
-                raise ToolError(f"{self.program} failed: no Python next to it ({python}); run tools/labgrid/install.")
-            self.process = subprocess.Popen(  # its own session: Ctrl-C reaches the rig, which still has calls to make
+                raise ToolError(f"{self.program} failed: its Python {python} is missing; run tools/labgrid/install.")
+            # its own session: Ctrl-C reaches the rig, which still has calls to make; on stderr only the
+            # process's own failure (each call's stderr comes in its answer)
+            self.process = subprocess.Popen(
                 [python, "-I", str(BATCH), Path(self.program).name],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )  # fmt: skip
         return self.process
 
-    def _stop(self) -> None:
+    def _stop(self) -> str:
+        """End the process; the last line it wrote on stderr (why it ended, when it did on its own)."""
+        said = ""
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
+                _, err = self.process.communicate(timeout=10)
+                said = (err.decode(errors="replace").strip().splitlines() or [""])[-1]
             self.process = None
+        return said or f"no reason given; is labgrid installed whole next to {self.program}?"
 
 
 def _line(fd: int, end: float) -> bytes:

@@ -35,6 +35,7 @@ from rig.transport.errors import TimeoutError_, ToolError
 
 QUARANTINED = "quarantined"  # the SERVICE tag of a place out of service
 POLL = 0.2  # wall seconds between checks that each reservation's background `labgrid-client wait` still runs
+RESTART_EVERY = 3.0  # wall seconds at least between two starts of a reservation's wait (one that keeps dying)
 LOOK_EVERY = 15.0  # wall seconds between looks at the reservations while every wait still runs (a wait ends
 # when its reservation is allocated or gone, so that is when the claim looks; each look starts a labgrid-client)
 ALIVE = ("waiting", "allocated", "acquired")
@@ -158,16 +159,19 @@ class LabgridClaimer:
             if places[name].acquired in stale:
                 self.client.call(f"--place={name}", "release", "--kick")
         if stale:  # its reservations too: a released place stays with its reservation for up to 60 s
-            self._cancel({r.token: r.token for r in self.client.reservations() if r.owner in stale})
+            # (a pid is looked at again: one reused since by a live rig process is never cancelled)
+            self._cancel({r.token: r.token for r in self.client.reservations() if r.owner in stale and _stale(r.owner)})
         waits: dict[str, sh.RunningCommand] = {}
         looked = Deadline(SystemClock(), LOOK_EVERY)
+        restart = {name: Deadline(SystemClock(), 0.0) for name in usable}
         try:
             while True:
                 for name in usable:
                     if name not in tokens:
                         tokens[name] = self.client.reserve({"name": name, SERVICE: IN_SERVICE})
                         waits[name] = self.client.keep_alive(tokens[name])
-                if all(w.is_alive() for w in waits.values()) and not looked.expired() and not deadline.expired():
+                waiting = all(w.is_alive() or not restart[n].expired() for n, w in waits.items())
+                if waiting and not looked.expired() and not deadline.expired():
                     SystemClock().sleep(POLL)  # every reservation still waits: nothing to look at yet
                     continue
                 looked = Deadline(SystemClock(), LOOK_EVERY)
@@ -183,9 +187,10 @@ class LabgridClaimer:
                     if state not in ALIVE:  # expired (a suspended client) or invalid: reserve again
                         self._cancel({name: tokens.pop(name)})
                         stop_waiting([waits.pop(name)])
-                    elif state == "waiting" and not waits[name].is_alive():  # its wait ended (a hiccup): anew
-                        stop_waiting([waits[name]])
+                    elif state == "waiting" and not waits[name].is_alive() and restart[name].expired():
+                        stop_waiting([waits[name]])  # its wait ended (a hiccup): anew, at most every RESTART_EVERY s
                         waits[name] = self.client.keep_alive(tokens[name])
+                        restart[name] = Deadline(SystemClock(), RESTART_EVERY)
                 if deadline.expired():
                     raise NoBoardError(
                         f"None of {', '.join(usable)} became free within {deadline.timeout:g} s on the labgrid "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import sh
 
 from rig.transport.errors import TimeoutError_, ToolError, ToolMissingError
 
+POLL_SECONDS = 0.01  # how often `finished` looks whether a program has ended
 _FOUND = re.compile(r'Found DFU: \[([0-9a-f]{4}:[0-9a-f]{4})\].*?alt=(\d+), name="([^"]*)", serial="([^"]*)"')
 
 
@@ -50,13 +52,19 @@ def run(
 
 
 def finished(cmd: sh.Command, args: list[str] | tuple[str, ...], timeout: float, **options: Any) -> str:
-    """`cmd ARGS` to its end within `timeout` (sh's exceptions); stdout. A timeout, Ctrl-C or SIGTERM
-    ends the program too. No `_timeout`: sh's timer for it is a thread that keeps the interpreter
-    from exiting until it fires when the wait was interrupted.
+    """`cmd ARGS` to its end within `timeout` wall seconds (sh's exceptions); its whole stdout. A
+    timeout, Ctrl-C or SIGTERM ends the program too. Not sh's `_timeout` (its timer thread, left by
+    an interrupted wait, holds the interpreter's exit until it fires) nor `wait(timeout)` (it returns
+    before sh's reader threads have all of a fast program's output): poll, then a plain `wait()`.
     """
     proc = cmd(*args, _tty_out=False, _bg=True, _bg_exc=False, **options)
     try:
-        proc.wait(timeout=timeout)
+        end = time.monotonic() + timeout
+        while proc.is_alive():
+            if time.monotonic() >= end:
+                raise sh.TimeoutException(None, proc.ran)
+            time.sleep(POLL_SECONDS)
+        proc.wait()  # the reader threads joined: the output is whole; a failure's ErrorReturnCode
     except sh.ErrorReturnCode:
         raise
     except BaseException:  # sh.TimeoutException, KeyboardInterrupt, SystemExit

@@ -15,7 +15,7 @@ import pytest
 import sh
 
 from rig.transport.errors import ToolError
-from rig.transport.tools import DfuUtil, ParticleCli, PyOcd, finished
+from rig.transport.tools import DfuUtil, ParticleCli, PyOcd, finished, run
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,12 @@ def test_an_interrupted_tool_ends_and_leaves_no_thread_that_holds_the_exit(tmp_p
     assert holding == []
     with pytest.raises(ProcessLookupError):  # ended and reaped
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_a_fast_program_s_whole_output_and_failure_reason_come_back() -> None:
+    """A program that ends at once (as uhubctl and dfu-util often do): its stdout, and on failure its
+    stderr's reason, are whole every time (sh's wait(timeout) returned before its readers had them)."""
+    for _ in range(40):
+        assert finished(sh.Command("/bin/echo"), ["hello world"], timeout=30) == "hello world\n"
+        with pytest.raises(ToolError, match=r"failed: the reason$"):
+            run("/bin/sh", "-", ["-c", "echo the reason >&2; exit 3"], timeout=30)
