@@ -22,7 +22,7 @@ import getpass
 import os
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,10 +116,10 @@ class LabgridClaimer:
         try:
             name = self._reserve(candidates, tokens, Deadline(SystemClock(), timeout))
         except (ToolError, TimeoutError_) as exc:
-            self._cancel(tokens)
+            self._cancel(tokens.values())
             raise self._fail(exc) from None
         except BaseException:
-            self._cancel(tokens)
+            self._cancel(tokens.values())
             raise
         try:
             try:
@@ -133,7 +133,7 @@ class LabgridClaimer:
                     yield name
         finally:
             self._release(name)  # also after a failed acquire: the coordinator may have done it
-            self._cancel(tokens)
+            self._cancel(tokens.values())
 
     def _reserve(self, candidates: list[str], tokens: dict[str, str], deadline: Deadline) -> str:
         """Reserve every usable candidate by name; the first allocated (the others cancelled)."""
@@ -160,7 +160,7 @@ class LabgridClaimer:
                 self.client.call(f"--place={name}", "release", "--kick")
         if stale:  # its reservations too: a released place stays with its reservation for up to 60 s
             # (a pid is looked at again: one reused since by a live rig process is never cancelled)
-            self._cancel({r.token: r.token for r in self.client.reservations() if r.owner in stale and _stale(r.owner)})
+            self._cancel(r.token for r in self.client.reservations() if r.owner in stale and _stale(r.owner))
         waits: dict[str, sh.RunningCommand] = {}
         looked = Deadline(SystemClock(), LOOK_EVERY)
         restart = {name: Deadline(SystemClock(), 0.0) for name in usable}
@@ -180,12 +180,12 @@ class LabgridClaimer:
                     state, place = states.get(tokens[name], ("gone", None))
                     if state in ("allocated", "acquired") and place == name:
                         keep = tokens[name]
-                        self._cancel({n: t for n, t in tokens.items() if n != name})
+                        self._cancel(t for n, t in tokens.items() if n != name)
                         tokens.clear()
                         tokens[name] = keep
                         return name
                     if state not in ALIVE:  # expired (a suspended client) or invalid: reserve again
-                        self._cancel({name: tokens.pop(name)})
+                        self._cancel([tokens.pop(name)])
                         stop_waiting([waits.pop(name)])
                     elif state == "waiting" and not waits[name].is_alive() and restart[name].expired():
                         stop_waiting([waits[name]])  # its wait ended (a hiccup): anew, at most every RESTART_EVERY s
@@ -212,8 +212,8 @@ class LabgridClaimer:
             if "is not acquired" not in str(exc):
                 warnings.warn(f"place {name} may still be held on {self.client.coordinator}: {exc}", stacklevel=2)
 
-    def _cancel(self, tokens: dict[str, str]) -> None:
-        for token in tokens.values():
+    def _cancel(self, tokens: Iterable[str]) -> None:
+        for token in list(tokens):
             with contextlib.suppress(ToolError, TimeoutError_):  # gone already, or the coordinator is
                 self.client.call("cancel-reservation", token)
 
