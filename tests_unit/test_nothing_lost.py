@@ -37,14 +37,19 @@ FROM_A_TERMINAL = [
 
 
 def matrix(report: Path, *extra: str) -> subprocess.Popen[str]:
-    """`rig matrix --sim` for Boron over dfu, serial and usb (18 paths), in its own process group."""
+    """`rig matrix --sim` for Boron over dfu, serial and usb (18 paths), in its own process group,
+    with its temporary files next to `report` (a killed run cannot remove its simulated lab's).
+    """
     command = [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "serial", "usb"]
+    temporary = report.parent / "tmp"
+    temporary.mkdir(exist_ok=True)
     return subprocess.Popen(
         [*FROM_A_TERMINAL, *command, "--report", str(report), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
     )
 
 
@@ -86,6 +91,8 @@ def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
     history = json.loads((report / "history.jsonl").read_text())
     assert (report / "latest").resolve() == run, seen
     assert history["interrupted"] + history["not-run"] == len(unfinished), (history, seen)
+    left = [p.name for p in (tmp_path / "tmp").glob("rig-*")]  # pytest keeps its own basetemp there
+    assert not left, (left, seen)  # the simulated lab's folders went with the run
 
 
 def test_a_killed_run_keeps_its_journal(tmp_path: Path) -> None:
