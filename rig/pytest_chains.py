@@ -8,13 +8,17 @@ whatever `--dist` says (any xdist mode would cut chains between workers) and say
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
 from rig.matrix import MatrixPath
+
+STARTS_KEY = "rig_chain_starts"  # the controller's chain starts, in each xdist worker's workerinput
 
 Runs = Callable[[list[MatrixPath]], list[list[MatrixPath]]]
 
@@ -68,8 +72,9 @@ class ChainScheduling(LoadScopeScheduling):  # type: ignore[misc]
 class ChainPlugin:
     """Plugin for `--rig-schedule circuit`: chain order after selection, and the xdist scheduler."""
 
-    def __init__(self, runs: Runs) -> None:
+    def __init__(self, runs: Runs, starts: Callable[[], dict[str, str]]) -> None:
         self.runs = runs
+        self.starts = starts
 
     @pytest.hookimpl(trylast=True)  # after every deselection (-k, -m, --rig-skip-paths)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -80,6 +85,13 @@ class ChainPlugin:
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> ChainScheduling:
         """Whole runs per worker, whatever `--dist` says (any other mode would break the chains)."""
         return ChainScheduling(config, log, self.runs)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand each xdist worker the controller's chain starts (where the boards are is read once,
+        so that every process orders the paths alike; a worker that read them later could differ).
+        """
+        node.workerinput[STARTS_KEY] = json.dumps(self.starts())
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:

@@ -108,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(pytest_watchdog.FixtureWatchdog(), "rig-watchdog")
     rs = config.stash[_SESSION]
     if rs.has_bench and config.getoption("--rig-schedule") == Schedule.CIRCUIT:
-        config.pluginmanager.register(ChainPlugin(rs.schedule), "rig-chains")
+        config.pluginmanager.register(ChainPlugin(rs.schedule, rs.chain_starts), "rig-chains")
     config.stash[_SIGNALS] = signals.stop_on_signals()  # SIGTERM and SIGHUP stop the run as Ctrl-C does
 
 

@@ -5,6 +5,8 @@ builds the bench (and imports the simulator only for --rig-sim).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,11 +19,13 @@ from rig.device import Device
 from rig.firmware.release import ReleaseStore
 from rig.inventory import Inventory, load_inventory
 from rig.labgrid.claimer import LabgridClaimer, owner_name
-from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState
+from rig.labgrid.client import DEVICE_OS, IN_SERVICE, SERVICE, LabgridClient, PlaceState
 from rig.labgrid.remote import GRACE, RemoteRunner, exporter_of, place_boards
 from rig.methods import Via
 from rig.pool import Claimer, Pool
+from rig.pytest_chains import STARTS_KEY
 from rig.report import results as report_results
+from rig.transport.errors import TimeoutError_, ToolError
 
 
 def listed(config: pytest.Config, name: str) -> list[str]:
@@ -46,6 +50,7 @@ class RigSession:
         self._inventory: Inventory | None = None
         self._bench: Bench | None = None
         self._tmp: Path | None = None
+        self._starts: dict[str, str] | None = None
 
     @property
     def has_bench(self) -> bool:
@@ -95,18 +100,33 @@ class RigSession:
 
     def chain_starts(self) -> dict[str, str]:
         """The Device OS each platform's boards run when the run starts, where the rig knows it (the
-        simulated lab's devices.yaml); a chain of paths starts there.
+        simulated lab's devices.yaml; a labgrid lab's `device_os` place tags); a chain of paths
+        starts there. An xdist worker takes the controller's, so every process orders the paths alike.
         """
-        if not self.sim:
-            return {}
+        if self._starts is None:
+            given = getattr(self.config, "workerinput", {}).get(STARTS_KEY)
+            self._starts = json.loads(given) if given is not None else self._known_starts()
+        return self._starts
+
+    def _known_starts(self) -> dict[str, str]:
         starts: dict[str, str] = {}
-        for spec in sorted(self.inventory().devices, key=lambda d: d.name):
-            starts.setdefault(platforms.by_name(spec.platform).name, spec.sim.device_os)
+        if self.sim:
+            for spec in sorted(self.inventory().devices, key=lambda d: d.name):
+                starts.setdefault(platforms.by_name(spec.platform).name, spec.sim.device_os)
+        elif self.remote:
+            for _, state in sorted(self.places().items()):
+                version, platform = state.tags.get(DEVICE_OS), state.tags.get("platform")
+                if version and platform and state.tags.get(SERVICE) == IN_SERVICE:
+                    starts.setdefault(platform, version)
         return starts
 
     def schedule(self, paths: list[matrix.MatrixPath]) -> list[list[matrix.MatrixPath]]:
-        """The selected paths as runs, one per board of their class (rig/schedule.py), for --rig-schedule circuit."""
-        return schedule.order(paths, self._boards_of_class, self.chain_starts())
+        """The selected paths as runs, one per board of their class (rig/schedule.py), for --rig-schedule
+        circuit; balanced by the planner's estimates when the releases are at hand.
+        """
+        starts, store = self.chain_starts(), self.store()
+        estimates = schedule.Estimates(store, starts) if store is not None else None
+        return schedule.order(paths, self._boards_of_class, starts, estimates)
 
     def _boards_of_class(self, key: tuple[str, bool]) -> int:
         platform, over_the_air = key
@@ -152,7 +172,18 @@ class RigSession:
             claimer.quarantine(place, f"quarantined on {exporter} after {path.id}: {tried.result.error}")
         if not tried.ran:
             self.unusable[place] = tried.result.error or "no record"
+        self._note_device_os(place, tried.result)
         return tried.result
+
+    def _note_device_os(self, place: str, result: report_results.PathResult) -> None:
+        """Tag the place with the Device OS its path left the board at (removed when not known): the
+        next night's chains start there. Only a hint (every path sets its board up), so a coordinator
+        that does not take it costs nothing more than a set-up.
+        """
+        to, at_from = result.to_version, result.from_version
+        left_at = {"pass": to, "completed-over-the-air": to, "refused": at_from}
+        with contextlib.suppress(ToolError, TimeoutError_):
+            self.client().set_tags(place, {DEVICE_OS: left_at.get(result.outcome, "")})
 
     def devices(self) -> dict[str, Device]:
         """Devices of the bench, on the lab's clock when simulated."""

@@ -8,7 +8,9 @@ Eulerian circuit covers it (Hierholzer's algorithm). A filtered one (`--from 2.3
 balanced with a virtual version linked to every surplus, and the circuit is cut where it passes
 there, which gives the fewest chains possible (one per missing edge pair, at least one per
 connected part). Each chain is then split into as many contiguous runs as there are boards of its
-class, so the boards stay busy; under xdist a worker takes a whole run (`ChainScheduling`).
+class, so the boards stay busy: with the releases at hand, cut where the longest run (by the
+planner's estimate, set-ups included) is shortest, else into runs of equal length; under xdist a
+worker takes a whole run (`ChainScheduling`).
 Everything here is a pure function of the sorted selection: every worker computes the same order.
 """
 
@@ -18,10 +20,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 
+from rig.errors import RigError
 from rig.firmware import versions
+from rig.firmware.release import ReleaseStore
 from rig.matrix import MatrixPath
 from rig.methods import Via
-from rig.plan.planner import refused_before_any_write
+from rig.plan.planner import installed_release, plan, refused_before_any_write
 
 _VIRTUAL = ""  # the version that balances a filtered matrix; no release has an empty name
 
@@ -124,9 +128,17 @@ def _cut(walk: list[_Edge]) -> list[list[MatrixPath]]:
     return trails
 
 
-def runs(chain_list: list[list[MatrixPath]], boards: Callable[[tuple[str, bool]], int]) -> list[list[MatrixPath]]:
-    """Each board class's chains joined in order and split into `boards(class)` contiguous runs of
-    about equal length (one per board, so every board of the class stays busy).
+Seconds = Callable[[MatrixPath], float]  # estimated bench seconds of a path, or of setting its board up for it
+
+
+def runs(
+    chain_list: list[list[MatrixPath]],
+    boards: Callable[[tuple[str, bool]], int],
+    estimates: Estimates | None = None,
+) -> list[list[MatrixPath]]:
+    """Each board class's chains joined in order and split into `boards(class)` contiguous runs (one
+    per board, so every board of the class stays busy): of about equal length, or with `estimates`
+    so that the longest run, set-ups included, is as short as it can be.
     """
     joined: dict[tuple[str, bool], list[MatrixPath]] = defaultdict(list)
     for chain in chain_list:
@@ -134,13 +146,86 @@ def runs(chain_list: list[list[MatrixPath]], boards: Callable[[tuple[str, bool]]
     out: list[list[MatrixPath]] = []
     for key in sorted(joined):
         group, parts = joined[key], max(1, min(boards(key), len(joined[key])))
+        if estimates is not None:
+            out += _balanced(group, parts, estimates, estimates.starts.get(key[0]))
+            continue
         cuts = [round(i * len(group) / parts) for i in range(parts + 1)]
         out += [group[cuts[i] : cuts[i + 1]] for i in range(parts)]
     return out
 
 
+def _balanced(group: list[MatrixPath], parts: int, estimates: Estimates, start: str | None) -> list[list[MatrixPath]]:
+    """`group` cut into `parts` contiguous runs whose longest is as short as can be (dynamic
+    programming over the cuts). A run pays a set-up where its first path starts elsewhere than
+    `start` (where the class's boards are) and where it joins two chains.
+    """
+    n = len(group)
+    setups = [estimates.setup(p) for p in group]
+    joins = [i > 0 and p.from_version != _ends_at(group[i - 1]) for i, p in enumerate(group)]
+    total = [0.0]
+    for i, path in enumerate(group):
+        total.append(total[-1] + estimates.seconds(path) + (setups[i] if joins[i] else 0.0))
+
+    def load(i: int, j: int) -> float:  # the run group[i:j]
+        first = 0.0 if group[i].from_version == start else setups[i]
+        return total[j] - total[i] - (setups[i] if joins[i] else 0.0) + first
+
+    # longest[k][j]: the shortest longest run covering group[:j] with k runs; begins[k][j]: where its last run begins
+    longest = [[0.0] + [float("inf")] * n] + [[float("inf")] * (n + 1) for _ in range(parts)]
+    begins = [[0] * (n + 1) for _ in range(parts + 1)]
+    for k in range(1, parts + 1):
+        for j in range(k, n - (parts - k) + 1):
+            for i in range(k - 1, j):
+                candidate = max(longest[k - 1][i], load(i, j))
+                if candidate < longest[k][j]:
+                    longest[k][j], begins[k][j] = candidate, i
+    out: list[list[MatrixPath]] = []
+    end = n
+    for k in range(parts, 0, -1):
+        out.append(group[begins[k][end] : end])
+        end = begins[k][end]
+    return out[::-1]
+
+
+class Estimates:
+    """Estimated bench seconds of each path and of setting a board up for it, from the releases
+    (the planner's own model of the steps, plus a try's fixed cost); `starts` holds the Device OS
+    each platform's boards run now, where it is known. Memoised: the order is computed per process.
+    """
+
+    TRY_SECONDS = 10.0  # a try beyond its plan: claim, checks, hand-back (about 10 s on the loopback lab)
+
+    def __init__(self, store: ReleaseStore, starts: dict[str, str]) -> None:
+        self.store = store
+        self.starts = starts
+        self._memo: dict[tuple[str, str, str, str], float] = {}
+
+    def _plan(self, platform: str, installed: str, target: str, method: str) -> float:
+        key = (platform, installed, target, method)
+        if key not in self._memo:
+            try:
+                have = installed_release(self.store.get(platform, installed)) if installed else []
+                self._memo[key] = plan(have, self.store.get(platform, target), method).modelled_seconds
+            except RigError:  # refused up front, or a release the store lacks: the try's own cost only
+                self._memo[key] = 0.0
+        return self._memo[key]
+
+    def seconds(self, path: MatrixPath) -> float:
+        """A path's estimated bench seconds, its board already at `from`."""
+        return self.TRY_SECONDS + self._plan(path.platform, path.from_version, path.to_version, path.method)
+
+    def setup(self, path: MatrixPath) -> float:
+        """Estimated seconds to bring a board to the path's `from` (over DFU, from where its platform's
+        boards are, else from nothing known).
+        """
+        return self._plan(path.platform, self.starts.get(path.platform, ""), path.from_version, Via.DFU)
+
+
 def order(
-    paths: Iterable[MatrixPath], boards: Callable[[tuple[str, bool]], int], starts: dict[str, str] | None = None
+    paths: Iterable[MatrixPath],
+    boards: Callable[[tuple[str, bool]], int],
+    starts: dict[str, str] | None = None,
+    estimates: Estimates | None = None,
 ) -> list[list[MatrixPath]]:
     """The runs of a night, in the order they are handed out."""
-    return runs(chains(paths, starts), boards)
+    return runs(chains(paths, starts), boards, estimates)

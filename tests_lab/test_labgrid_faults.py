@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
+from rig.labgrid.client import DEVICE_OS, LabgridClient
 from rig.labgrid.remote import AGENT
 from rig.pool import Pool
 from rig.report.results import read
@@ -238,3 +239,18 @@ def test_a_coordinator_restarted_mid_path_ends_the_run_with_a_record_and_no_plac
             assert "coordinator" in result.error or result.host in result.error, result.error
     assert _holders(up) == {}  # the restart dropped the test's hold too
     assert not _tries(up)
+
+
+def test_a_night_starts_its_chains_where_the_last_one_left_the_boards(up: Up, other_held: None, tmp_path: Path) -> None:
+    up_path = [*PATH[:5], "1.5.2", "--to", "2.3.1", "-n", "1"]  # leaves PLACE at 2.3.1
+    assert _finished(up.matrix(tmp_path / "first", up_path)) == 0
+    assert (
+        LabgridClient(up.coordinator, program=str(TOOLS / "labgrid-client")).places()[PLACE].tags[DEVICE_OS] == "2.3.1"
+    )
+    assert _finished(up.matrix(tmp_path / "second", BOTH_WAYS)) == 0
+    _, results = read(tmp_path / "second")
+    # from 2.3.1 first, then back: no set-up (without the tag the chain would start at 1.5.2, set up first)
+    assert sorted((r.id, r.board, r.setup_modelled_seconds) for r in results) == [
+        ("photon-1.5.2-to-2.3.1-dfu", PLACE, 0.0),
+        (PATH_ID, PLACE, 0.0),
+    ]

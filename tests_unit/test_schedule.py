@@ -122,6 +122,68 @@ def test_fewer_paths_than_boards_makes_no_empty_run() -> None:
     assert runs([ALL[:2]], lambda key: 5) == [[ALL[0]], [ALL[1]]]
 
 
+class _Weights:
+    """Estimates (rig.schedule.Estimates' interface) from given figures: seconds per path, set-up per platform."""
+
+    def __init__(self, seconds: dict[MatrixPath, float], setup: float, starts: dict[str, str]) -> None:
+        self.figures, self.setup_seconds, self.starts = seconds, setup, starts
+
+    def seconds(self, path: MatrixPath) -> float:
+        return self.figures[path]
+
+    def setup(self, path: MatrixPath) -> float:
+        return self.setup_seconds
+
+
+def longest(run_list: list[list[MatrixPath]], weights: _Weights) -> float:
+    """The longest run's seconds: its paths, a set-up before a first path not at the boards' version, one
+    wherever a path does not start where the previous one left the board."""
+    out = 0.0
+    for run in run_list:
+        first = 0.0 if run[0].from_version == weights.starts.get(run[0].platform) else weights.setup_seconds
+        joins = sum(ends(a) != b.from_version for a, b in itertools.pairwise(run)) * weights.setup_seconds
+        out = max(out, first + joins + sum(weights.figures[p] for p in run))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 60), min_size=6, max_size=6),
+    st.integers(2, 4),
+    st.integers(0, 40),
+    st.sampled_from([None, "1.5.2", "2.3.1"]),
+)
+def test_weighted_runs_make_the_longest_run_as_short_as_any_contiguous_split(
+    figures: list[int], boards: int, setup: int, start: str | None
+) -> None:
+    selected = [p for p in ALL if p.method == "dfu" and "5.0.0" not in (p.from_version, p.to_version)]
+    chain_list = chains(selected, {"boron": start} if start else None)
+    weights = _Weights(
+        dict(zip(selected, map(float, figures), strict=True)), float(setup), {"boron": start} if start else {}
+    )
+    found = runs(chain_list, lambda key: boards, weights)  # type: ignore[arg-type]
+    joined = [p for c in chain_list for p in c]
+    assert [p for r in found for p in r] == joined and len(found) == boards and all(found)
+    best = min(
+        longest([joined[a:b] for a, b in itertools.pairwise((0, *cuts, len(joined)))], weights)
+        for cuts in itertools.combinations(range(1, len(joined)), boards - 1)
+    )
+    assert longest(found, weights) == pytest.approx(best)
+
+
+def test_weighted_runs_cut_where_the_boards_are_rather_than_set_one_up() -> None:
+    two = ("1.5.2", "2.3.1")
+    selected = [p for p in DFU_SERIAL if p.from_version in two and p.to_version in two]
+    (chain,) = chains(selected, {"boron": "2.3.1"})  # 2.3.1 -> 1.5.2 -> 2.3.1 -> 1.5.2 -> 2.3.1
+    assert [p.from_version for p in chain] == ["2.3.1", "1.5.2", "2.3.1", "1.5.2"]
+    figures = dict(zip(chain, (10.0, 10.0, 10.0, 30.0), strict=True))
+    # 30 s | 30 s would start the second board at 1.5.2, where it must be set up first (25 s)
+    with_setups = runs([chain], lambda key: 2, _Weights(figures, 25.0, {"boron": "2.3.1"}))  # type: ignore[arg-type]
+    assert with_setups == [chain[:2], chain[2:]]
+    free_setups = runs([chain], lambda key: 2, _Weights(figures, 0.0, {"boron": "2.3.1"}))  # type: ignore[arg-type]
+    assert free_setups == [chain[:3], chain[3:]]
+
+
 class _Item:
     def __init__(self, nodeid: str) -> None:
         self.nodeid = nodeid

@@ -78,8 +78,9 @@ def until(what: str, log: Path | None, check: Callable[[], bool]) -> None:
 class Lab:
     """The programs of the lab, each in a session of its own, stopped in reverse order."""
 
-    def __init__(self, out: Path, labgrid_bin: Path) -> None:
+    def __init__(self, out: Path, labgrid_bin: Path, boards: str = BOARDS) -> None:
         self.out, self.lab, self.bin = out, out / "lab", labgrid_bin
+        self.boards = boards  # each host's devices.yaml, with {host} and {n} (the host's number)
         self.logs = self.lab / "logs"
         self.rig = str(Path(sys.executable).with_name("rig"))
         self.stack = ExitStack()
@@ -165,7 +166,7 @@ class Lab:
         (folder / "bin").mkdir(parents=True)
         (folder / "locks").mkdir()
         devices, env_file = folder / "devices.yaml", folder / "bench.env"
-        devices.write_text(BOARDS.format(host=host, n=host[-1]))
+        devices.write_text(self.boards.format(host=host, n=host[-1]))
         serve = ["sim", "serve", str(devices), "--usb", "--releases", str(releases), "--time-scale", TIME_SCALE]
         log = self.start(f"{host}-bench", [self.rig, *serve, "--env-file", str(env_file)])
         until(f"{host}'s served bench", log, env_file.exists)

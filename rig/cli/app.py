@@ -30,7 +30,7 @@ from rig.firmware.hexfile import release_image, write_image
 from rig.firmware.inspect import as_json, as_text, inspect_file
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseError, ReleaseStore
-from rig.plan import METHODS, InstalledModule, Target, plan
+from rig.plan import METHODS, InstalledModule, Target, installed_release, plan
 from rig.sim import box_env
 from rig.sim.serve import serve_forever
 
@@ -204,10 +204,7 @@ def cmd_plan(args: argparse.Namespace, out: Console) -> int:
     installed: list[InstalledModule] = []
     if args.from_version:
         source = store.get(args.platform, args.from_version)
-        installed = [
-            InstalledModule(int(s.module.function), s.module.index, s.module.version, s.module.sha256.hex())
-            for s in source.modules()
-        ]
+        installed = installed_release(source)
     user = None
     if args.user:
         modules = parse_file(Path(args.user))

@@ -101,7 +101,7 @@ class LabgridClaimer:
         if self.local is not None:
             self.local.quarantine(name, reason)
         try:
-            self.client.call(f"--place={name}", "set-tags", f"{SERVICE}={QUARANTINED}")
+            self.client.set_tags(name, {SERVICE: QUARANTINED})
             self.client.call(f"--place={name}", "set-comment", f"quarantined by the rig: {reason}")
         except (ToolError, TimeoutError_) as exc:
             raise self._fail(exc) from None

@@ -27,6 +27,9 @@ _PLACE = re.compile(r"^Place '([^']+)':$")
 
 SERVICE = "service"  # a tag of every place the rig makes: ok, or quarantined (rig/labgrid/claimer.py)
 IN_SERVICE = "ok"
+# a tag the rig keeps up to date: the Device OS the place's board was left at by its last path (none
+# when unknown); a night's chains start there (rig/schedule.py)
+DEVICE_OS = "device_os"
 _TOKEN = re.compile(r"^export LG_TOKEN=(\S+)$", re.M)
 _TAG_START = re.compile(r"(?:^|(?<=, ))([a-z][a-z0-9_]*)=")
 
@@ -170,6 +173,10 @@ class LabgridClient:
             "-x", self.coordinator, "wait", token, _bg=True, _bg_exc=False, _env=env, _ok_code=list(range(256))
         )
 
+    def set_tags(self, place: str, tags: dict[str, str]) -> None:
+        """Set tags of a place (the others stay); an empty value removes a tag."""
+        self.call(f"--place={place}", "set-tags", *(f"{k}={v}" for k, v in tags.items()))
+
     def apply(self, wanted: list[Place], exporter: str, move: bool = False) -> list[str]:
         """Make `exporter`'s places exactly `wanted` (created, updated, the ones no longer wanted deleted);
         a place of another exporter is taken over only with `move`. What was done, a line each.
@@ -194,10 +201,11 @@ class LabgridClient:
                 self.call(f"--place={place.name}", "del-match", *stale)
             if missing:
                 self.call(f"--place={place.name}", "add-match", *missing)
-            want = place.tags | {SERVICE: state.tags.get(SERVICE, IN_SERVICE)}  # a quarantine stays
-            tags = {k: "" for k in state.tags if k not in want} | want  # an empty value removes a tag
+            kept = {k: v for k, v in state.tags.items() if k == DEVICE_OS}  # the board did not change
+            want = place.tags | {SERVICE: state.tags.get(SERVICE, IN_SERVICE)} | kept  # a quarantine stays
+            tags = {k: "" for k in state.tags if k not in want} | want
             if tags != state.tags:
-                self.call(f"--place={place.name}", "set-tags", *(f"{k}={v}" for k, v in tags.items()))
+                self.set_tags(place.name, tags)
             changes = ["created,"] if created else []
             changes += [f"+{m}" for m in missing] + [f"-{m}" for m in stale]
             changes += [f"{k}={v}" for k, v in tags.items() if state.tags.get(k) != v]

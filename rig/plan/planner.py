@@ -115,6 +115,14 @@ def _validated(plat: platforms.Platform, targets: list[Target], downgrade: bool,
     return steps
 
 
+def installed_release(release: Release) -> list[InstalledModule]:
+    """What a board running `release` reports as installed (every module of it, with its hash)."""
+    return [
+        InstalledModule(int(s.module.function), s.module.index, s.module.version, s.module.sha256.hex())
+        for s in release.modules()
+    ]
+
+
 def plan(
     installed: list[InstalledModule],
     release: Release,
