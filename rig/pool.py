@@ -43,9 +43,16 @@ class Claimer(Protocol):
     """Exclusive use of boards, and taking a broken one out of service."""
 
     def claim(
-        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
+        self,
+        candidates: list[str],
+        clock: Clock,
+        timeout: float = CLAIM_TIMEOUT,
+        start: int = 0,
+        at: str | None = None,
     ) -> AbstractContextManager[str]:
-        """Hold one free, usable board of `candidates` for the block (NoBoardError if none comes free)."""
+        """Hold one free, usable board of `candidates` for the block (NoBoardError if none comes free);
+        `at`: the Device OS the claim's path starts from (a board known to run it is preferred).
+        """
         ...
 
     def quarantine(self, name: str, reason: str) -> None:
@@ -102,9 +109,17 @@ class Pool:
 
     @contextmanager
     def claim(
-        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
+        self,
+        candidates: list[str],
+        clock: Clock,
+        timeout: float = CLAIM_TIMEOUT,
+        start: int = 0,
+        at: str | None = None,
     ) -> Iterator[str]:
-        """Hold one free board of `candidates` (trying from `start`) until the block ends."""
+        """Hold one free board of `candidates` (trying from `start`) until the block ends (`at` is not
+        used: this host's locks do not know what the boards run).
+        """
+        del at
         if not candidates:
             raise NoBoardError("No board of that kind is in devices.yaml.")
         usable = [n for n in candidates if self.quarantined(n) is None]

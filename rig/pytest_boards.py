@@ -45,12 +45,14 @@ def _candidates(request: pytest.FixtureRequest, rig_session: RigSession) -> list
 
 
 @contextlib.contextmanager
-def _claimed(pool: Claimer, candidates: list[str]) -> Iterator[str]:
-    """One board of `candidates` held for the block; the test fails in one sentence if none comes free."""
+def _claimed(pool: Claimer, candidates: list[str], at: str | None = None) -> Iterator[str]:
+    """One board of `candidates` (one that runs `at` if the claimer knows) held for the block; the
+    test fails in one sentence if none comes free.
+    """
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
     with contextlib.ExitStack() as held:
         try:
-            name = held.enter_context(pool.claim(candidates, SystemClock(), start=worker))
+            name = held.enter_context(pool.claim(candidates, SystemClock(), start=worker, at=at))
         except NoBoardError as exc:  # every such board is busy for too long, or quarantined
             pytest.fail(str(exc), pytrace=False)
         yield name
@@ -86,7 +88,7 @@ def rig_try(
         yield lambda: attempt(rig_path, board, rig_releases)
         return
     pool = rig_session.pool()
-    with _claimed(pool, _candidates(request, rig_session)) as place:
+    with _claimed(pool, _candidates(request, rig_session), rig_path.from_version) as place:
         yield lambda: rig_session.remote_try(rig_path, place, pool)
 
 

@@ -15,14 +15,14 @@ import pytest
 
 from rig.clock import SystemClock
 from rig.labgrid.claimer import LabgridClaimer, owner_name
-from rig.labgrid.client import LabgridClient
+from rig.labgrid.client import DEVICE_OS, LabgridClient
 from rig.labgrid.export import Place
 from rig.pool import NoBoardError, Pool
 from testsupport.box import RIG
 from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
 
 CLOCK = SystemClock()
-NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2")
+NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2", "p1", "p2")
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +117,20 @@ def test_a_quarantined_place_is_never_allocated_and_places_keeps_it_out(exporter
     assert me.quarantined("q1") is None
     with me.claim(["q1"], CLOCK, timeout=30) as name:
         assert name == "q1"
+
+
+def test_of_free_places_the_one_whose_board_runs_the_paths_from_is_taken_first(exporter: str) -> None:
+    coordinator = exporter
+    places = [Place(n, (f"h/{n}/*",), {"platform": "bsom", "cloud": "no"}) for n in ("p1", "p2")]
+    _places(coordinator, *places)
+    client = LabgridClient(coordinator, program=str(TOOLS / "labgrid-client"))
+    client.set_tags("p2", {DEVICE_OS: "1.5.2"})  # as the rig tags a place after a path left its board at 1.5.2
+    _places(coordinator, *places)  # `rig labgrid places` again: the board did not change, the tag stays
+    assert client.places()["p2"].tags[DEVICE_OS] == "1.5.2"
+    me = _claimer(coordinator, "rig-test-at")
+    for at, expected in (("1.5.2", "p2"), ("2.3.1", "p1"), (None, "p1")):
+        with me.claim(["p1", "p2"], CLOCK, timeout=30, at=at) as name:
+            assert name == expected, at
 
 
 def test_a_place_held_by_a_dead_rig_process_of_this_host_is_taken_back(exporter: str) -> None:

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rig import matrix
 from rig.matrix import MatrixPath
 from rig.plan.planner import refused_before_any_write
 from rig.pool import Pool
 from rig.pytest_chains import reorder, scopes
 from rig.pytest_session import RigSession
-from rig.schedule import board_class, chains, order, runs
+from rig.schedule import Estimates, board_class, chains, order, runs
 
 VERSIONS = ["1.5.2", "2.3.1", "4.0.1", "5.0.0"]
 ALL = [MatrixPath("boron", a, b, m) for a in VERSIONS for b in VERSIONS if a != b for m in ("dfu", "serial", "ota")]
@@ -182,6 +183,21 @@ def test_weighted_runs_cut_where_the_boards_are_rather_than_set_one_up() -> None
     assert with_setups == [chain[:2], chain[2:]]
     free_setups = runs([chain], lambda key: 2, _Weights(figures, 0.0, {"boron": "2.3.1"}))  # type: ignore[arg-type]
     assert free_setups == [chain[:3], chain[3:]]
+
+
+def test_estimates_come_from_the_planner_and_a_board_already_at_from_needs_no_set_up(tmp_path: Path) -> None:
+    store = matrix.write_synthetic_store(tmp_path, ["boron"])
+    estimates = Estimates(store, {"boron": "2.3.1"})
+    down_dfu, down_usb = MatrixPath("boron", "2.3.1", "1.5.2", "dfu"), MatrixPath("boron", "2.3.1", "1.5.2", "usb")
+    assert (
+        estimates.seconds(down_usb) > estimates.seconds(down_dfu) > Estimates.TRY_SECONDS
+    )  # validated writes cost more
+    assert estimates.seconds(MatrixPath("boron", "2.3.1", "1.5.2", "ota")) == Estimates.TRY_SECONDS  # refused up front
+    assert estimates.setup(down_dfu) == 0.0  # its boards run 2.3.1
+    up = MatrixPath("boron", "1.5.2", "2.3.1", "dfu")
+    assert (
+        0.0 < estimates.setup(up) < Estimates(store, {}).setup(up)
+    )  # from 2.3.1 less is flashed than from nothing known
 
 
 class _Item:

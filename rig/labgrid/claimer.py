@@ -29,7 +29,7 @@ from pathlib import Path
 import sh
 
 from rig.clock import Clock, Deadline, SystemClock
-from rig.labgrid.client import IN_SERVICE, SERVICE, LabgridClient, PlaceState, stop_waiting
+from rig.labgrid.client import DEVICE_OS, IN_SERVICE, SERVICE, LabgridClient, PlaceState, stop_waiting
 from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
 from rig.transport.errors import TimeoutError_, ToolError
 
@@ -108,13 +108,20 @@ class LabgridClaimer:
 
     @contextmanager
     def claim(
-        self, candidates: list[str], clock: Clock, timeout: float = CLAIM_TIMEOUT, start: int = 0
+        self,
+        candidates: list[str],
+        clock: Clock,
+        timeout: float = CLAIM_TIMEOUT,
+        start: int = 0,
+        at: str | None = None,
     ) -> Iterator[str]:
-        """Hold one free place of `candidates` until the block ends (`start` is the coordinator's to choose)."""
+        """Hold one free place of `candidates` until the block ends (`start` is the coordinator's to
+        choose); of the places free at once, one whose `device_os` tag is `at` is taken first.
+        """
         del start  # the coordinator allocates, first come first served, in real time
         tokens: dict[str, str] = {}
         try:
-            name = self._reserve(candidates, tokens, Deadline(SystemClock(), timeout))
+            name = self._reserve(candidates, tokens, Deadline(SystemClock(), timeout), at)
         except (ToolError, TimeoutError_) as exc:
             self._cancel(tokens.values())
             raise self._fail(exc) from None
@@ -135,8 +142,10 @@ class LabgridClaimer:
             self._release(name)  # also after a failed acquire: the coordinator may have done it
             self._cancel(tokens.values())
 
-    def _reserve(self, candidates: list[str], tokens: dict[str, str], deadline: Deadline) -> str:
-        """Reserve every usable candidate by name; the first allocated (the others cancelled)."""
+    def _reserve(self, candidates: list[str], tokens: dict[str, str], deadline: Deadline, at: str | None) -> str:
+        """Reserve every usable candidate by name; the first allocated (the others cancelled), a place
+        whose board runs `at` before the others (a worker keeps the board its last path left there).
+        """
         if not candidates:
             raise NoBoardError("No board of that kind is in devices.yaml.")
         places = self.client.places()
@@ -147,7 +156,9 @@ class LabgridClaimer:
                     "export and rig labgrid places on its host."
                 )
         reasons = {n: self._reason(n, places[n]) for n in candidates}
-        usable = [n for n in candidates if reasons[n] is None]
+        usable = sorted(
+            (n for n in candidates if reasons[n] is None), key=lambda n: places[n].tags.get(DEVICE_OS) != at
+        )
         if not usable:
             name = candidates[0]
             raise NoBoardError(
