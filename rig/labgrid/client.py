@@ -201,7 +201,7 @@ class LabgridClient:
                 self.call(f"--place={place.name}", "del-match", *stale)
             if missing:
                 self.call(f"--place={place.name}", "add-match", *missing)
-            kept = {k: v for k, v in state.tags.items() if k == DEVICE_OS}  # the board did not change
+            kept = {DEVICE_OS: state.tags[DEVICE_OS]} if DEVICE_OS in state.tags else {}  # the board is as it was
             want = place.tags | {SERVICE: state.tags.get(SERVICE, IN_SERVICE)} | kept  # a quarantine stays
             tags = {k: "" for k in state.tags if k not in want} | want
             if tags != state.tags:
