@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from rig.labgrid import client as client_module
 from rig.labgrid.batch_client import LabgridBatch
-from rig.labgrid.client import LabgridClient
+from rig.labgrid.client import CONNECT_TRIES, LabgridClient
 from rig.transport.errors import TimeoutError_, ToolError
-from testsupport.labgrid import TOOLS, Coordinator
+from testsupport.labgrid import TOOLS, Coordinator, free_port, start_coordinator, stop_coordinator
 
 PROGRAM = str(TOOLS / "labgrid-client")
 
@@ -92,3 +95,58 @@ def test_a_call_labgrid_refuses_before_it_starts_leaves_the_next_working(
         batch.call(["-x", coordinator, "nosuchcommand"], {}, 30)
     batch.call(["-x", coordinator, "--place=b5", "create"], {}, 30)
     assert "b5" in batch.call(["-x", coordinator, "places"], {}, 30).split()
+
+
+class _CountedBatch:
+    """The real batch, counting the calls made through it; `after_first` runs once the first has failed."""
+
+    def __init__(self, real: LabgridBatch, after_first: Callable[[], object] | None = None) -> None:
+        self.real, self.after_first, self.calls = real, after_first, 0
+
+    def call(self, args: list[str], env: dict[str, str], timeout: float) -> str:
+        self.calls += 1
+        try:
+            return self.real.call(args, env, timeout)
+        except ToolError:
+            if self.calls == 1 and self.after_first is not None:
+                self.after_first()
+            raise
+
+
+def test_a_call_whose_session_did_not_start_is_made_again_and_reaches_a_coordinator_that_came_up(
+    batch: LabgridBatch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    started: list[subprocess.Popen[bytes]] = []
+    counted = _CountedBatch(batch, lambda: started.append(start_coordinator(address, tmp_path)))
+    monkeypatch.setattr(client_module, "batch_for", lambda program: counted)
+    monkeypatch.setattr(client_module, "CONNECT_PAUSE", 0.0)
+    try:
+        assert LabgridClient(address, program=PROGRAM).places() == {}  # the coordinator restarted meanwhile
+    finally:
+        for process in started:
+            stop_coordinator(process)
+    assert counted.calls == 2 and len(started) == 1
+
+
+def test_a_coordinator_that_stays_down_is_tried_a_bounded_number_of_times_and_named(
+    batch: LabgridBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = _CountedBatch(batch)
+    monkeypatch.setattr(client_module, "batch_for", lambda program: counted)
+    monkeypatch.setattr(client_module, "CONNECT_PAUSE", 0.0)
+    with pytest.raises(ToolError, match="Could not connect to coordinator"):
+        LabgridClient(f"127.0.0.1:{free_port()}", program=PROGRAM).places()
+    assert counted.calls == CONNECT_TRIES
+
+
+def test_a_call_the_coordinator_refused_is_not_made_again(
+    coordinator: Coordinator, batch: LabgridBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = _CountedBatch(batch)
+    monkeypatch.setattr(client_module, "batch_for", lambda program: counted)
+    with pytest.raises(ToolError, match="acquired by a different user"):
+        LabgridClient(coordinator, program=PROGRAM, owner="alice").call("--place=b6", "create")
+        LabgridClient(coordinator, program=PROGRAM, owner="alice").call("--place=b6", "acquire")
+        LabgridClient(coordinator, program=PROGRAM, owner="bob").call("--place=b6", "release")
+    assert counted.calls == 3  # create, acquire, and the one refused release

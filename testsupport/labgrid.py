@@ -53,14 +53,8 @@ def lg_client(address: str, *args: str, owner: str | None = None) -> subprocess.
     )
 
 
-@pytest.fixture(scope="module")
-def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
-    """A real labgrid-coordinator on loopback, in a folder of its own: its HOST:PORT."""
-    if not (TOOLS / "labgrid-coordinator").exists():
-        pytest.skip("labgrid is not installed: run tools/labgrid/install (CI does)")
-    address = Coordinator(f"127.0.0.1:{free_port()}")
-    folder = tmp_path_factory.mktemp("coordinator")
-    address.log = folder / "log"
+def start_coordinator(address: str, folder: Path) -> subprocess.Popen[bytes]:
+    """A real labgrid-coordinator listening on `address`, its output in folder/log, once it answers."""
     with (folder / "log").open("wb") as log:
         process = subprocess.Popen(
             [TOOLS / "labgrid-coordinator", "-l", address],
@@ -71,7 +65,28 @@ def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinato
         )
     try:
         until("the coordinator", lambda: "up" if lg_client(address, "places").returncode == 0 else None)
+    except BaseException:
+        stop_coordinator(process)
+        raise
+    return process
+
+
+def stop_coordinator(process: subprocess.Popen[bytes]) -> None:
+    """End a coordinator `start_coordinator` started."""
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
+    """A real labgrid-coordinator on loopback, in a folder of its own: its HOST:PORT."""
+    if not (TOOLS / "labgrid-coordinator").exists():
+        pytest.skip("labgrid is not installed: run tools/labgrid/install (CI does)")
+    address = Coordinator(f"127.0.0.1:{free_port()}")
+    folder = tmp_path_factory.mktemp("coordinator")
+    address.log = folder / "log"
+    process = start_coordinator(address, folder)
+    try:
         yield address
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_coordinator(process)

@@ -15,12 +15,16 @@ from pathlib import Path
 
 import sh
 
+from rig.clock import SystemClock
 from rig.errors import ConfigError
 from rig.labgrid.batch_client import batch_for
 from rig.labgrid.export import Place
 from rig.transport.errors import ToolError
 from rig.transport.tools import command
 
+NOT_CONNECTED = "Could not connect to coordinator"  # labgrid-client's words when its session did not start
+CONNECT_TRIES = 3  # a call whose session did not start ran nothing: it is made again, this often at most
+CONNECT_PAUSE = 1.0  # wall seconds between those tries (a coordinator busy or restarting)
 HINT = "run tools/labgrid/install (a venv of its own), or put labgrid-client on PATH or in RIG_LABGRID_CLIENT"
 _PLACE = re.compile(r"^Place '([^']+)':$")
 
@@ -123,7 +127,15 @@ class LabgridClient:
         """
         command(self.program, HINT)  # not installed: one sentence saying how
         env = {k: v for k, v in os.environ.items() if k.startswith("LG_")} | self.owner_env()
-        return batch_for(self.program).call(["-x", self.coordinator, *args], env, timeout or self.timeout)
+        argv = ["-x", self.coordinator, *args]
+        for _ in range(CONNECT_TRIES - 1):
+            try:
+                return batch_for(self.program).call(argv, env, timeout or self.timeout)
+            except ToolError as exc:
+                if NOT_CONNECTED not in str(exc):
+                    raise
+            SystemClock().sleep(CONNECT_PAUSE)
+        return batch_for(self.program).call(argv, env, timeout or self.timeout)
 
     def owner_env(self) -> dict[str, str]:
         """The environment entries that make a labgrid program act as the owner (none without one)."""
