@@ -18,6 +18,7 @@ from rig.firmware.release import ReleaseStore
 from rig.pool import Claimer, NoBoardError
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
+from rig.report.collect import claimed_property
 from rig.runner.path import attempt
 from rig.runner.prepare import hand_back, take_over
 
@@ -45,16 +46,21 @@ def _candidates(request: pytest.FixtureRequest, rig_session: RigSession) -> list
 
 
 @contextlib.contextmanager
-def _claimed(pool: Claimer, candidates: list[str], at: str | None = None) -> Iterator[str]:
-    """One board of `candidates` (one that runs `at` if the claimer knows) held for the block; the
-    test fails in one sentence if none comes free.
+def _claimed(
+    request: pytest.FixtureRequest, rig_session: RigSession, pool: Claimer, at: str | None = None
+) -> Iterator[str]:
+    """One board of the test's candidates (one that runs `at` if the claimer knows) held for the
+    block, named in the test's report (a try the watchdog ends still says where it ran); the test
+    fails in one sentence if none comes free.
     """
+    candidates = _candidates(request, rig_session)
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
     with contextlib.ExitStack() as held:
         try:
             name = held.enter_context(pool.claim(candidates, SystemClock(), start=worker, at=at))
         except NoBoardError as exc:  # every such board is busy for too long, or quarantined
             pytest.fail(str(exc), pytrace=False)
+        request.node.user_properties.append(claimed_property(name, rig_session.host_of(name)))
         yield name
 
 
@@ -64,9 +70,8 @@ def board(request: pytest.FixtureRequest, rig_session: RigSession) -> Iterator[D
     if rig_session.remote:
         pytest.skip("this test drives a board of this host: pass --rig-devices")
     devices = rig_session.devices()
-    candidates = _candidates(request, rig_session)
     pool = rig_session.pool()
-    with _claimed(pool, candidates) as name:
+    with _claimed(request, rig_session, pool) as name:
         dev = devices[name]
         take_over(dev)  # a crashed worker may have left it off
         try:
@@ -88,7 +93,7 @@ def rig_try(
         yield lambda: attempt(rig_path, board, rig_releases)
         return
     pool = rig_session.pool()
-    with _claimed(pool, _candidates(request, rig_session), rig_path.from_version) as place:
+    with _claimed(request, rig_session, pool, rig_path.from_version) as place:
         yield lambda: rig_session.remote_try(rig_path, place, pool)
 
 

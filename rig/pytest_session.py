@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -155,6 +156,10 @@ class RigSession:
             self._places = self.client().places()
         return self._places
 
+    def host_of(self, board: str) -> str:
+        """The host whose bench has `board`: a place's exporter, else this host."""
+        return exporter_of(self.places()[board]) if self.remote else socket.gethostname()
+
     def remote_try(self, path: matrix.MatrixPath, place: str, claimer: Claimer) -> report_results.PathResult:
         """One try of `path` as `rig path run` on the host of `place`. A board its host quarantined is
         quarantined on the coordinator too; a place whose host did not run the path (no record came
@@ -166,7 +171,7 @@ class RigSession:
             watchdog = float(self.config.getoption("--rig-path-timeout"))
             timeout = max(watchdog - 2 * GRACE, watchdog / 2)  # the agent ends the try before the watchdog does
             self._runner = RemoteRunner(self.client(), store, timeout, self.config.getoption("--rig-remote-rig"))
-        exporter = exporter_of(self.places()[place])
+        exporter = self.host_of(place)
         tried = self._runner.attempt(path, place, exporter)
         if tried.quarantined:
             claimer.quarantine(place, f"quarantined on {exporter} after {path.id}: {tried.result.error}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,32 +100,6 @@ def test_a_path_that_fails_every_try_keeps_every_try_and_a_failed_set_up_is_a_tr
     assert "--- try 1 of 2: fail ---" in result["log"] and "--- try 2 of 2: fail ---" in result["log"]
 
 
-HANGING_TEST = """
-import threading
-
-import pytest
-
-pytestmark = pytest.mark.hil
-
-
-@pytest.mark.rig_platform("boron")
-def test_hangs(board):
-    threading.Event().wait(120)  # a bug in a test or a wait without a timeout
-"""
-
-
-def test_the_watchdog_ends_a_hanging_test_and_the_board_is_left_usable(tmp_path: Path) -> None:
-    (tmp_path / "test_hang.py").write_text(HANGING_TEST)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path / "test_hang.py"), "--rig-sim", "--rig-platforms", "boron",
-         "--rig-path-timeout", "1", "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 1 and "Failed: Timeout (>1.0s) from pytest-timeout" in done.stdout, done.stdout[-2000:]
-    # the teardown still ran (which boron board was claimed depends on the xdist worker this runs in)
-    assert re.search(r"board left in normal mode, Device OS 4\.0\.1; hub 1-1 port \d on", done.stdout), done.stdout
-
-
 HANGING_FIXTURES = """
 import threading
 
@@ -166,6 +141,36 @@ ONE_BORON = """devices:
     hub: {location: "1-1", port: 2}
     sim: {device_os: 4.0.1}
 """
+
+
+HANGING_PATH = """
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.hil
+
+
+def test_path(rig_path, rig_try):
+    threading.Event().wait(120)  # the try never ends: a bug in a test, or a wait without a timeout
+"""
+
+
+def test_the_watchdog_ends_a_hanging_try_names_the_board_it_held_and_leaves_it_usable(tmp_path: Path) -> None:
+    (tmp_path / "bench.yaml").write_text(ONE_BORON)
+    (tmp_path / "test_hang_path.py").write_text(HANGING_PATH)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path / "test_hang_path.py"), "--rig-sim",
+         "--rig-devices", str(tmp_path / "bench.yaml"), "--rig-path-timeout", "2", "--rig-methods", "dfu",
+         "--rig-from", "2.3.1", "--rig-to", "4.0.1", "--rig-report", str(tmp_path / "report"),
+         "-p", "no:cacheprovider", "-q", "-n", "0", "-rA"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Timeout (>2.0s) from pytest-timeout" in done.stdout, done.stdout[-3000:]
+    assert "board left in normal mode, Device OS 4.0.1; hub 1-1 port 2 on" in done.stdout, done.stdout[-3000:]
+    [result] = json.loads((tmp_path / "report" / "results.json").read_text())["results"]
+    assert result["outcome"] == "fail" and "Timeout" in result["error"], result
+    assert result["board"] == "boron-1" and result["host"] == socket.gethostname(), result  # where it hung
 
 
 def _on_one_boron(tmp_path: Path, name: str, tests: str, path_timeout: str) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,12 @@ from rig.signals import STOPPED_BY
 RESULT_KEY = "rig_result"  # the user property carrying a path's PathResult (rig_record)
 SELECTION = ("platforms", "methods", "from", "to")  # the --rig-<name> filters of a run
 PATH_KEY = "rig_path"  # the user property naming the path a test item runs (added at collection)
+CLAIMED_KEY = "rig_claimed"  # the user property naming the board a test claimed and its host (added at the claim)
+
+
+def claimed_property(board: str, host: str) -> tuple[str, str]:
+    """The user property saying which board (and host) a test holds: a try the watchdog ends names them."""
+    return CLAIMED_KEY, json.dumps([board, host])
 
 
 def path_property(path: MatrixPath) -> tuple[str, str]:
@@ -68,6 +74,7 @@ class ResultCollector:
         self.results: dict[str, report_results.PathResult] = {}
         self.selected: dict[str, MatrixPath] = {}  # every path of the run, by id
         self.started: set[str] = set()
+        self.claimed: dict[str, tuple[str, str]] = {}  # path id: the board a test of it holds, and its host
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%S")
         self.started_wall = time.monotonic()  # the run's wall time is measured from here
         self.report_dir: Path | None = None
@@ -141,17 +148,22 @@ class ResultCollector:
         path = MatrixPath(*json.loads(str(props[PATH_KEY])))
         if path.id in self.results:
             return
+        if CLAIMED_KEY in props:
+            self.claimed[path.id] = tuple(json.loads(str(props[CLAIMED_KEY])))
+        board, host = self.claimed.get(path.id, (None, ""))
         if report.failed:
-            self._record(self._unfinished(path, "fail", _error_sentence(report), report.duration))
+            self._record(self._unfinished(path, "fail", _error_sentence(report), report.duration, board, host))
         elif report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
-            self._record(self._unfinished(path, "skipped", str(reason).removeprefix("Skipped: "), 0.0))
+            self._record(self._unfinished(path, "skipped", str(reason).removeprefix("Skipped: "), 0.0, board, host))
 
     @staticmethod
-    def _unfinished(path: MatrixPath, outcome: str, why: str, wall: float) -> report_results.PathResult:
+    def _unfinished(
+        path: MatrixPath, outcome: str, why: str, wall: float, board: str | None = None, host: str = ""
+    ) -> report_results.PathResult:
         return report_results.PathResult(
-            path.id, path.platform, path.from_version, path.to_version, path.method, outcome, why, None,
-            wall_seconds=wall, log=why + "\n",
+            path.id, path.platform, path.from_version, path.to_version, path.method, outcome, why, board,
+            wall_seconds=wall, log=why + "\n", host=host,
         )  # fmt: skip
 
     def _record(self, result: report_results.PathResult) -> None:
@@ -206,7 +218,7 @@ class ResultCollector:
                 continue
             if path_id in self.started:
                 why = "the run was stopped while this path ran" if stopped else "the test ended without a result"
-                self._record(self._unfinished(path, "interrupted", why, 0.0))
+                self._record(self._unfinished(path, "interrupted", why, 0.0, *self.claimed.get(path_id, (None, ""))))
             else:
                 why = "the run was stopped before this path started" if stopped else "the run ended first"
                 self._record(self._unfinished(path, "not-run", why, 0.0))
