@@ -49,8 +49,20 @@ def matrix(report: Path, *extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        env={**os.environ, "TMPDIR": str(temporary)},
+        env={**os.environ, "TMPDIR": str(temporary), "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps every thread
     )
+
+
+def ended(process: subprocess.Popen[str], within: float = 300) -> str:
+    """The output of a run that was stopped, once it ended; a run still going after `within` s (a hang)
+    is aborted and the test fails with every thread's stack of it (faulthandler).
+    """
+    try:
+        return process.communicate(timeout=within)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGABRT)
+        out = process.communicate(timeout=60)[0]
+        raise AssertionError(f"the stopped run did not end within {within:g} s; its threads:\n{out[-12000:]}") from None
 
 
 def wait_for_journal(report: Path, lines: int, process: subprocess.Popen[str], within: float = 600) -> Path:
@@ -77,7 +89,7 @@ def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
     run = wait_for_journal(report, 2, process)
     before = {r.id: r.outcome for r in journal.journal(run)}
     os.killpg(process.pid, signum)
-    out, _ = process.communicate(timeout=600)
+    out = ended(process)
     assert process.returncode == EXIT_INTERRUPTED, out[-3000:]
     results = json.loads((run / "results.json").read_text())["results"]
     seen = f"{out[-3000:]}\n{[(r['id'], r['outcome'], r['error']) for r in results]}"  # what a failure shows
@@ -198,7 +210,7 @@ def test_resume_completes_a_stopped_run_with_every_path_once(tmp_path: Path) -> 
     process = matrix(report, "-n", "0")
     run = wait_for_journal(report, 3, process)
     os.killpg(process.pid, signal.SIGTERM)
-    process.communicate(timeout=600)
+    ended(process)
     finished = {r.id: r for r in journal.journal(run) if r.outcome in ("pass", "fail", "refused")}
     again = subprocess.run(
         [str(RIG), "matrix", "--resume", str(report)], capture_output=True, text=True, timeout=600, check=False
