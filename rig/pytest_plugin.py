@@ -21,6 +21,7 @@ from rig import matrix, pytest_watchdog, signals
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
+from rig.labgrid.remote import remote_rig_words
 from rig.plan import Target
 from rig.pool import lock_dir
 from rig.pytest_boards import FAILED, board, rig_try  # noqa: F401  (fixtures registered with the plugin)
@@ -126,6 +127,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         matrix.check_numbers(None, config.getoption("--rig-path-timeout"), config.getoption("--rig-time-scale"))
         matrix.check_retries(config.getoption("--rig-retries"))
+        remote_rig_words(config.getoption("--rig-remote-rig"))
         rs.inventory()
         store = rs.store()  # a given store must hold releases (synthetic ones are made for --rig-sim)
         if store is not None:

@@ -84,6 +84,7 @@ PLUGIN_BAD = {
     "--rig-path-timeout 0": "Path timeout 0: the watchdog needs",
     "--rig-time-scale nan": "Time scale nan: use 0",
     "--rig-retries 21": "--retries 21: give how many more times a failed path is tried, 0 to 20.",
+    "--rig-remote-rig 'rig": '--remote-rig "\'rig" cannot be split into words (No closing quotation): fix its quotes.',
 }
 
 

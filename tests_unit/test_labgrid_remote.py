@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rig import matrix
+from rig.errors import ConfigError
 from rig.labgrid.client import LabgridClient
 from rig.labgrid.export import Place
 from rig.labgrid.remote import RemoteRunner, _record
@@ -107,3 +108,13 @@ def test_the_hosts_record_is_found_among_other_lines_and_checked() -> None:
     assert found is not None and found.outcome == "pass"  # unknown keys of another rig version are left out
     assert _record(line.replace(PATH.id, "photon-1.5.2-to-2.3.1-dfu"), PATH) is None  # another path's record
     assert _record("{not json\n", PATH) is None and _record("", PATH) is None
+
+
+def test_the_rig_command_on_the_hosts_may_be_several_words(tmp_path: Path) -> None:
+    store = matrix.write_synthetic_store(tmp_path / "releases", ["photon"])
+    client = LabgridClient("127.0.0.1:1", program=str(TOOLS / "labgrid-client"))
+    command = RemoteRunner(client, store, 60, rig="'/opt/rig venv/bin/python' -m rig").command(PATH, "p")
+    after = command[command.index("--") + 1 :]
+    assert after[:5] == ["/opt/rig venv/bin/python", "-m", "rig", "path", "run"]  # labgrid quotes each word
+    with pytest.raises(ConfigError, match="--remote-rig is empty"):
+        RemoteRunner(client, store, 60, rig=" ")

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import queue
+import shlex
 import signal
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,6 +33,19 @@ AGENT_FAILED = 125  # agent.py: the place, the coordinator or the copy failed; t
 GRACE = 30.0  # wall seconds the agent gets beyond its own timeout to report before it is ended
 STOP_WAIT = 10.0  # wall seconds the agent gets to end after SIGTERM (then SIGKILL)
 RECORDED = (EXIT_PASSED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_QUARANTINED)  # exit codes that come with a record
+
+
+def remote_rig_words(command: str) -> list[str]:
+    """The words of the rig command on the hosts (`--remote-rig`, split as a shell would: `python3 -m
+    rig`, `/opt/rig/venv/bin/rig`); labgrid quotes each word for the host's shell.
+    """
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"--remote-rig {command!r} cannot be split into words ({exc}): fix its quotes.") from None
+    if not words:
+        raise ConfigError("--remote-rig is empty: give the rig command on the hosts (default rig).")
+    return words
 
 
 def exporter_of(state: PlaceState) -> str:
@@ -98,7 +112,7 @@ class RemoteRunner:
         self.client = client
         self.store = store
         self.timeout = timeout  # wall seconds for one try on the host (copy, set-up, path, hand-back)
-        self.rig = rig  # the rig command on the hosts (on their PATH by default)
+        self.rig = remote_rig_words(rig)  # the rig command on the hosts (on their PATH by default)
         self.python = labgrid_python(client.program)
 
     def command(self, p: MatrixPath, place: str) -> list[str]:
@@ -116,7 +130,7 @@ class RemoteRunner:
         return [
             str(AGENT), "--coordinator", self.client.coordinator, "--place", place, "--timeout", f"{self.timeout:g}",
             "--stop-on-eof", *(arg for f in files for arg in ("--file", f)), "--",
-            self.rig, "path", "run", "--releases", "{files}", "--platform", p.platform, "--from", p.from_version,
+            *self.rig, "path", "run", "--releases", "{files}", "--platform", p.platform, "--from", p.from_version,
             "--to", p.to_version, "--method", p.method, "--board", place, "--stop-on-eof",
         ]  # fmt: skip
 
