@@ -65,6 +65,7 @@ class Cloud:
     token: str = TOKEN
     changed: threading.Condition = field(default_factory=threading.Condition)
     _server: ThreadingHTTPServer | None = None
+    _serving: threading.Thread | None = None  # the thread running the server's loop
 
     def attach(self, board: Board, name: str) -> None:
         """Make a board known to the cloud; it connects when online and running."""
@@ -182,13 +183,17 @@ class Cloud:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._serving = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-cloud", daemon=True
+        )
+        self._serving.start()
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         """Stop the HTTP server and end the event streams."""
         if self._server is not None:
-            self._server.shutdown()
+            if self._serving is not None and self._serving.is_alive():  # shutdown() waits for its loop forever
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
         with self.changed:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 
 import httpx
 import pytest
@@ -119,3 +122,22 @@ def test_healing_can_be_switched_off(real_lab: Lab, real_store) -> None:
     dfu_release(real_lab, board, real_store.get("photon", "2.3.1"), skip={F.BOOTLOADER})
     real_lab.settle(60)
     assert board.mode == Mode.SAFE
+
+
+def test_a_fork_of_the_lab_stops_its_cloud_at_once(lab: Lab) -> None:
+    """A forked child has no copy of the server's thread (sh forks the rig before each exec); stopping
+    the cloud there must not wait for that loop, which never ends."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child's exit code says how it went)
+        try:
+            lab.cloud.stop()
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 60  # only a hang reaches it
+    while (ended := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if ended == (0, 0):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert ended[0] == pid and os.waitstatus_to_exitcode(ended[1]) == 0, "the fork waited for the cloud's loop"
+    assert httpx.get(f"{lab.cloud_url}/v1/devices", timeout=10).status_code in (200, 401)  # ours still serves
