@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 STOPPED_BY: list[str] = []  # the signal that is stopping this process, once one arrived
@@ -56,3 +58,21 @@ def restore(saved: dict[int, Any]) -> None:
     """Put back the handlers `stop_on_signals` replaced."""
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Stop signals wait (blocked in this thread) until the block ends: a program's launch is not cut
+    between its fork and the caller holding the process (a program started then would run on, owned
+    by nobody). Launch with `_preexec_fn=unheld_in_child`, so the program itself is not left deaf.
+    """
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def unheld_in_child() -> None:
+    """In a child launched within `held` (sh's preexec_fn): the stop signals reach it again."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sh
 
+from rig import signals
 from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_QUARANTINED, ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec
@@ -144,11 +145,13 @@ class RemoteRunner:
         # the agent's stdin: a pipe whose write end only this process holds (close-on-exec, and sh's
         # children close other descriptors), fed nothing and closed by sh when the agent has ended, so
         # the agent reads EOF (and stops, `--stop-on-eof`) only when this process dies first
-        proc = sh.Command(self.python)(
-            "-I", *args, _env=env, _bg=True, _bg_exc=False, _new_session=True, _ok_code=list(range(256)),
-            _tty_out=False, _in=queue.Queue(),
-        )  # fmt: skip
+        proc: sh.RunningCommand | None = None
         try:
+            with signals.held():  # a stop signal during the launch comes once `proc` holds the agent
+                proc = sh.Command(self.python)(
+                    "-I", *args, _env=env, _bg=True, _bg_exc=False, _new_session=True, _ok_code=list(range(256)),
+                    _tty_out=False, _in=queue.Queue(), _preexec_fn=signals.unheld_in_child,
+                )  # fmt: skip
             proc.wait(timeout=self.timeout + GRACE)
         except sh.TimeoutException:
             return RemoteTry(
@@ -159,7 +162,9 @@ class RemoteRunner:
             why = f"the agent running the path on {exporter} was killed ({type(exc).__name__})"
             return RemoteTry(self._failed(p, place, exporter, why), ran=False)
         finally:
-            _end(proc)
+            if proc is not None:
+                _end(proc)
+        assert proc is not None  # launched, or the try raised
         out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
         code = proc.exit_code
         result = _record(out, p) if code in RECORDED else None

@@ -14,6 +14,7 @@ from typing import Any
 
 import sh
 
+from rig import signals
 from rig.transport.errors import TimeoutError_, ToolError, ToolMissingError
 
 POLL_SECONDS = 0.01  # how often `finished` looks whether a program has ended
@@ -57,8 +58,10 @@ def finished(cmd: sh.Command, args: list[str] | tuple[str, ...], timeout: float,
     an interrupted wait, holds the interpreter's exit until it fires) nor `wait(timeout)` (it returns
     before sh's reader threads have all of a fast program's output): poll, then a plain `wait()`.
     """
-    proc = cmd(*args, _tty_out=False, _bg=True, _bg_exc=False, **options)
+    proc: sh.RunningCommand | None = None
     try:
+        with signals.held():  # Ctrl-C or SIGTERM during the launch comes once `proc` holds the program
+            proc = cmd(*args, _tty_out=False, _bg=True, _bg_exc=False, _preexec_fn=signals.unheld_in_child, **options)
         end = time.monotonic() + timeout
         while proc.is_alive():
             if time.monotonic() >= end:
@@ -68,10 +71,11 @@ def finished(cmd: sh.Command, args: list[str] | tuple[str, ...], timeout: float,
     except sh.ErrorReturnCode:
         raise
     except BaseException:  # sh.TimeoutException, KeyboardInterrupt, SystemExit
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(Exception):
-            proc.wait(timeout=5)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=5)
         raise
     return str(proc)
 

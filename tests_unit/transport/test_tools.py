@@ -63,32 +63,51 @@ def test_dfu_util_lists_simulated_boards(lab) -> None:
         DfuUtil().download("2b04:d006", 0, 0x08020000, "x.bin")
 
 
-def test_an_interrupted_tool_ends_and_leaves_no_thread_that_holds_the_exit(tmp_path: Path) -> None:
-    """Ctrl-C (or SIGTERM) during a tool's run: the program ends and no thread stays behind that
+@pytest.mark.parametrize("when", ["while it runs", "while it is launched"])
+def test_an_interrupted_tool_ends_and_leaves_no_thread_that_holds_the_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """Ctrl-C (or SIGTERM) during a tool's run, or during its launch (the program already started,
+    sh not yet returned it: a loaded machine): the program ends and no thread stays behind that
     keeps the interpreter from exiting (sh's `_timeout` timer kept a stopped matrix alive for the
     tool's whole timeout)."""
     pid_file = tmp_path / "pid"
     script = tmp_path / "slow"
     script.write_text(f"#!/bin/sh\necho $$ > {pid_file}.new\nmv {pid_file}.new {pid_file}\nexec sleep 600\n")
     script.chmod(0o755)
+    main = threading.main_thread().ident or 0
 
-    def interrupt() -> None:  # Ctrl-C once the program runs
+    def started() -> None:
         end = time.monotonic() + 60
         while not pid_file.exists() and time.monotonic() < end:
             time.sleep(0.02)
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+    def interrupt() -> None:  # Ctrl-C once the program runs
+        started()
+        signal.pthread_kill(main, signal.SIGINT)
 
     def ctrl_c(signum: int, frame: object) -> None:  # as Python's own SIGINT handler (the rig's marks the process)
         raise KeyboardInterrupt
 
+    if when == "while it is launched":  # the Ctrl-C comes before sh hands the running program back
+        process_class = sh.RunningCommand.__init__.__globals__["OProc"]  # sh's module hides it behind its wrapper
+        launch = process_class.__init__
+
+        def launched_then_interrupted(self: object, *args: object, **kwargs: object) -> None:
+            launch(self, *args, **kwargs)
+            started()
+            signal.pthread_kill(main, signal.SIGINT)
+
+        monkeypatch.setattr(process_class, "__init__", launched_then_interrupted)
     before = set(threading.enumerate())
-    saved = signal.signal(signal.SIGUSR1, ctrl_c)
+    saved = signal.signal(signal.SIGINT, ctrl_c)
     try:
-        threading.Thread(target=interrupt, daemon=True).start()
+        if when == "while it runs":
+            threading.Thread(target=interrupt, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
             finished(sh.Command(str(script)), [], timeout=300)
     finally:
-        signal.signal(signal.SIGUSR1, saved)
+        signal.signal(signal.SIGINT, saved)
     holding = [t for t in threading.enumerate() if t not in before and not t.daemon and t.is_alive()]
     assert holding == []
     with pytest.raises(ProcessLookupError):  # ended and reaped
