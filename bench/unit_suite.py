@@ -1,7 +1,7 @@
 """The unit suite's wall time and each xdist worker's peak memory (issue 19 item 5: under 3 minutes
 on a quiet 2-core machine, under 600 MB per worker).
 
-Runs `python -m pytest` (pyproject's options: tests_unit/, `-n 2`) with this file as a plugin that
+Runs `python -m pytest` (pyproject's options: tests_unit/, `-n 3`) with this file as a plugin that
 notes each process's VmHWM (peak resident set, /proc/self/status) when its session ends, then prints
 the wall time, pytest's last line, the peak of each worker and the load average before and after.
 Extra arguments go to pytest (`--durations=40` prints the slowest tests too).
