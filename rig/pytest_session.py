@@ -151,14 +151,23 @@ class RigSession:
         return LabgridClient(self.labgrid, owner=owner_name())
 
     def places(self) -> dict[str, PlaceState]:
-        """The coordinator's places (read once per process)."""
+        """The coordinator's places as the run found them (read once per process: the boards of the matrix)."""
         if self._places is None:
             self._places = self.client().places()
         return self._places
 
     def host_of(self, board: str) -> str:
-        """The host whose bench has `board`: a place's exporter, else this host."""
-        return exporter_of(self.places()[board]) if self.remote else socket.gethostname()
+        """The host whose bench has `board` now: a place's exporter, read afresh (`rig labgrid places
+        --move` may have moved it since the run began; the places known at its start if the coordinator
+        does not answer), else this host.
+        """
+        if not self.remote:
+            return socket.gethostname()
+        try:
+            state = self.client().places().get(board)
+        except (ToolError, TimeoutError_):
+            state = None
+        return exporter_of(state or self.places()[board])
 
     def remote_try(self, path: matrix.MatrixPath, place: str, claimer: Claimer) -> report_results.PathResult:
         """One try of `path` as `rig path run` on the host of `place`. A board its host quarantined is

@@ -18,6 +18,7 @@ from rig.labgrid.claimer import LabgridClaimer, owner_name
 from rig.labgrid.client import DEVICE_OS, LabgridClient
 from rig.labgrid.export import Place
 from rig.pool import NoBoardError, Pool
+from rig.pytest_session import RigSession
 from testsupport.box import RIG
 from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
 
@@ -217,3 +218,31 @@ def test_a_coordinator_that_is_down_is_one_sentence() -> None:
     sentence = r"^The labgrid coordinator 127\.0\.0\.1:1 could not be used .*reaches it\.$"
     with pytest.raises(NoBoardError, match=sentence), down.claim(["x"], CLOCK, timeout=5):
         pass
+
+
+class _RemoteRunOptions:
+    """The options of a pytest run whose boards are the coordinator's places (no devices.yaml)."""
+
+    def __init__(self, coordinator: str) -> None:
+        self.options = {"--rig-sim": False, "--rig-devices": None, "--rig-labgrid": coordinator}
+
+    def getoption(self, name: str) -> object:
+        return self.options[name]
+
+    def getini(self, name: str) -> object:
+        return ""
+
+
+def test_a_place_moved_to_another_host_mid_run_is_tried_on_its_new_host(
+    exporter: Coordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coordinator = exporter
+    monkeypatch.setenv("RIG_LABGRID_CLIENT", str(TOOLS / "labgrid-client"))
+    place = Place("mv1", ("h/mv1/*",), {"platform": "boron", "cloud": "no"})
+    _places(coordinator, place)
+    session = RigSession(_RemoteRunOptions(coordinator))  # type: ignore[arg-type]
+    assert session.remote and session.host_of("mv1") == "h" and "mv1" in session.places()
+    LabgridClient(coordinator, program=str(TOOLS / "labgrid-client")).apply(
+        [Place("mv1", ("h2/mv1/*",), place.tags)], "h2", move=True
+    )  # `rig labgrid places --move` on the board's new host, while the run goes on
+    assert session.host_of("mv1") == "h2"
