@@ -9,13 +9,15 @@ balanced with a virtual version linked to every surplus, and the circuit is cut 
 there, which gives the fewest chains possible (one per missing edge pair, at least one per
 connected part). Each chain is then split into as many contiguous runs as there are boards of its
 class, so the boards stay busy: with the releases at hand, cut where the longest run (by the
-planner's estimate, set-ups included) is shortest, else into runs of equal length; under xdist a
-worker takes a whole run (`ChainScheduling`).
+planner's estimate, set-ups included) is shortest, over several sets of chains (circuits walked in
+seeded shuffled orders pass the boards' version at other points), else into runs of equal length;
+under xdist a worker takes a whole run (`ChainScheduling`).
 Everything here is a pure function of the sorted selection: every worker computes the same order.
 """
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from enum import StrEnum
@@ -59,8 +61,10 @@ def chains(paths: Iterable[MatrixPath], starts: dict[str, str] | None = None) ->
 _Edge = tuple[str, "MatrixPath | None"]  # (where it leads, the path; None: through the virtual version)
 
 
-def _trails(group: list[MatrixPath], start: str | None) -> list[list[MatrixPath]]:
-    """The fewest chains covering every path of one board class."""
+def _trails(group: list[MatrixPath], start: str | None, shuffle: random.Random | None = None) -> list[list[MatrixPath]]:
+    """The fewest chains covering every path of one board class (with `shuffle`, another such set:
+    the circuits take their edges in a shuffled order).
+    """
     adjacency: dict[str, list[_Edge]] = defaultdict(list)
     surplus: dict[str, int] = defaultdict(int)
     for path in group:
@@ -72,7 +76,9 @@ def _trails(group: list[MatrixPath], start: str | None) -> list[list[MatrixPath]
         adjacency[_VIRTUAL] += [(version, None)] * max(0, extra)  # a chain starts at `version`
         adjacency[version] += [(_VIRTUAL, None)] * max(0, -extra)  # a chain ends at `version`
     for edges in adjacency.values():  # pop() takes the smallest edge first, virtual ones last
-        edges.sort(key=_edge_key, reverse=True)
+        if shuffle is not None:
+            shuffle.shuffle(edges)
+        edges.sort(key=(lambda edge: edge[1] is None) if shuffle is not None else _edge_key, reverse=True)
     adjacency[_VIRTUAL].sort(key=lambda edge: edge[0] == start)  # the first chain starts where the board is
     trails: list[list[MatrixPath]] = []
     for origin in _origins(adjacency, start):
@@ -147,17 +153,19 @@ def runs(
     for key in sorted(joined):
         group, parts = joined[key], max(1, min(boards(key), len(joined[key])))
         if estimates is not None:
-            out += _balanced(group, parts, estimates, estimates.starts.get(key[0]))
+            out += _balanced(group, parts, estimates, estimates.starts.get(key[0]))[1]
             continue
         cuts = [round(i * len(group) / parts) for i in range(parts + 1)]
         out += [group[cuts[i] : cuts[i + 1]] for i in range(parts)]
     return out
 
 
-def _balanced(group: list[MatrixPath], parts: int, estimates: Estimates, start: str | None) -> list[list[MatrixPath]]:
+def _balanced(
+    group: list[MatrixPath], parts: int, estimates: Estimates, start: str | None
+) -> tuple[float, list[list[MatrixPath]]]:
     """`group` cut into `parts` contiguous runs whose longest is as short as can be (dynamic
-    programming over the cuts). A run pays a set-up where its first path starts elsewhere than
-    `start` (where the class's boards are) and where it joins two chains.
+    programming over the cuts), with that longest run's seconds. A run pays a set-up where its first
+    path starts elsewhere than `start` (where the class's boards are) and where it joins two chains.
     """
     n = len(group)
     setups = [estimates.setup(p) for p in group]
@@ -184,7 +192,26 @@ def _balanced(group: list[MatrixPath], parts: int, estimates: Estimates, start: 
     for k in range(parts, 0, -1):
         out.append(group[begins[k][end] : end])
         end = begins[k][end]
-    return out[::-1]
+    return longest[parts][n], out[::-1]
+
+
+SEARCH_STEPS = 400_000  # the steps of cutting (parts × paths², the DP above) spent on each board class
+
+
+def _searched(group: list[MatrixPath], parts: int, estimates: Estimates, start: str | None) -> list[list[MatrixPath]]:
+    """One board class's runs: its chains as built, cut at their best, unless another set of chains
+    (circuits walked in a seeded shuffled order, so every process finds the same) cuts into a shorter
+    longest run. A circuit's cuts are limited to where it passes the version the boards run;
+    another circuit passes there at other points, so runs that need no set-up can be balanced too.
+    """
+    attempts = max(1, min(64, SEARCH_STEPS // max(1, parts * len(group) ** 2)))
+    best_seconds, best = _balanced([p for c in _trails(group, start) for p in c], parts, estimates, start)
+    for seed in range(1, attempts):
+        shuffled = _trails(group, start, random.Random(seed))
+        seconds, found = _balanced([p for c in shuffled for p in c], parts, estimates, start)
+        if seconds < best_seconds - 1e-9:
+            best_seconds, best = seconds, found
+    return best
 
 
 class Estimates:
@@ -227,5 +254,15 @@ def order(
     starts: dict[str, str] | None = None,
     estimates: Estimates | None = None,
 ) -> list[list[MatrixPath]]:
-    """The runs of a night, in the order they are handed out."""
-    return runs(chains(paths, starts), boards, estimates)
+    """The runs of a night, in the order they are handed out: with `estimates`, the shortest longest run
+    found over several sets of chains.
+    """
+    if estimates is None:
+        return runs(chains(paths, starts), boards)
+    by_class: dict[tuple[str, bool], list[MatrixPath]] = defaultdict(list)
+    for path in sorted(set(paths)):
+        by_class[board_class(path)].append(path)
+    out: list[list[MatrixPath]] = []
+    for key, group in sorted(by_class.items()):
+        out += _searched(group, max(1, min(boards(key), len(group))), estimates, estimates.starts.get(key[0]))
+    return out

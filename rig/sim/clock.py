@@ -42,6 +42,7 @@ class SimClock:
         self._events: list[Timer] = []
         self._seq = itertools.count()
         self._wake = threading.Event()
+        self._tick = threading.Condition(self.lock)  # a sleeper that holds the lab lock lets it go meanwhile
 
     def now(self) -> float:
         """Modelled seconds since the lab started."""
@@ -98,9 +99,18 @@ class SimClock:
                 break
             nxt = self.next_event_at()
             step = left if nxt is None else max(0.0, min(left, nxt - self.now()))
-            self._wake.wait(step * self.scale)
+            self._wait(step * self.scale)
         self.run_due()
 
+    def _wait(self, seconds: float) -> None:
+        """Wait `seconds` of wall time. A caller that holds the lab lock (a board busy in a transfer or
+        a flash write) lets it go meanwhile, as other boards go on while one is busy.
+        """
+        try:
+            self._tick.wait(seconds)
+        except RuntimeError:  # the lock is not this thread's
+            self._wake.wait(seconds)
+
     def busy(self, seconds: float) -> None:
-        """The board is busy for `seconds` (an erase, a write): same as sleep."""
+        """The board is busy for `seconds` (an erase, a write): same as sleep (other boards go on)."""
         self.sleep(seconds)

@@ -143,6 +143,7 @@ class UsbBridge:
                 node.tty[2].stop()
         for devnode in list(self._handlers):
             self._detach(devnode)
+        self.usbdevfs.close()
         self.testbed.clear()
         del self.testbed
 

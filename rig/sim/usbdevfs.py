@@ -5,14 +5,18 @@ transfers as URBs (SUBMITURB, then REAPURBNDELAY once the fd polls writable) or 
 (CONTROL), SETINTERFACE, CLAIMINTERFACE and the queries around them. umockdev forwards each ioctl
 of a node to a handler with the client's memory to read and write (`IoctlData.resolve`,
 `update`, `set_ptr`); this module decodes them and hands every transfer to a `UsbNode` (a board
-or a hub of the bench in a box). Transfers are answered at once: a submitted URB is complete
-when the next REAP asks for it.
+or a hub of the bench in a box). A submitted URB is complete when its SUBMIT returns: the next REAP
+finds it. Transfers take their modelled time, so they are answered off umockdev's one worker
+thread (whose handlers must not block, umockdev-ioctl.vala at 0.17.16), each client's in its own
+lane: a busy board keeps no other board waiting.
 """
 
 from __future__ import annotations
 
 import errno
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 
@@ -31,6 +35,8 @@ URB_SIZE, URB_TYPE_CONTROL = 56, 2
 CAPS = 0x01 | 0x04 | 0x08  # ZERO_PACKET, NO_PACKET_SIZE_LIM, BULK_SCATTER_GATHER
 USB_SPEED_FULL = 2
 ACCEPTED = {SETCONFIGURATION, CLAIMINTERFACE, RELEASEINTERFACE, RESET, CLEAR_HALT, DISCONNECT_CLAIM}
+TRANSFERS = {CONTROL, SUBMITURB}  # the ioctls that take a transfer's modelled time
+LANES = 64  # transfers in flight at once, one per waiting client (a client waits for each of its own)
 
 
 class UsbNode(Protocol):
@@ -55,13 +61,31 @@ class Usbdevfs:
 
     def __init__(self) -> None:
         self._urbs: dict[int, list[Any]] = {}  # by client: a GObject's hash is its address
+        self._urbs_lock = threading.Lock()  # submitted in lanes, reaped on umockdev's thread
+        self._lanes = ThreadPoolExecutor(LANES, thread_name_prefix="usbdevfs")
 
     def forget(self, client: Any) -> None:
         """A client closed its node: drop what it never reaped."""
-        self._urbs.pop(hash(client), None)
+        with self._urbs_lock:
+            self._urbs.pop(hash(client), None)
+
+    def close(self) -> None:
+        """Finish the transfers in flight; none is taken after."""
+        self._lanes.shutdown(wait=True)
 
     def handle(self, device: UsbNode, client: Any) -> bool:
-        """Answer one ioctl of a umockdev client on `device`'s node."""
+        """Take one ioctl of a umockdev client on `device`'s node: a transfer in a lane, the rest at once."""
+        if client.get_request() in TRANSFERS:
+            try:
+                self._lanes.submit(self._complete, device, client)
+                return True
+            except RuntimeError:  # the bench is stopping
+                client.complete(-1, errno.ENODEV)
+                return True
+        return self._complete(device, client)
+
+    def _complete(self, device: UsbNode, client: Any) -> bool:
+        """Answer one ioctl and complete it (umockdev's complete() may be called from any thread)."""
         request = client.get_request()
         try:
             result = self._answer(device, client, request)
@@ -135,12 +159,15 @@ class Usbdevfs:
             status = -(exc.errno or errno.EIO)
         urb.update(4, struct.pack("<i", status))
         urb.update(28, struct.pack("<i", actual))
-        self._urbs.setdefault(hash(client), []).append(urb)  # answered at once: reaped in order
+        with self._urbs_lock:
+            self._urbs.setdefault(hash(client), []).append(urb)  # complete when SUBMIT returns: reaped in order
         return 0
 
     def _reap(self, client: Any, arg: Any) -> int:
-        done = self._urbs.get(hash(client))  # a GObject's hash is its address: one entry per open file
-        if not done:
-            raise OSError(errno.EAGAIN, "nothing to reap")
-        arg.resolve(0, 8).set_ptr(0, done.pop(0))
+        with self._urbs_lock:
+            done = self._urbs.get(hash(client))  # a GObject's hash is its address: one entry per open file
+            if not done:
+                raise OSError(errno.EAGAIN, "nothing to reap")
+            urb = done.pop(0)
+        arg.resolve(0, 8).set_ptr(0, urb)
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 import weakref
 
@@ -78,6 +79,28 @@ def test_scaled_clock_runs_faster_than_real_time() -> None:
     # 3 modelled s at 0.01 wall s each: at least 0.03 s, far less than 3 s; the event fired once its
     # time had come (a loaded machine may run it late, never early)
     assert 0.02 <= wall < 3.0 and fired and fired[0] >= 2.0
+
+
+def test_a_busy_board_lets_the_lab_lock_go_so_other_boards_go_on() -> None:
+    clock = SimClock(1.0)
+    busy = threading.Event()
+
+    def write() -> None:  # a board busy in a 2 s flash write, as a transfer runs: with the lab lock held
+        with clock.lock:
+            busy.set()
+            clock.busy(2.0)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert busy.wait(10)
+        got = clock.lock.acquire(timeout=1.5)  # another board's transfer meanwhile
+        if got:
+            clock.lock.release()
+        assert got, "the lab lock stayed held for the whole of another board's busy time"
+    finally:
+        writer.join(10)
+    assert not writer.is_alive()
 
 
 def test_boards_keep_working_at_real_time_scale() -> None:
