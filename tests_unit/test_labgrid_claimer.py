@@ -8,8 +8,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,7 @@ from testsupport.box import RIG
 from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
 
 CLOCK = SystemClock()
-NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2", "p1", "p2")
+NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2", "p1", "p2", "f1", "w1")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,45 @@ def test_a_second_client_waits_its_turn_and_gives_up_with_a_sentence(exporter: s
         assert "Reservation" in _reservations(coordinator)  # only the holder's
     with second.claim(["c2"], CLOCK, timeout=30) as name:
         assert name == "c2" and (_holder(coordinator, "c2") or "").endswith("/rig-test-2")
+    assert "Reservation" not in _reservations(coordinator)
+
+
+class _CountedWaits(LabgridClient):
+    """The client, counting the `labgrid-client wait` processes it starts."""
+
+    waits = 0
+
+    def keep_alive(self, token: str) -> Any:
+        self.waits += 1
+        return super().keep_alive(token)
+
+
+def test_a_free_place_is_claimed_without_starting_a_wait(exporter: str) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("f1", ("h/f1/*",), {"platform": "argon", "cloud": "no"}))
+    client = _CountedWaits(coordinator, program=str(TOOLS / "labgrid-client"), owner="rig-test-f")
+    with LabgridClaimer(client).claim(["f1"], CLOCK, timeout=30) as name:
+        assert name == "f1" and (_holder(coordinator, "f1") or "").endswith("/rig-test-f")
+    assert client.waits == 0  # allocated as it was reserved: no process to keep a reservation alive
+
+
+def test_a_client_that_waits_gets_the_place_when_its_holder_lets_go(exporter: str) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("w1", ("h/w1/*",), {"platform": "argon", "cloud": "no"}))
+    holder = _claimer(coordinator, "rig-test-h")
+    client = _CountedWaits(coordinator, program=str(TOOLS / "labgrid-client"), owner="rig-test-w")
+    got: list[str] = []
+
+    def wait_for_it() -> None:
+        with LabgridClaimer(client).claim(["w1"], CLOCK, timeout=60) as name:
+            got.append(name)
+
+    with holder.claim(["w1"], CLOCK, timeout=30):
+        waiter = threading.Thread(target=wait_for_it)
+        waiter.start()
+        until("the waiting reservation", lambda: "waiting" if "state: waiting" in _reservations(coordinator) else None)
+    waiter.join(60)
+    assert got == ["w1"] and client.waits == 1  # it waited with one `labgrid-client wait`, then took the place
     assert "Reservation" not in _reservations(coordinator)
 
 

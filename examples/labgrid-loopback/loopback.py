@@ -176,13 +176,16 @@ class Lab:
         rig.write_text(f'#!/bin/sh\nexec {exe} sim exec --env-file {env} -- {exe} "$@"\n')
         rig.chmod(0o755)
         ssh = self.lab / "ssh"
+        # SHLVL=1: bash runs ~/.bashrc for a command sent over ssh when it is the top shell (Debian's
+        # SSH_SOURCE_BASHRC); labgrid sends dozens per try, and this user's .bashrc is a desktop's
+        # (pyenv init: about 100 processes each). A real exporter host wants a light .bashrc too.
         (folder / "sshd_config").write_text(
             f"ListenAddress {address}:{port}\nHostKey {ssh / f'{host}_host_key'}\nPidFile {folder / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {ssh / 'authorized_keys'}\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
             f"UsePAM no\nStrictModes no\nX11Forwarding no\nAllowTcpForwarding no\nPrintMotd no\nAllowUsers {_user()}\n"
             f"SetEnv PATH={folder / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
-            f"RIG_DEVICES={devices} RIG_LOCK_DIR={folder / 'locks'}\n"
+            f"RIG_DEVICES={devices} RIG_LOCK_DIR={folder / 'locks'} SHLVL=1\n"
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation folder
         log = self.start(f"{host}-sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", str(folder / "sshd_config")])

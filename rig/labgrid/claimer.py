@@ -180,7 +180,7 @@ class LabgridClaimer:
                 for name in usable:
                     if name not in tokens:
                         tokens[name] = self.client.reserve({"name": name, SERVICE: IN_SERVICE})
-                        waits[name] = self.client.keep_alive(tokens[name])
+                        looked = Deadline(SystemClock(), 0.0)  # a free place is allocated as it is reserved
                 waiting = all(w.is_alive() or not restart[n].expired() for n, w in waits.items())
                 if waiting and not looked.expired() and not deadline.expired():
                     SystemClock().sleep(POLL)  # every reservation still waits: nothing to look at yet
@@ -197,7 +197,9 @@ class LabgridClaimer:
                         return name
                     if state not in ALIVE:  # expired (a suspended client) or invalid: reserve again
                         self._cancel([tokens.pop(name)])
-                        stop_waiting([waits.pop(name)])
+                        stop_waiting([w for w in [waits.pop(name, None)] if w is not None])
+                    elif name not in waits:  # it waits: a `labgrid-client wait` keeps it alive and ends when allocated
+                        waits[name] = self.client.keep_alive(tokens[name])
                     elif state == "waiting" and not waits[name].is_alive() and restart[name].expired():
                         stop_waiting([waits[name]])  # its wait ended (a hiccup): anew, at most every RESTART_EVERY s
                         waits[name] = self.client.keep_alive(tokens[name])
