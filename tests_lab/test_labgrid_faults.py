@@ -254,3 +254,35 @@ def test_a_night_starts_its_chains_where_the_last_one_left_the_boards(up: Up, ot
         ("photon-1.5.2-to-2.3.1-dfu", PLACE, 0.0),
         (PATH_ID, PLACE, 0.0),
     ]
+
+
+def _agent(up: Up, files: list[Path], command: list[str]) -> str:
+    """The agent of a try, run as the client runs it (as OWNER, PLACE acquired): the host's output."""
+    done = subprocess.run(
+        [str(TOOLS / "python"), "-I", str(AGENT), "--coordinator", up.coordinator, "--place", PLACE,
+         *(arg for f in files for arg in ("--file", str(f))), "--", *command],
+        env={**up.lab.env, "LG_USERNAME": OWNER}, capture_output=True, text=True, timeout=BOUND, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_try_finds_the_files_an_earlier_try_copied_and_copies_again_what_the_cache_lost(
+    up: Up, tmp_path: Path
+) -> None:
+    files = [tmp_path / f"part{i}@1.0.0.bin" for i in range(3)]
+    for f in files:  # contents of this test's own: no other try shares their copies on the host
+        f.write_bytes(os.urandom(4096))
+    assert lg_client(up.coordinator, "-p", PLACE, "acquire", owner=OWNER).returncode == 0
+    try:
+        folder = Path(_agent(up, files, ["realpath", "{files}"]).strip())  # the hosts are this machine
+        links = {f.name: (folder / f.name).lstat().st_ino for f in files}
+        assert all((folder / f.name).read_bytes() == f.read_bytes() for f in files)
+        assert Path(_agent(up, files, ["realpath", "{files}"]).strip()) == folder
+        assert {f.name: (folder / f.name).lstat().st_ino for f in files} == links  # found, not linked anew
+        lost = (folder / files[0].name).resolve()
+        lost.unlink()  # the host's cache cleaned meanwhile (its tmpfiles rule)
+        _agent(up, files, ["realpath", "{files}"])
+        assert lost.read_bytes() == files[0].read_bytes()  # copied again by labgrid's ManagedFile
+    finally:
+        lg_client(up.coordinator, "-p", PLACE, "release", owner=OWNER)
