@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +26,7 @@ from testsupport.box import RIG
 from testsupport.labgrid import TOOLS, Coordinator, lg_client, until
 
 CLOCK = SystemClock()
-NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2", "p1", "p2", "f1", "w1")
+NAMES = ("c1", "c2", "s1", "s2", "q1", "d1", "m1", "t1", "t2", "l1", "l2", "p1", "p2", "f1", "w1", "k1")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,44 @@ def test_a_client_that_waits_gets_the_place_when_its_holder_lets_go(exporter: st
         until("the waiting reservation", lambda: "waiting" if "state: waiting" in _reservations(coordinator) else None)
     waiter.join(60)
     assert got == ["w1"] and client.waits == 1  # it waited with one `labgrid-client wait`, then took the place
+    assert "Reservation" not in _reservations(coordinator)
+
+
+class _InterruptedLaunch(LabgridClient):
+    """The client, with a Ctrl-C coming as each wait has started, before the claim holds it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.launched: list[int] = []
+
+    def keep_alive(self, token: str) -> Any:
+        wait = super().keep_alive(token)
+        self.launched.append(wait.pid)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        return wait
+
+
+def test_a_ctrl_c_as_a_wait_starts_leaves_no_wait_running(exporter: str) -> None:
+    coordinator = exporter
+    _places(coordinator, Place("k1", ("h/k1/*",), {"platform": "argon", "cloud": "no"}))
+    client = _InterruptedLaunch(coordinator, program=str(TOOLS / "labgrid-client"), owner="rig-test-k")
+
+    def ctrl_c(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        with (
+            _claimer(coordinator, "rig-test-kh").claim(["k1"], CLOCK, timeout=30),
+            pytest.raises(KeyboardInterrupt),
+            LabgridClaimer(client).claim(["k1"], CLOCK, timeout=30),
+        ):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert len(client.launched) == 1
+    with pytest.raises(ProcessLookupError):  # the claim ended its wait and reaped it
+        os.kill(client.launched[0], 0)
     assert "Reservation" not in _reservations(coordinator)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import sh
 
+from rig import signals
 from rig.clock import Clock, Deadline, SystemClock
 from rig.labgrid.client import DEVICE_OS, IN_SERVICE, SERVICE, LabgridClient, PlaceState, stop_waiting
 from rig.pool import CLAIM_TIMEOUT, Claimer, NoBoardError
@@ -199,10 +200,12 @@ class LabgridClaimer:
                         self._cancel([tokens.pop(name)])
                         stop_waiting([w for w in [waits.pop(name, None)] if w is not None])
                     elif name not in waits:  # it waits: a `labgrid-client wait` keeps it alive and ends when allocated
-                        waits[name] = self.client.keep_alive(tokens[name])
+                        with signals.held():  # a Ctrl-C during the launch comes once `waits` holds the wait
+                            waits[name] = self.client.keep_alive(tokens[name])
                     elif state == "waiting" and not waits[name].is_alive() and restart[name].expired():
                         stop_waiting([waits[name]])  # its wait ended (a hiccup): anew, at most every RESTART_EVERY s
-                        waits[name] = self.client.keep_alive(tokens[name])
+                        with signals.held():
+                            waits[name] = self.client.keep_alive(tokens[name])
                         restart[name] = Deadline(SystemClock(), RESTART_EVERY)
                 if deadline.expired():
                     raise NoBoardError(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sh
 
+from rig import signals
 from rig.clock import SystemClock
 from rig.errors import ConfigError
 from rig.labgrid.batch_client import batch_for
@@ -177,13 +178,16 @@ class LabgridClient:
 
     def keep_alive(self, token: str) -> sh.RunningCommand:
         """`labgrid-client wait TOKEN` in the background: it polls the reservation (which keeps it from
-        expiring) until a place is allocated; stop it with `stop_waiting`.
+        expiring) until a place is allocated; stop it with `stop_waiting`. Call it inside
+        `signals.held()` and keep what it returns before the block ends: a stop signal then comes once
+        the caller holds the process.
         """
         env = {**os.environ, **self.owner_env()}
         program = command(self.program, HINT)
         return program(
-            "-x", self.coordinator, "wait", token, _bg=True, _bg_exc=False, _env=env, _ok_code=list(range(256))
-        )
+            "-x", self.coordinator, "wait", token, _bg=True, _bg_exc=False, _env=env, _ok_code=list(range(256)),
+            _preexec_fn=signals.unheld_in_child,
+        )  # fmt: skip
 
     def set_tags(self, place: str, tags: dict[str, str]) -> None:
         """Set tags of a place (the others stay); an empty value removes a tag."""
