@@ -257,14 +257,15 @@ def test_a_night_starts_its_chains_where_the_last_one_left_the_boards(up: Up, ot
 
 
 def _agent(up: Up, files: list[Path], command: list[str]) -> str:
-    """The agent of a try, run as the client runs it (as OWNER, PLACE acquired): the host's output."""
+    """The agent of a try, run as the client runs it (as OWNER, PLACE acquired): the path the host printed."""
     done = subprocess.run(
         [str(TOOLS / "python"), "-I", str(AGENT), "--coordinator", up.coordinator, "--place", PLACE,
          *(arg for f in files for arg in ("--file", str(f))), "--", *command],
         env={**up.lab.env, "LG_USERNAME": OWNER}, capture_output=True, text=True, timeout=BOUND, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    (path,) = [line for line in done.stdout.splitlines() if line.startswith("/")]  # among rsync's own lines
+    return path
 
 
 def test_a_try_finds_the_files_an_earlier_try_copied_and_copies_again_what_the_cache_lost(
@@ -275,10 +276,10 @@ def test_a_try_finds_the_files_an_earlier_try_copied_and_copies_again_what_the_c
         f.write_bytes(os.urandom(4096))
     assert lg_client(up.coordinator, "-p", PLACE, "acquire", owner=OWNER).returncode == 0
     try:
-        folder = Path(_agent(up, files, ["realpath", "{files}"]).strip())  # the hosts are this machine
+        folder = Path(_agent(up, files, ["realpath", "{files}"]))  # the hosts are this machine
         links = {f.name: (folder / f.name).lstat().st_ino for f in files}
         assert all((folder / f.name).read_bytes() == f.read_bytes() for f in files)
-        assert Path(_agent(up, files, ["realpath", "{files}"]).strip()) == folder
+        assert Path(_agent(up, files, ["realpath", "{files}"])) == folder
         assert {f.name: (folder / f.name).lstat().st_ino for f in files} == links  # found, not linked anew
         lost = (folder / files[0].name).resolve()
         lost.unlink()  # the host's cache cleaned meanwhile (its tmpfiles rule)
