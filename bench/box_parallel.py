@@ -10,8 +10,8 @@ such boards per host.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from testsupport.box import RIG
+from testsupport.box import RIG, Box, serve
 from testsupport.paths import FIRMWARE_DIR as FIRMWARE
 
 SERIALS = ("e00fa1b2c3d4e5f600000001", "e00fa1b2c3d4e5f600000002")
@@ -33,8 +33,9 @@ DEVICES = "devices:\n" + "".join(
 PART = FIRMWARE / "boron-system-part1@4.0.1.bin"
 
 
-def write(run: list[str], serials: tuple[str, ...]) -> float:
+def write(box: Box, serials: tuple[str, ...]) -> float:
     """Wall seconds for dfu-util to write the system part to each board in `serials`, all at once."""
+    run = [*RIG, "sim", "exec", "--env-file", str(box.env_file), "--"]
     start = time.perf_counter()
     writers = [
         subprocess.Popen(
@@ -53,26 +54,14 @@ def write(run: list[str], serials: tuple[str, ...]) -> float:
 def main() -> None:
     scale = sys.argv[1] if len(sys.argv) > 1 else "0.5"
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    with tempfile.TemporaryDirectory(prefix="rig-box-parallel-") as tmp:
-        devices, env_file = Path(tmp) / "devices.yaml", Path(tmp) / "bench.env"
-        devices.write_text(DEVICES)
-        serve = subprocess.Popen(
-            [*RIG, "sim", "serve", str(devices), "--usb", "--env-file", str(env_file), "--time-scale", scale,
-             "--releases", str(FIRMWARE)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while not env_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            run = [*RIG, "sim", "exec", "--env-file", str(env_file), "--"]
-            for name in ("b1", "b2"):
-                subprocess.run([*run, *RIG, "mode", name, "dfu", "--devices", str(devices)], check=True, timeout=120)
-            alone = [write(run, SERIALS[:1]) for _ in range(runs)]
-            both = [write(run, SERIALS) for _ in range(runs)]
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            serve.wait(timeout=30)
+    with (
+        tempfile.TemporaryDirectory(prefix="rig-box-parallel-") as tmp,
+        contextlib.contextmanager(serve)(Path(tmp), FIRMWARE, time_scale=scale, devices_yaml=DEVICES) as box,
+    ):
+        for name in ("b1", "b2"):
+            box.rig("mode", name, "dfu")
+        alone = [write(box, SERIALS[:1]) for _ in range(runs)]
+        both = [write(box, SERIALS) for _ in range(runs)]
     a, b = statistics.median(alone), statistics.median(both)
     print(f"time scale {scale}, {runs} runs each, {PART.name} ({PART.stat().st_size} bytes) with dfu-util")
     print(f"one board alone: median {a:.2f} s {[round(x, 2) for x in alone]}")

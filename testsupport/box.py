@@ -73,11 +73,15 @@ def needs_umockdev() -> None:
         pytest.skip("the bench in a box needs PyGObject (the project's 'box' extra)")
 
 
-def serve(tmp: Path, firmware_dir: Path, boron_extra: str = "", time_scale: str = TIME_SCALE) -> Iterator[Box]:
-    """Start `rig sim serve --usb` at `time_scale`, wait for its env file, stop it with SIGTERM afterwards."""
+def serve(
+    tmp: Path, firmware_dir: Path, boron_extra: str = "", time_scale: str = TIME_SCALE, devices_yaml: str = ""
+) -> Iterator[Box]:
+    """Start `rig sim serve --usb` at `time_scale` (with `devices_yaml`, else DEVICES), wait for its env
+    file, stop it with SIGTERM afterwards.
+    """
     needs_umockdev()
     devices, env_file, log = tmp / "devices.yaml", tmp / "bench.env", tmp / "serve.log"
-    devices.write_text(DEVICES % boron_extra)
+    devices.write_text(devices_yaml or DEVICES % boron_extra)
     args = ["sim", "serve", str(devices), "--usb", "--env-file", str(env_file), "--time-scale", time_scale]
     with log.open("wb") as out:
         process = subprocess.Popen([*RIG, *args, "--releases", str(firmware_dir)], stdout=out, stderr=subprocess.STDOUT)
