@@ -75,10 +75,12 @@ def _trails(group: list[MatrixPath], start: str | None, shuffle: random.Random |
     for version, extra in surplus.items():
         adjacency[_VIRTUAL] += [(version, None)] * max(0, extra)  # a chain starts at `version`
         adjacency[version] += [(_VIRTUAL, None)] * max(0, -extra)  # a chain ends at `version`
-    for edges in adjacency.values():  # pop() takes the smallest edge first, virtual ones last
-        if shuffle is not None:
+    for edges in adjacency.values():  # pop() takes the smallest edge first (any, shuffled), virtual ones last
+        if shuffle is None:
+            edges.sort(key=_edge_key, reverse=True)
+        else:
             shuffle.shuffle(edges)
-        edges.sort(key=(lambda edge: edge[1] is None) if shuffle is not None else _edge_key, reverse=True)
+            edges.sort(key=lambda edge: edge[1] is None, reverse=True)  # stable: the shuffle stays
     adjacency[_VIRTUAL].sort(key=lambda edge: edge[0] == start)  # the first chain starts where the board is
     trails: list[list[MatrixPath]] = []
     for origin in _origins(adjacency, start):

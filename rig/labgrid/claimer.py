@@ -198,7 +198,8 @@ class LabgridClaimer:
                         return name
                     if state not in ALIVE:  # expired (a suspended client) or invalid: reserve again
                         self._cancel([tokens.pop(name)])
-                        stop_waiting([w for w in [waits.pop(name, None)] if w is not None])
+                        if (wait := waits.pop(name, None)) is not None:
+                            stop_waiting([wait])
                     elif name not in waits:  # it waits: a `labgrid-client wait` keeps it alive and ends when allocated
                         with signals.held():  # a Ctrl-C during the launch comes once `waits` holds the wait
                             waits[name] = self.client.keep_alive(tokens[name])
