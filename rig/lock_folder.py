@@ -20,6 +20,7 @@ from pathlib import Path
 from rig.errors import ConfigError
 
 LOCK_DIR_ENV = "RIG_LOCK_DIR"
+CLAIM_TIMEOUT = 600.0  # wall seconds a claim waits for a board another run or command holds
 FILE_MODE = 0o664  # group-writable: another user of the folder's group can open a lock the first one made
 FOLDER_MODE = 0o2775  # setgid: every file made in it carries the folder's group
 MARKER_LIMIT = 4096  # a reason the rig writes is one line; a larger marker is not the rig's

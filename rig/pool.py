@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 from rig.clock import Clock, Deadline
 from rig.errors import EXIT_FAILED, ConfigError, RigError
 from rig.lock_folder import (
+    CLAIM_TIMEOUT,
     FILE_MODE,
     LOCK_DIR_ENV,
     SETUP,
@@ -28,9 +29,6 @@ from rig.lock_folder import (
 )
 
 __all__ = ["CLAIM_TIMEOUT", "LOCK_DIR_ENV", "Claimer", "NoBoardError", "Pool", "default_lock_dir", "lock_dir"]
-
-
-CLAIM_TIMEOUT = 600.0  # wall seconds a claim waits for a board another run or command holds
 
 
 class NoBoardError(RigError):

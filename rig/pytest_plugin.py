@@ -29,7 +29,7 @@ from rig.pytest_chains import ChainPlugin
 from rig.pytest_session import RigSession, listed
 from rig.report import results as report_results
 from rig.report.collect import RESULT_KEY, ResultCollector, as_interrupted, path_property
-from rig.schedule import Schedule
+from rig.schedule_kind import Schedule
 
 MARKERS = (
     "hil: needs a board (real, or simulated with --rig-sim); skipped without one",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from enum import StrEnum
 
 from rig.errors import RigError
 from rig.firmware import versions
@@ -30,13 +29,6 @@ from rig.methods import Via
 from rig.plan.planner import installed_release, plan, refused_before_any_write
 
 _VIRTUAL = ""  # the version that balances a filtered matrix; no release has an empty name
-
-
-class Schedule(StrEnum):
-    """How the paths of a run are ordered."""
-
-    CIRCUIT = "circuit"  # chains: only the first path of each needs a set-up flash
-    NAIVE = "naive"  # sorted, round-robin over platforms (each path sets its board up)
 
 
 def board_class(path: MatrixPath) -> tuple[str, bool]:

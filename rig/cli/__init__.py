@@ -1,5 +1,6 @@
 """The `rig` command."""
 
-from rig.cli.app import build_parser, main
+from rig.cli.app import main
+from rig.cli.parser import build_parser
 
 __all__ = ["build_parser", "main"]

@@ -11,25 +11,16 @@ from pathlib import Path
 
 from rig import assemble
 from rig.assemble import Bench
+from rig.cli.parser import DEVICES_ENV
 from rig.firmware.release import ReleaseStore
 from rig.firmware.synthetic import write_release
 from rig.firmware.versions import known as known_version
 from rig.inventory import load_inventory
-from rig.sim.lab import Lab
-
-DEVICES_ENV = "RIG_DEVICES"
 
 
 def devices_file(given: str | None) -> Path:
     """--devices, $RIG_DEVICES or ./devices.yaml."""
     return Path(given or os.environ.get(DEVICES_ENV) or "devices.yaml")
-
-
-def served_lab(devices: str | None, time_scale: float, releases: str | None) -> Lab:
-    """The lab `rig sim serve` runs: the boards of devices.yaml (or a small default bench)."""
-    store = ReleaseStore.scan(Path(releases)) if releases else None
-    specs = load_inventory(Path(devices)).devices if devices else assemble.serve_bench()
-    return assemble.simulated_lab(specs, time_scale, store)
 
 
 def command_bench(

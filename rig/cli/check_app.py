@@ -122,22 +122,3 @@ def _bisect(dev: Device, store: ReleaseStore, wanted: list[str], app: Target, ou
             for line in seen.evidence:
                 out.print(f"    {line}", markup=False)
     return 1 if found.first_bad is not None else 0
-
-
-def add_check_app_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The `rig check-app` sub-command."""
-    p = sub.add_parser("check-app", help="check one user binary across Device OS versions")
-    p.add_argument("app", help="the user firmware .bin")
-    p.add_argument(
-        "--versions", required=True, help="comma list (1.5.2,2.3.1,4.0.1) or OLD..NEW (every release between)"
-    )
-    p.add_argument(
-        "--bisect",
-        action="store_true",
-        help="find the first version the app stops running normally on (binary search; checks both ends first)",
-    )
-    p.add_argument("--sim", action="store_true", help="on the simulated lab")
-    p.add_argument("--devices", help="devices.yaml (with --sim optional: a simulated board is made)")
-    p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
-    p.add_argument("--time-scale", type=float, default=0.0)
-    p.set_defaults(func=cmd_check_app)

@@ -18,13 +18,12 @@ from rig.device.modes import cycle, enter, mark_setup_done, power_off, power_on
 from rig.errors import RigError
 from rig.firmware.format import ModuleFunction
 from rig.firmware.parse import read_file
-from rig.methods import Via
 
 Command = Callable[[argparse.Namespace, Bench, Console], int]
 
 
-def _run(handler: Command) -> Callable[[argparse.Namespace, Console], int]:
-    """Open the bench, run the command, always remove the simulated lab's seams."""
+def _on_bench(handler: Command) -> Callable[[argparse.Namespace, Console], int]:
+    """The command as `rig` runs it: open the bench, run it, always remove the simulated lab's seams."""
 
     def run(args: argparse.Namespace, out: Console) -> int:
         bench = command_bench(args.devices, args.sim, args.time_scale, args.releases)
@@ -36,6 +35,7 @@ def _run(handler: Command) -> Callable[[argparse.Namespace, Console], int]:
     return run
 
 
+@_on_bench
 def cmd_devices(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig devices`: one row per board of devices.yaml."""
     table = Table(title="Boards" + (" (simulated)" if bench.lab else ""))
@@ -58,6 +58,7 @@ def cmd_devices(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     return 0
 
 
+@_on_bench
 def cmd_identify(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig identify NAME`."""
     ident = identify(bench.device(args.name))
@@ -71,6 +72,7 @@ def cmd_identify(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     return 0
 
 
+@_on_bench
 def cmd_modules(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig modules NAME`."""
     ident = identify(bench.device(args.name), cellular_details=False)
@@ -84,6 +86,7 @@ def cmd_modules(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     return 0
 
 
+@_on_bench
 def cmd_mode(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig mode NAME MODE`."""
     dev = bench.device(args.name)
@@ -92,6 +95,7 @@ def cmd_mode(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     return 0
 
 
+@_on_bench
 def cmd_power(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig power NAME on|off|cycle`."""
     dev = bench.device(args.name)
@@ -100,6 +104,7 @@ def cmd_power(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     return 0
 
 
+@_on_bench
 def cmd_flash(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig flash NAME FILE --via PATH`."""
     dev: Device = bench.device(args.name)
@@ -113,53 +118,10 @@ def cmd_flash(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     return 0
 
 
+@_on_bench
 def cmd_setup_done(args: argparse.Namespace, bench: Bench, out: Console) -> int:
     """`rig setup-done NAME [--reset]`: Gen 3 below 4.0.0 (§6.10); then leave listening mode."""
     dev = bench.device(args.name)
     mark_setup_done(dev, done=not args.reset)
     out.print("Done.")
     return 0
-
-
-def add_device_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the board commands on the `rig` parser."""
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--devices", help="devices.yaml (default $RIG_DEVICES or ./devices.yaml)")
-        p.add_argument("--sim", action="store_true", help="run on a simulated bench of the same devices.yaml")
-        p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0: instant)")
-        p.add_argument("--releases", help="with --sim: provision boards from this release directory")
-
-    p = sub.add_parser("devices", help="list the boards of devices.yaml with their mode and Device OS")
-    common(p)
-    p.set_defaults(func=_run(cmd_devices))
-    for name, func, text in (
-        ("identify", cmd_identify, "device id, Device OS, IMEI/ICCID"),
-        ("modules", cmd_modules, "installed modules and their validity"),
-    ):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("name")
-        common(p)
-        p.set_defaults(func=_run(func))
-    p = sub.add_parser("mode", help="move a board to a mode")
-    p.add_argument("name")
-    p.add_argument("mode", choices=[m.value for m in Mode])
-    common(p)
-    p.set_defaults(func=_run(cmd_mode))
-    p = sub.add_parser("power", help="switch a board's hub port")
-    p.add_argument("name")
-    p.add_argument("action", choices=["on", "off", "cycle"])
-    common(p)
-    p.set_defaults(func=_run(cmd_power))
-    p = sub.add_parser("flash", help="flash one module file over one path")
-    p.add_argument("name")
-    p.add_argument("file")
-    p.add_argument("--via", required=True, choices=[str(v) for v in Via])
-    p.add_argument("--force", action="store_true", help="flash a user app even if the board's Device OS is too old")
-    common(p)
-    p.set_defaults(func=_run(cmd_flash))
-    p = sub.add_parser("setup-done", help="mark setup done (Gen 3, Device OS < 4.0.0)")
-    p.add_argument("name")
-    p.add_argument("--reset", action="store_true", help="mark setup as not done and enter listening mode")
-    common(p)
-    p.set_defaults(func=_run(cmd_setup_done))

@@ -42,19 +42,3 @@ def cmd_places(args: argparse.Namespace, out: Console) -> int:
     for line in LabgridClient(args.coordinator).apply(wanted, exporter, move=args.move):
         out.print(line, markup=False)
     return 0
-
-
-def add_labgrid_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The `rig labgrid` sub-commands."""
-    lg = sub.add_parser("labgrid", help="labgrid configuration for benches on many hosts")
-    cmds = lg.add_subparsers(dest="labgrid_command", required=True)
-    p = cmds.add_parser("export", help="the exporter's resources and the places of this host's devices.yaml")
-    p.add_argument("devices", help="devices.yaml of the boards on this host")
-    p.add_argument("--name", help="the exporter's name (default: this host's name)")
-    p.add_argument("--out", default="labgrid", help="folder for exporter.yaml and places.yaml (default: labgrid)")
-    p.set_defaults(func=cmd_export)
-    p = cmds.add_parser("places", help="create or update the places of a places.yaml on a coordinator")
-    p.add_argument("places", help="places.yaml made by rig labgrid export")
-    p.add_argument("--coordinator", required=True, help="the coordinator, HOST:PORT")
-    p.add_argument("--move", action="store_true", help="take over places another exporter had (boards moved here)")
-    p.set_defaults(func=cmd_places)

@@ -19,7 +19,6 @@ from rig import hil, matrix
 from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, ConfigError
 from rig.report import journal
 from rig.report import results as report_results
-from rig.schedule import Schedule
 
 HIL_TESTS = Path(hil.__file__).resolve().parent  # the matrix tests ship inside the package
 # pytest settings the reports rely on; given on the command line so that neither the checkout's
@@ -281,50 +280,3 @@ def exit_code(results: list[report_results.PathResult], pytest_code: int) -> int
         return EXIT_INTERRUPTED
     failed = sum(r.outcome == "fail" for r in results)
     return EXIT_FAILED if failed or pytest_code not in (0, 5) else EXIT_PASSED
-
-
-def add_matrix_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `rig matrix`."""
-    p = sub.add_parser("matrix", help="run the upgrade/downgrade matrix and write the report")
-    p.add_argument("--sim", action="store_true", help="run on the simulated lab")
-    p.add_argument("--devices", help="devices.yaml of a real bench (or of the simulated one)")
-    p.add_argument(
-        "--labgrid",
-        metavar="HOST:PORT",
-        help="claim boards as places on this labgrid coordinator; without --devices: every place the rig made, "
-        "each path run on its host (docs/multi-host.md)",
-    )
-    p.add_argument(
-        "--remote-rig", default="rig", help="with --labgrid alone: the rig command on the hosts (default rig)"
-    )
-    p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
-    p.add_argument("--platforms", nargs="+", help="platforms (default: the bench's)")
-    p.add_argument("--from", dest="from_versions", nargs="+", help="source Device OS versions")
-    p.add_argument("--to", dest="to_versions", nargs="+", help="target Device OS versions")
-    p.add_argument("--methods", nargs="+", help="methods (default: dfu serial usb restore ota)")
-    p.add_argument("-n", dest="workers", type=int, default=2, help="pytest-xdist workers (default 2)")
-    p.add_argument("--report", default="report", help="report directory (default ./report)")
-    p.add_argument("--json-out", help="also write one JSON object per path here")
-    again = p.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume", metavar="DIR", help="finish a stopped run (its folder, or a report folder: its latest run)"
-    )
-    again.add_argument("--rerun-failed", metavar="DIR", help="a new run of the paths that failed in DIR's run")
-    p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
-    p.add_argument(
-        "--path-timeout", type=float, default=1800.0, help="watchdog per path in wall seconds (default 1800)"
-    )
-    p.add_argument(
-        "--retries",
-        type=int,
-        default=0,
-        help="run a failed path up to N more times; one that then passes is reported flaky, never pass (default 0)",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=[s.value for s in Schedule],
-        default=Schedule.CIRCUIT.value,
-        help="circuit: each path starts where the previous one ended, only the first of a chain is set up "
-        "(default); naive: sorted, every path sets its board up",
-    )
-    p.set_defaults(func=cmd_matrix, default_of=p.get_default)

@@ -22,17 +22,15 @@ from rich.console import Console
 
 from rig import assemble, matrix
 from rig.cli.matrix import check_json_out
+from rig.cli.parser import DEVICES_ENV
 from rig.clock import SystemClock
 from rig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_QUARANTINED, ConfigError
 from rig.firmware.release import ReleaseStore
 from rig.inventory import DeviceSpec, load_inventory
-from rig.pool import CLAIM_TIMEOUT
 from rig.report.collect import as_interrupted
 from rig.report.results import PathResult
 from rig.runner.path import as_planned, attempt
 from rig.runner.prepare import hand_back, take_over
-
-DEVICES_ENV = "RIG_DEVICES"  # a bench host's devices.yaml, for commands a client runs there (docs/multi-host.md)
 
 
 def cmd_path_run(args: argparse.Namespace, out: Console) -> int:
@@ -156,37 +154,3 @@ def _candidates(specs: list[DeviceSpec], path: matrix.MatrixPath, board: str | N
     if board not in assemble.candidates(specs, {path.platform}, None):
         raise ConfigError(f"--board {board} is a {spec.platform}, not a {path.platform}: pick a {path.platform} board.")
     return [board]
-
-
-def add_path_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `rig path run`."""
-    group = sub.add_parser("path", help="one path of the matrix on a board of this host").add_subparsers(
-        dest="path_command", required=True
-    )
-    p = group.add_parser(
-        "run", help="run one path on a board of this host's bench and print its record as one JSON object"
-    )
-    p.add_argument(
-        "--devices", help=f"devices.yaml of this host's bench (default ${DEVICES_ENV}; with --sim: its simulated lab)"
-    )
-    p.add_argument("--sim", action="store_true", help="on the simulated lab")
-    p.add_argument("--releases", help="release directory (default with --sim: synthetic releases)")
-    p.add_argument("--platform", required=True)
-    p.add_argument("--from", dest="from_version", required=True, help="the Device OS the board is set up at first")
-    p.add_argument("--to", dest="to_version", required=True, help="the Device OS the path goes to")
-    p.add_argument("--method", required=True, help="dfu, serial, usb, restore, ota or particle-update@CLI_VERSION")
-    p.add_argument("--board", help="this board of devices.yaml (default: any free one the matrix would take)")
-    p.add_argument("--time-scale", type=float, default=0.0, help="simulated time scale (default 0)")
-    p.add_argument(
-        "--claim-timeout",
-        type=float,
-        default=CLAIM_TIMEOUT,
-        help=f"wall seconds to wait for a board another run or command holds (default {CLAIM_TIMEOUT:g})",
-    )
-    p.add_argument("--json-out", help="also write the record here")
-    p.add_argument(
-        "--stop-on-eof",
-        action="store_true",
-        help="stop (as on SIGTERM) when stdin ends: for a client that runs the command over ssh",
-    )
-    p.set_defaults(func=cmd_path_run)
