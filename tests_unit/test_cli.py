@@ -204,3 +204,26 @@ def test_bench_in_a_box_errors_are_one_sentence(
     code, _, err = run(capsys, "sim", "exec", "--env-file", str(stale), "--", "lsusb")
     assert code == 2 and "names no running bench" in err and "is `rig sim serve` still up?" in err
     assert not (tmp_path / "bench.env").exists()
+
+
+LOADED = """
+import sys
+from rig.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    heavy = ("pytest", "rig.sim.lab", "rig.device", "rig.runner", "httpx", "pydantic")
+    sys.stderr.write("loaded: " + " ".join(m for m in heavy if m in sys.modules) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["sim", "exec", "--env-file", "missing.env", "--", "true"], ["labgrid", "--help"], ["matrix", "--help"]],
+)
+def test_a_command_loads_only_what_it_uses(tmp_path: Path, argv: list[str]) -> None:
+    """`rig sim exec` starts before every program of the bench in a box: no pytest, simulator or device layer."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "loaded: \n" in done.stderr, done.stderr
