@@ -6,7 +6,6 @@ host of a claimed labgrid place). rig/pytest_plugin.py imports them, so pytest r
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -54,7 +53,10 @@ def _claimed(
     fails in one sentence if none comes free.
     """
     candidates = _candidates(request, rig_session)
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    # this process's own xdist worker number (not PYTEST_XDIST_WORKER, which a run started from
+    # another pytest's worker inherits): the workers start their search at different boards
+    workerinput = getattr(request.config, "workerinput", None)
+    worker = int(str(workerinput["workerid"])[2:] or 0) if workerinput else 0
     with contextlib.ExitStack() as held:
         try:
             name = held.enter_context(pool.claim(candidates, SystemClock(), start=worker, at=at))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import socket
@@ -28,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTEST = [sys.executable, "-m", "pytest", str(ROOT / "tests_hil"), "-p", "no:cacheprovider"]
 
 
-def hil(*options: str) -> subprocess.CompletedProcess[str]:
+def hil(*options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """pytest on tests_hil with these options (a generous timeout: only a hang should reach it)."""
-    return subprocess.run([*PYTEST, *options], capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run([*PYTEST, *options], capture_output=True, text=True, timeout=600, check=False, env=env)
 
 
 def test_without_a_bench_hil_tests_are_skipped_with_a_reason() -> None:
@@ -211,7 +212,8 @@ def test_user_binary_across_versions(tmp_path: Path) -> None:
 
 def test_scenarios_on_the_simulated_lab() -> None:
     """Reverse serial downgrades, the cloud finishing an upgrade, `particle update`, SWD restore."""
-    done = hil("-n", "0", "--rig-sim", "-k", "test_scenarios", "-rA")
+    # started as if from the fourth worker of another pytest: the run still takes its first board
+    done = hil("-n", "0", "--rig-sim", "-k", "test_scenarios", "-rA", env={**os.environ, "PYTEST_XDIST_WORKER": "gw3"})
     out = done.stdout
     assert done.returncode == 0, out[-3000:]
     for name in (
