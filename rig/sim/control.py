@@ -219,7 +219,6 @@ def handle(board: Board, req_type: int, payload: bytes, after: list[Callable[[],
     once the request has ended.
     """
     clock = board.clock
-    sysver = board.system_module_version() or 0
     if req_type == pb.ECHO:
         return 0, payload
     if req_type == pb.DEVICE_ID:
@@ -247,12 +246,13 @@ def handle(board: Board, req_type: int, payload: bytes, after: list[Callable[[],
     if req_type == pb.GET_DEVICE_MODE:
         return 0, pb.encode("GetDeviceModeReply", mode=1 if board.listening else 0)
     if req_type == pb.SET_DEVICE_SETUP_DONE:
-        return _setup_done(board, pb.decode("SetDeviceSetupDoneRequest", payload).done, sysver)
+        done = pb.decode("SetDeviceSetupDoneRequest", payload).done
+        return _setup_done(board, done, board.system_module_version() or 0)
     if req_type == pb.IS_DEVICE_SETUP_DONE:
         offset = board.platform.setup_done_offset
         if offset is None:
             return NOT_SUPPORTED, b""
-        done = sysver >= DOS_4_0_0 or board.dct_read(offset, 1) == b"\x01"
+        done = (board.system_module_version() or 0) >= DOS_4_0_0 or board.dct_read(offset, 1) == b"\x01"
         return 0, pb.encode("IsDeviceSetupDoneReply", done=done)
     if req_type == pb.GET_MODULE_INFO:
         return 0, _modules_reply(board)

@@ -59,6 +59,8 @@ class Bank:
     generation: int = field(default=0, init=False, compare=False)  # how many page changes so far
     # page number -> the generation of its last change
     changed_at: dict[int, int] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # the page each change touched, in order: touched[g - 1] is the page of generation g
+    touched: list[int] = field(default_factory=list, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.size = _checked_size(self.base, self.sectors)
@@ -88,6 +90,8 @@ class Bank:
             return False
         first = max(address - self.base, 0) // PAGE
         last = (min(address + length, self.end) - 1 - self.base) // PAGE
+        if self.generation - generation <= last - first:  # fewer changes since then than pages asked about
+            return any(first <= n <= last for n in self.touched[generation:])
         if last - first < len(self.changed_at):
             return any(self.changed_at.get(n, 0) > generation for n in range(first, last + 1))
         return any(first <= n <= last and g > generation for n, g in self.changed_at.items())
@@ -95,6 +99,7 @@ class Bank:
     def _touch(self, number: int) -> None:
         self.generation += 1
         self.changed_at[number] = self.generation
+        self.touched.append(number)
 
     def read(self, address: int, length: int) -> bytes:
         """Bytes at an address."""
