@@ -198,7 +198,9 @@ def _searched(group: list[MatrixPath], parts: int, estimates: Estimates, start: 
     longest run. A circuit's cuts are limited to where it passes the version the boards run;
     another circuit passes there at other points, so runs that need no set-up can be balanced too.
     """
-    attempts = max(1, min(64, SEARCH_STEPS // max(1, parts * len(group) ** 2)))
+    # one board takes the whole class as one run, and every circuit's chains begin at the same versions
+    # (where the class has more paths out than in): there is nothing to choose between
+    attempts = 1 if parts == 1 else max(1, min(64, SEARCH_STEPS // (parts * len(group) ** 2)))
     best_seconds, best = _balanced([p for c in _trails(group, start) for p in c], parts, estimates, start)
     for seed in range(1, attempts):
         shuffled = _trails(group, start, random.Random(seed))

@@ -184,13 +184,8 @@ def spec_of(module: Module) -> ModuleSpec:
 
 
 def filler(size: int, seed: int) -> bytes:
-    """Deterministic non-trivial bytes (so checksums and compression are exercised)."""
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return bytes(out[:size])
+    """Deterministic non-trivial bytes (so checksums and compression are exercised): SHAKE-256 of the seed."""
+    return hashlib.shake_256(f"filler:{seed}".encode()).digest(size)
 
 
 def module_spec(
