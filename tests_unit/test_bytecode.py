@@ -3,23 +3,26 @@ of the modules already loaded, where a child under PYTHONPYCACHEPREFIX looks for
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from testsupport.bytecode import _seed
+from testsupport.paths import ROOT
 
+SEED = "import json, sys; from pathlib import Path; from testsupport.bytecode import _seed; _seed(Path(sys.argv[1])); print(json.__spec__.cached)"  # noqa: E501
 WHERE_PYTHON_LOOKS = "import importlib.util, json; print(importlib.util.cache_from_source(json.__file__))"
 
 
+def _python(code: str, *args: str, **env: str) -> str:
+    plain = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}  # as the suite's first process
+    done = subprocess.run([sys.executable, "-c", code, *args], env={**plain, **env}, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    return done.stdout.strip()
+
+
 def test_a_child_finds_a_loaded_module_compiled_in_the_seeded_folder(tmp_path: Path) -> None:
-    assert json.__spec__ is not None and json.__spec__.cached is not None
-    _seed(tmp_path)
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}  # the child writes none
-    done = subprocess.run([sys.executable, "-c", WHERE_PYTHON_LOOKS], env=env, capture_output=True, text=True,
-                          timeout=60, check=True)  # fmt: skip
-    looked = Path(done.stdout.strip())
+    own = Path(_python(SEED, str(tmp_path)))  # the interpreter's own compiled json, in its __pycache__
+    looked = Path(_python(WHERE_PYTHON_LOOKS, PYTHONPYCACHEPREFIX=str(tmp_path), PYTHONDONTWRITEBYTECODE="1"))
     assert tmp_path in looked.parents
-    assert looked.read_bytes() == Path(json.__spec__.cached).read_bytes()  # the interpreter's own, linked or copied
+    assert looked.read_bytes() == own.read_bytes()  # there, linked or copied (the child wrote nothing)
