@@ -3,7 +3,9 @@ on a quiet 2-core machine, under 600 MB per worker).
 
 Runs `python -m pytest` (pyproject's options: tests_unit/, `-n 3`) with this file as a plugin that
 notes each process's VmHWM (peak resident set, /proc/self/status) when its session ends, then prints
-the wall time, pytest's last line, the peak of each worker and the load average before and after.
+the wall time, pytest's last line, the peak of each worker, the load average before and after, and
+the machine's speed before and after (the CPU seconds of a fixed loop, best of three: on a shared
+virtual machine the same suite's time varies with it by a third).
 Extra arguments go to pytest (`--durations=40` prints the slowest tests too).
 
     .venv/bin/python bench/unit_suite.py [PYTEST ARGS...]
@@ -45,12 +47,22 @@ def load() -> str:
     return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def speed() -> float:
+    """CPU seconds one fixed loop takes here now, best of three (lower is faster)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        sum(range(30_000_000))
+        best = min(best, time.process_time() - start)
+    return best
+
+
 def main(argv: list[str]) -> int:
     """Run the suite once and print its figures; the exit code is pytest's."""
     with tempfile.TemporaryDirectory() as tmp:
         peaks = Path(tmp) / "peaks.txt"
         env = {**os.environ, OUT_ENV: str(peaks), "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])}
-        before = load()
+        before, fast_before = load(), speed()
         start = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "unit_suite", "-q", *argv],
@@ -70,6 +82,7 @@ def main(argv: list[str]) -> int:
         worker, mib = row.split()
         print(f"  peak RSS {worker}: {mib} MiB")
     print(f"load average (1 / 5 / 15 min): {before} before, {load()} after; {os.cpu_count()} CPUs")
+    print(f"machine speed (CPU s of a fixed loop, lower is faster): {fast_before:.2f} before, {speed():.2f} after")
     return done.returncode
 
 
