@@ -57,8 +57,6 @@ class Bank:
     pages: dict[int, bytes] = field(default_factory=dict)  # page number (offset // PAGE) -> its bytes
     size: int = field(init=False)  # bytes in the bank
     generation: int = field(default=0, init=False, compare=False)  # how many page changes so far
-    # page number -> the generation of its last change
-    changed_at: dict[int, int] = field(default_factory=dict, init=False, compare=False, repr=False)
     # the page each change touched, in order: touched[g - 1] is the page of generation g
     touched: list[int] = field(default_factory=list, init=False, compare=False, repr=False)
 
@@ -90,15 +88,10 @@ class Bank:
             return False
         first = max(address - self.base, 0) // PAGE
         last = (min(address + length, self.end) - 1 - self.base) // PAGE
-        if self.generation - generation <= last - first:  # fewer changes since then than pages asked about
-            return any(first <= n <= last for n in self.touched[generation:])
-        if last - first < len(self.changed_at):
-            return any(self.changed_at.get(n, 0) > generation for n in range(first, last + 1))
-        return any(first <= n <= last and g > generation for n, g in self.changed_at.items())
+        return any(first <= n <= last for n in self.touched[generation:])  # a cache asks often: few changes since
 
     def _touch(self, number: int) -> None:
         self.generation += 1
-        self.changed_at[number] = self.generation
         self.touched.append(number)
 
     def read(self, address: int, length: int) -> bytes:
