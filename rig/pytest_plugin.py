@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._code.code import TracebackEntry
 
 from rig import matrix, pytest_watchdog, signals
 from rig.errors import RigError
@@ -148,6 +149,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_runtest_protocol(item: pytest.Item) -> None:
     """No test starts once a signal asked the run to stop (even one whose interrupt was swallowed)."""
     signals.raise_if_stopped()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """A stop signal that lands on an instruction without a line number (Python 3.11 gives such a
+    frame `tb_lineno` None) made pytest's own report of the interrupt fail with a TypeError, so the
+    run ended with exit 1 instead of its interrupted code: such frames leave the report.
+    """
+    excinfo.traceback = excinfo.traceback.filter(has_line)
+
+
+def has_line(entry: TracebackEntry) -> bool:
+    """Whether pytest can show this traceback entry (it knows the entry's line)."""
+    try:
+        entry.lineno  # noqa: B018 (the property is the check)
+    except TypeError:
+        return False
+    return True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -115,7 +115,7 @@ def test_a_stopped_check_app_leaves_no_temp_folder(
     process = rig(tmp_path, "check-app", str(app), "--versions", "2.3.1,4.0.1", "--sim", "--time-scale", "1")
     tmp, out = tmp_path / "tmp", Lines(process)
     if moment == "opening":
-        wait_until(lambda: any(tmp.glob("rig-bench-*/*.bin")) and any(tmp.glob("rig-sim-*/bin/uhubctl")), process)
+        wait_until(lambda: any(tmp.glob("rig-bench-*/*.bin")) and any(tmp.glob("rig-sim-*/bin/pyocd")), process)
     else:
         wait_until(lambda: "checking app.bin on " in out.text(), process)
     os.killpg(process.pid, signum)

@@ -125,7 +125,7 @@ def test_a_power_cycle_appears_in_the_log(real_lab: Lab, real_store: ReleaseStor
     back = next(t for t in texts if t.startswith("power cycle: the board back on USB in "))
     seconds = float(back.split(" in ")[1].split(" s")[0])
     assert seconds >= 2.0 and result.steps[0].step == "recovery: power cycle"  # off for 2 s, then on
-    assert seconds <= result.steps[0].clock_seconds
+    assert seconds <= result.steps[0].clock_seconds + 0.005  # the log rounds to 10 ms
     assert texts.index(back) < texts.index("control request 50 (DFU) -> dfu") and texts[-1].startswith(
         "run: pass after"
     )

@@ -6,8 +6,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import types
 
 import pytest
+from _pytest._code.code import Traceback, TracebackEntry
+
+from rig.pytest_plugin import has_line, pytest_keyboard_interrupt
 
 # the rig's handlers, then a fork that runs Python code (as sh's child does before its exec); the
 # child says when it waits, the parent signals it and prints how it ended
@@ -51,3 +55,20 @@ def test_a_fork_before_its_exec_ends_at_once_and_the_rig_itself_is_interrupted(s
         f"child ended by exit code {128 + signum}",
         f"the rig itself: stopped by {signum.name}",
     ], done.stdout + done.stderr
+
+
+def test_an_interrupt_on_a_frame_without_a_line_is_still_reported() -> None:
+    # Python 3.11 gives a frame stopped on an instruction without a line number `tb_lineno` None;
+    # pytest's report of a KeyboardInterrupt then failed with a TypeError and the run ended with exit 1
+    try:
+        raise KeyboardInterrupt("stopped by SIGHUP")
+    except KeyboardInterrupt:
+        excinfo = pytest.ExceptionInfo[BaseException].from_current()
+    real = excinfo.traceback[0]
+    lineless = TracebackEntry(types.SimpleNamespace(tb_lineno=None, tb_frame=real._rawentry.tb_frame, tb_next=None))
+    excinfo.traceback = Traceback([real, lineless])
+    with pytest.raises(TypeError):
+        excinfo.getrepr(funcargs=True)
+    pytest_keyboard_interrupt(excinfo)
+    assert "stopped by SIGHUP" in str(excinfo.getrepr(funcargs=True))
+    assert has_line(real) and not has_line(lineless)

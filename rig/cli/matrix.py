@@ -215,6 +215,10 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
             "HOST:PORT for the boards of a labgrid lab's hosts."
         )
     preflight(args)
+    if args.sim:
+        from rig.sim import host_programs
+
+        out.print(host_programs.summary(), markup=False, highlight=False)
     if args.resume:  # the same run folder: the finished paths stay, the others run now
         run, report = source, source.parent.parent
         done = [i for i, r in records.items() if r.outcome in report_results.FINAL]

@@ -50,6 +50,10 @@ class SimClock:
             return self._virtual
         return (time.monotonic() - self._real0) / self.scale
 
+    def held_here(self) -> bool:
+        """Whether the calling thread holds the lab lock (CPython's RLock answers it itself)."""
+        return bool(self.lock._is_owned())  # type: ignore[attr-defined]
+
     def schedule(self, delay: float, action: Callable[[], None]) -> Timer:
         """Run `action` (holding the lab lock) once `delay` modelled seconds have passed."""
         with self.lock:

@@ -22,6 +22,7 @@ from typing import Any
 from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Dependency, Module, ModuleError
 from rig.firmware.parse import read_modules
+from rig.signals import held
 from rig.sim import installed as inst
 from rig.sim import ota
 from rig.sim.board import Board, Mode
@@ -186,7 +187,8 @@ class Cloud:
         self._serving = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-cloud", daemon=True
         )
-        self._serving.start()
+        with held():  # a stop signal during start() would leave a thread that stop() cannot see alive
+            self._serving.start()
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:

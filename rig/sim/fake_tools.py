@@ -7,6 +7,7 @@ port" (raw writes to flash, then a reset); particle covers the few commands the 
 
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 from collections.abc import Callable
@@ -49,10 +50,17 @@ def _opts(argv: list[str], with_value: str) -> tuple[dict[str, str], list[str]]:
 class FakeTools:
     """Handlers for the lab's tool server; `boards()` lists the lab's boards, `probes` maps SWD ids."""
 
-    def __init__(self, boards: Callable[[], list[Board]], lock: object, probes: Callable[[], dict[str, Board]]) -> None:
+    def __init__(
+        self,
+        boards: Callable[[], list[Board]],
+        lock: object,
+        probes: Callable[[], dict[str, Board]],
+        locate: Callable[[Board], str],
+    ) -> None:
         self.boards = boards
         self.lock = lock
         self.probes = probes
+        self.locate = locate  # a board's USB location (1-1.2)
 
     # ---- dfu-util --------------------------------------------------------------------------
 
@@ -63,6 +71,13 @@ class FakeTools:
             dfu_boards = [b for b in self.boards() if b.powered and b.mode == Mode.DFU]
             if "l" in opts:
                 return UhubctlResult(stdout=DFU_UTIL_BANNER + "".join(self._found(b) for b in dfu_boards))
+            if "D" in opts and not os.access(opts["D"], os.R_OK):  # EX_NOINPUT, before any device is looked at
+                why = "No such file or directory" if not os.path.exists(opts["D"]) else "Permission denied"
+                return UhubctlResult(
+                    stdout=DFU_UTIL_BANNER,
+                    stderr=f"dfu-util: Could not open file {opts['D']} for reading: {why}\n",
+                    rc=66,
+                )
             wanted = [b for b in dfu_boards if self._matches(b, opts.get("d"), opts.get("S"))]
             if not wanted:
                 return UhubctlResult(
@@ -77,32 +92,30 @@ class FakeTools:
                 )
             return self._download(wanted[0], opts)
 
-    @staticmethod
-    def _found(b: Board) -> str:
+    def _found(self, b: Board) -> str:
         lines = []
-        for alt in b.platform.dfu_alts:
+        for alt in sorted(b.platform.dfu_alts, key=lambda a: -a.alt):  # dfu-util 0.11 lists the last alt first
             serial = b.usb_serial_number
             lines.append(
                 f"Found DFU: [{b.platform.usb_vid:04x}:{b.platform.dfu_pid:04x}] ver=0251, devnum=5, cfg=1, "
-                f'intf=0, path="1-1", alt={alt.alt}, name="{memory_map(b, alt.alt)}", serial="{serial}"\n'
+                f'intf=0, path="{self.locate(b)}", alt={alt.alt}, name="{memory_map(b, alt.alt)}", serial="{serial}"\n'
             )
         return "".join(lines)
 
     @staticmethod
     def _matches(b: Board, vid_pid: str | None, serial: str | None) -> bool:
-        if vid_pid and vid_pid.lower() != f"{b.platform.usb_vid:04x}:{b.platform.dfu_pid:04x}":
+        """dfu-util 0.11's matching of a board in DFU mode: `-d RUNTIME[,DFU]` restricts DFU-mode devices
+        only by the part after the comma (dfu-util.c `parse_vendprod`), and `-S` compares as it is.
+        """
+        dfu_ids = vid_pid.partition(",")[2] if vid_pid and "," in vid_pid else ""
+        if dfu_ids and dfu_ids.lower() != f"{b.platform.usb_vid:04x}:{b.platform.dfu_pid:04x}":
             return False
-        return not serial or serial.lower() == b.device_id
+        return not serial or serial == b.usb_serial_number
 
     def _download(self, board: Board, opts: dict[str, str]) -> UhubctlResult:
         if "D" not in opts or "s" not in opts:
             return UhubctlResult(stderr="dfu-util: You need to specify one of -D or -U\n", rc=64)
-        try:
-            data = Path(opts["D"]).read_bytes()
-        except OSError as exc:
-            return UhubctlResult(
-                stderr=f"dfu-util: Could not open file {opts['D']} for reading: {exc.strerror}\n", rc=65
-            )
+        data = Path(opts["D"]).read_bytes()  # readable: dfu-util opens it before it looks for a device
         spec = opts["s"]
         leave = spec.endswith(":leave")
         address = int(spec.removesuffix(":leave"), 0)

@@ -16,6 +16,16 @@ from rig.sim.board import Board
 from rig.sim.clock import SimClock
 
 USAGE_HINT = "Run with -h to get usage info.\n"
+PLANS: dict[str, list[bool | None]] = {  # -a ACTION: the port power steps (None: toggle)
+    "off": [False],
+    "0": [False],
+    "on": [True],
+    "1": [True],
+    "cycle": [False, True],
+    "2": [False, True],
+    "toggle": [None],
+    "3": [None],
+}
 
 
 @dataclass
@@ -64,10 +74,13 @@ class HubBank:
     release_hangs: threading.Event = field(default_factory=threading.Event)
     hung: threading.Event = field(default_factory=threading.Event)  # set once a call has got stuck
 
-    def _hang(self) -> UhubctlResult:
-        """A uhubctl call stuck for good (until its caller kills it, or the lab closes)."""
+    def stick(self) -> None:
+        """A hub request (and the uhubctl that sent it) stuck for good, until the lab closes."""
         self.hung.set()
         self.release_hangs.wait()
+
+    def _hang(self) -> UhubctlResult:
+        self.stick()
         return UhubctlResult(rc=137)
 
     def hub(self, location: str) -> Hub:
@@ -128,7 +141,8 @@ class HubBank:
                 ports = _ports(opts.get("p"), max(h.ports for h in hubs))
             except _Usage as exc:
                 return UhubctlResult(stderr=f"{exc}\n", rc=1)
-            action = opts.get("a")
+            asked = opts.get("a", "").lower()
+            action = asked if asked in PLANS else None  # uhubctl ignores an action it does not know
             if action is not None and len(hubs) > 1:
                 return UhubctlResult(
                     stderr="Error: changing port state for multiple hubs at once is not supported.\n"
@@ -156,19 +170,7 @@ class HubBank:
             with self.clock.lock:
                 blocks("Current")
             return UhubctlResult(stdout="\n".join(out) + "\n")
-        plans: dict[str, list[bool | None]] = {
-            "off": [False],
-            "0": [False],
-            "on": [True],
-            "1": [True],
-            "cycle": [False, True],
-            "2": [False, True],
-            "toggle": [None],
-            "3": [None],
-        }
-        steps = plans.get(action)
-        if steps is None:
-            return UhubctlResult(stderr=f"Invalid command line syntax!\n{USAGE_HINT}", rc=1)
+        steps = PLANS[action]
         delay = float(opts.get("d", "2"))
         hub = hubs[0]
         hangs = hub.hangs_now()
@@ -226,9 +228,14 @@ def _parse(argv: list[str]) -> dict[str, str]:
     while i < len(argv):
         arg = argv[i]
         key = longs.get(arg.split("=")[0]) if arg.startswith("--") else (arg[1:2] if arg.startswith("-") else None)
-        if key not in set("lpadwrNefRvh") or (not arg.startswith("--") and len(arg) > 2 and key not in takes_value):
-            raise _Usage("Invalid command line syntax!")
-        assert key is not None
+        if arg.startswith("--") and key is None:  # glibc getopt's own words, as uhubctl prints them
+            raise _Usage(f"uhubctl: unrecognized option '{arg}'")
+        if key is None:
+            raise _Usage("Invalid command line syntax!")  # a word that is no option
+        if key not in set("lpadwrNefRvh"):
+            raise _Usage(f"uhubctl: invalid option -- '{key}'")
+        if not arg.startswith("--") and len(arg) > 2 and key not in takes_value:
+            raise _Usage(f"uhubctl: invalid option -- '{arg[2]}'")
         if key in takes_value:
             if "=" in arg:
                 value = arg.split("=", 1)[1]
@@ -237,7 +244,7 @@ def _parse(argv: list[str]) -> dict[str, str]:
             else:
                 i += 1
                 if i >= len(argv):
-                    raise _Usage("Invalid command line syntax!")
+                    raise _Usage(f"uhubctl: option requires an argument -- '{key}'")
                 value = argv[i]
             opts[key] = value
         else:
@@ -253,11 +260,18 @@ def _ports(spec: str | None, count: int) -> list[int]:
     out: list[int] = []
     for part in spec.split(","):
         lo, _, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi or lo)
-        except ValueError:
-            raise _Usage(f"Bad port spec {spec}, port numbers must be from 1 to 14") from None
+        first, last = _atoi(lo), _atoi(hi or lo)
         if not (1 <= first <= last <= 14):
-            raise _Usage(f"Bad port spec {spec}, port numbers must be from 1 to 14")
+            raise _Usage(f"Bad port spec {first}-{last}, port numbers must be from 1 to 14")
         out += range(first, last + 1)
     return sorted(set(out))
+
+
+def _atoi(text: str) -> int:
+    """C's atoi: the leading digits, 0 without any."""
+    digits = ""
+    for ch in text.strip():
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0

@@ -25,6 +25,10 @@ class HubStall(Exception):
     """The hub stalls the request."""
 
 
+class HubHangs(Exception):
+    """The hub switched the port but never completes the request (the fault `Hub.hang`)."""
+
+
 def _ids(hub: Hub | None) -> tuple[int, int]:
     if hub is None:
         return 0x1D6B, 0x0002  # Linux Foundation 2.0 root hub
@@ -69,7 +73,9 @@ def port_status(bank: HubBank, hub: Hub | None, port: int) -> int:
 
 
 def control(bank: HubBank, hub: Hub | None, rt: int, req: int, value: int, index: int) -> bytes:
-    """One control transfer to a hub (call with the lab lock held); raises HubStall where it stalls."""
+    """One control transfer to a hub (call with the lab lock held); raises HubStall where it stalls,
+    HubHangs where a port power switch is done but its request never completes.
+    """
     if rt == 0x80 and req == GET_DESCRIPTOR:
         kind, number = value >> 8, value & 0xFF
         if kind == 1:
@@ -93,5 +99,7 @@ def control(bank: HubBank, hub: Hub | None, rt: int, req: int, value: int, index
             raise HubStall()
         if value == FEATURE_PORT_POWER:
             bank.set_power(hub, index, on=req == SET_FEATURE)
+            if hub.hangs_now():
+                raise HubHangs()
         return b""
     raise HubStall()

@@ -29,16 +29,15 @@ from rig.firmware.format import ModuleFunction as F
 from rig.firmware.module import Module
 from rig.firmware.parse import read_modules
 from rig.firmware.release import ReleaseStore
+from rig.sim import host_programs, registry
 from rig.sim import installed as inst
-from rig.sim import registry
 from rig.sim.board import Board, Mode
 from rig.sim.clock import SimClock
 from rig.sim.cloud import Cloud
 from rig.sim.console import SerialPort
-from rig.sim.fake_tools import FakeTools
+from rig.sim.host_programs import HostPrograms
 from rig.sim.hub import HubBank
 from rig.sim.memory import SharedImages
-from rig.sim.tools import ToolServer
 from rig.sim.usb_backend import SimBackend, SimUsbDevice
 
 CLOUD_URL_ENV = "RIG_CLOUD_URL"  # the cloud base URL seam: the rig's cloud client reads it
@@ -84,14 +83,18 @@ class Lab:
     hubs: HubBank = field(init=False)
     cloud: Cloud = field(init=False)
     cloud_url: str | None = None
-    tools: ToolServer | None = None
+    real_programs: bool = True  # the real uhubctl and dfu-util on a umockdev bus, where the host has them
+    usb_ttys: bool = False  # on that bus, CDC ports as /dev/ttyACM<N> too (a served bench)
+    programs: HostPrograms | None = None
     _saved: dict[str, Any] = field(default_factory=dict)
     _synthetic: dict[tuple[str, str], list[Module]] = field(default_factory=dict)
     _images: SharedImages = field(default_factory=SharedImages)  # boards share factory-image pages
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.time_scale)
-        self.backend = SimBackend(self.clock, lambda: [s.usb for s in self.slots.values()], lambda: self.usb_permission)
+        self.backend = SimBackend(
+            self.clock, lambda: [s.usb for s in self.slots.values()], lambda: self.usb_permission, self._bus_settled
+        )
         self.hubs = HubBank(self.clock, self._board_on_port)
         self.cloud = Cloud(self.clock, self._module_for)
 
@@ -120,7 +123,17 @@ class Lab:
                     return m
         return None
 
-    def _probes(self) -> dict[str, Board]:
+    def _bus_settled(self) -> None:
+        """The lab's umockdev bus (if any) shows what pyusb sees: a program the rig starts next finds it."""
+        if self.programs is not None:
+            self.programs.settle()
+
+    def location_of(self, board: Board) -> str:
+        """A board's USB location (1-1.2)."""
+        return next(s.location for s in self.slots.values() if s.board is board)
+
+    def probes(self) -> dict[str, Board]:
+        """Boards by the id of the SWD probe wired to them."""
         return {s.board.settings.swd_probe: s.board for s in self.slots.values() if s.board.settings.swd_probe}
 
     def _board_on_port(self, hub: str, port: int) -> Board | None:
@@ -184,7 +197,9 @@ class Lab:
             board.powered = True
             board.boot(charge_time=False)
             self.cloud.attach(board, name)
-            return board
+        if self.programs is not None:
+            self.programs.plug(name)
+        return board
 
     @staticmethod
     def _parse(data: bytes) -> Module:
@@ -231,13 +246,9 @@ class Lab:
             serial.protocol_handler_packages.append("rig.sim")
         for slot in self.slots.values():
             registry.register(slot.board, slot.serial)
-        fakes = FakeTools(lambda: [s.board for s in self.slots.values()], self.clock.lock, self._probes)
-        self.tools = ToolServer(
-            {"uhubctl": self.hubs.run, "dfu-util": fakes.dfu_util, "pyocd": fakes.pyocd, "particle": fakes.particle}
-        )
-        self.tools.start()
+        self.programs = host_programs.start(self, self.real_programs, self.usb_ttys)
         self.cloud_url = self.cloud.serve()
-        env = {**self.tools.environment(), CLOUD_URL_ENV: self.cloud_url, CLOUD_TOKEN_ENV: self.cloud.token}
+        env = {**self.programs.environment(), CLOUD_URL_ENV: self.cloud_url, CLOUD_TOKEN_ENV: self.cloud.token}
         self._saved["environ"] = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         return self
@@ -256,9 +267,9 @@ class Lab:
             else:
                 os.environ[key] = value
         self.hubs.release_hangs.set()
-        if self.tools is not None:
-            self.tools.stop()
-            self.tools = None
+        if self.programs is not None:
+            self.programs.stop()
+            self.programs = None
         self.cloud.stop()
         self._saved.clear()
 

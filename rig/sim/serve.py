@@ -1,7 +1,8 @@
 """`rig sim serve`: a simulated bench in the foreground, for people and external programs.
 
-Each board's serial port is a pseudo-terminal, the fake uhubctl is on PATH (for this process;
-the printed `export` lines give it to a shell), the cloud listens on loopback. With `usb`, the
+Each board's serial port is a pseudo-terminal, the lab's USB bus (where umockdev is here) and its
+stand-ins reach the programs this process starts (the printed `export` line gives them to a
+shell), the cloud listens on loopback. With `usb`, the
 boards are also on a umockdev USB bus (rig.sim.usb_bridge) that `rig sim exec` shows to any
 program, and the settings a program needs are written to an env file once the bench is up.
 Ctrl-C or SIGTERM ends it; the env file and the test bed folder go with it.
@@ -16,11 +17,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rig.sim.box_env import BridgeError
 from rig.sim.lab import CLOUD_TOKEN_ENV, CLOUD_URL_ENV, Lab
 from rig.sim.pty_bridge import PtyBridge
-from rig.sim.usb_bridge import UsbBridge
+
+if TYPE_CHECKING:
+    from rig.sim.usb_bridge import UsbBridge
 
 
 @dataclass
@@ -32,11 +36,9 @@ class ServedBench:
     usb: UsbBridge | None = None
 
     def stop(self) -> None:
-        """Close the ptys and the USB bus and remove the seams."""
+        """Close the ptys, then remove the seams (the USB bus goes with them)."""
         for bridge in self.ptys.values():
             bridge.stop()
-        if self.usb is not None:
-            self.usb.stop()
         self.lab.uninstall()
 
     def environment(self) -> dict[str, str]:
@@ -49,19 +51,21 @@ class ServedBench:
 
 def start(lab: Lab, usb: bool = False) -> ServedBench:
     """Install the lab's seams, open a pty per board and, with `usb`, put the boards on umockdev."""
+    lab.usb_ttys = usb  # with --usb the serial ports are /dev/ttyACM<N> on the bus
     lab.install()
     ptys: dict[str, PtyBridge] = {}
     bench = ServedBench(lab, ptys)
     try:
+        assert lab.programs is not None
+        if usb and lab.programs.bus is None:
+            raise BridgeError(f"--usb needs the umockdev bus, and {lab.programs.why}.")
+        bench.usb = lab.programs.bus if usb else None
         for name, slot in lab.slots.items():
             if usb:
-                break  # the serial ports are /dev/ttyACM<N> on the USB bus instead
+                break
             bridge = PtyBridge(slot.board, slot.serial)
             bridge.start()
             ptys[name] = bridge
-        if usb:
-            bench.usb = UsbBridge(lab)
-            bench.usb.start()
     except BaseException:
         bench.stop()
         raise
@@ -101,12 +105,14 @@ def describe(bench: ServedBench) -> list[str]:
             f"  {name:<16} {b.platform.name:<9} {b.device_id}  Device OS {b.system_version():<7} "
             f"hub {slot.hub} port {slot.port}  serial {_serial_path(bench, name)}  ({b.mode})"
         )
-    assert lab.tools is not None
-    env = lab.tools.environment()
+    assert lab.programs is not None
+    env = lab.programs.environment()
+    env["PATH"] = f"{lab.programs.stand_ins.bin}:$PATH"
     lines += [
         f"cloud: {lab.cloud_url} (token {lab.cloud.token})",
+        f"stand-ins for programs: {', '.join(sorted(lab.programs.stand_ins.handlers))}",
         "for another shell:",
-        f"  export PATH={lab.tools.bin}:$PATH RIG_SIM_SOCKET={env['RIG_SIM_SOCKET']}",
+        "  export " + " ".join(f"{k}={v}" if " " not in v else f"{k}='{v}'" for k, v in env.items()),
         "Ctrl-C stops the bench.",
     ]
     return lines

@@ -1,4 +1,4 @@
-"""Fake external programs (uhubctl, later dfu-util and particle) for the simulated lab.
+"""Stand-ins for external programs (pyocd, particle; uhubctl and dfu-util where the host lacks them).
 
 Each is a tiny executable first on PATH that sends its argv over a Unix socket to the lab and
 prints what the lab answers, with its exit code (python-stack §3: sh resolves programs on PATH,
@@ -73,6 +73,12 @@ class ToolServer:
         self._sock.listen(16)
         self._thread = threading.Thread(target=self._serve, name="rig-sim-tools", daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def is_stand_in_folder(folder: str) -> bool:
+        """Whether a PATH entry is a running lab's folder of stand-ins."""
+        path = Path(folder)
+        return path.name == "bin" and path.parent.name.startswith("rig-sim-") and (path.parent / "lab.sock").exists()
 
     def environment(self) -> dict[str, str]:
         """PATH (fakes first) and the socket variable, for os.environ or a child process."""

@@ -84,21 +84,29 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     """The simulated lab as a libusb replacement."""
 
     def __init__(
-        self, clock: SimClock, devices: Callable[[], Iterable[SimUsbDevice]], permitted: Callable[[], bool]
+        self,
+        clock: SimClock,
+        devices: Callable[[], Iterable[SimUsbDevice]],
+        permitted: Callable[[], bool],
+        settle: Callable[[], None] = lambda: None,
     ) -> None:
         self._clock = clock
         self._lock = clock.lock
         self._devices = devices
         self._permitted = permitted
+        self._settle = settle  # the lab's other views of USB (its umockdev bus) catch up with a scan
         self._next_address = 2  # address 1 is the root hub
 
     # ---- enumeration and descriptors --------------------------------------------------
 
     def enumerate_devices(self) -> list[SimUsbDevice]:
-        """Boards currently on the bus."""
+        """Boards currently on the bus (once every program the rig starts would see them too)."""
         with self._lock:
             self._clock.run_due()
-            return [d for d in self._devices() if d.board.usb_present]
+            found = [d for d in self._devices() if d.board.usb_present]
+        if not self._clock.held_here():  # the lab's own threads, which the catching up needs, are free
+            self._settle()
+        return found
 
     def _address(self, dev: SimUsbDevice) -> int:
         """A bus address unique among enumerated devices, new at every enumeration (USB 2.0 §9.1.2)."""

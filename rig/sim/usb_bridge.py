@@ -15,6 +15,7 @@ import errno
 import os
 import queue
 import struct
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rig.signals import held
 from rig.sim import hub_usb, udev_props
 from rig.sim import usb_descriptors as usbd
 from rig.sim.board import Board
-from rig.sim.box_env import PRELOAD, BridgeError
+from rig.sim.box_env import PRELOAD, BridgeError, preloaded
 from rig.sim.control import Stall
 from rig.sim.dfu import DfuStall
 from rig.sim.hub import Hub
@@ -37,9 +39,12 @@ if TYPE_CHECKING:
     from rig.sim.lab import Lab, SimSlot
 
 ROOT_HUB = "usb1"
+RAM_FOLDER = "/dev/shm"
+SETTLE_TIMEOUT = 30.0  # wall seconds for the bus to catch up with its boards
 
 
-def _umockdev() -> Any:
+def umockdev() -> Any:
+    """The GObject introspection module of umockdev; BridgeError when it cannot be loaded."""
     try:
         import gi
 
@@ -51,6 +56,29 @@ def _umockdev() -> Any:
             "gir1.2-umockdev-1.0 and the project's 'bench' extra (PyGObject)."
         ) from None
     return UMockdev
+
+
+def bed_folder() -> str:
+    """Where test beds go: a RAM folder where there is one (a board's files are written anew at every
+    re-enumeration: on this project's disk-backed /tmp a re-enumeration cost 19 ms of system time,
+    in /dev/shm 2 ms), else the temp folder.
+    """
+    if os.path.isdir(RAM_FOLDER) and os.access(RAM_FOLDER, os.W_OK | os.X_OK):
+        return RAM_FOLDER
+    return tempfile.gettempdir()
+
+
+def _new_testbed(module: Any) -> Any:
+    """A umockdev test bed in `bed_folder()` (GLib takes its temp folder from TMPDIR, once per process)."""
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = bed_folder()
+    try:
+        return module.Testbed.new()
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
 
 
 class _NodePort:
@@ -90,17 +118,22 @@ class _Node:
 class UsbBridge:
     """A lab's boards and hubs in a umockdev test bed, kept in step with the boards."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, ttys: bool = True) -> None:
         self.lab = lab
-        self._umockdev = _umockdev()
-        self.testbed = self._umockdev.Testbed.new()
+        self.ttys = ttys  # CDC ports as /dev/ttyACM<N> (off where the lab's sim:// ports serve them)
+        self._events = preloaded()  # umockdev sends uevents only from a process under its preload
+        self._umockdev = umockdev()
+        self.testbed = _new_testbed(self._umockdev)
         self._nodes: dict[str, _Node] = {}
         self._handlers: dict[str, Any] = {}
         self.usbdevfs = Usbdevfs()
         self._next_devnum = 2
         self._next_acm = 0
         self._changes: queue.Queue[str | None] = queue.Queue()
+        self._answering = threading.local()  # `now` while this thread answers an ioctl
         self._listeners: list[Callable[[Board], None]] = []
+        self._pending = 0  # changes queued and not yet made to the tree
+        self._settled = threading.Condition()
         self._thread = threading.Thread(target=self._follow, name="usb-bridge", daemon=True)
 
     # ---- the fake bus -------------------------------------------------------------------
@@ -116,19 +149,27 @@ class UsbBridge:
 
     def start(self) -> None:
         """Build the tree (root hub, hubs, present boards) and follow the boards from now on."""
-        root = self._add_hub(ROOT_HUB, None, ports=hub_usb.ROOT_PORTS)
-        for hub in sorted({s.hub for s in self.lab.slots.values()}, key=len):
-            parent = self._hub_parent(hub, root)
-            self._add_hub(hub, parent, ports=self.lab.hubs.hub(hub).ports)
-        with self.lab.clock.lock:
-            for slot in self.lab.slots.values():
-                self._nodes[slot.name] = _Node(slot.name, slot.location, self._nodes[slot.hub].syspath)
-                listener = self._watch(slot.name)
-                self._listeners.append(listener)
-                slot.board.listeners.append(listener)
-        for name in self.lab.slots:
+        self._add_hub(ROOT_HUB, None, ports=hub_usb.ROOT_PORTS)
+        for name in list(self.lab.slots):
+            self.plug(name)
+        with held():  # a stop signal during start() would leave a thread that stop() cannot see alive
+            self._thread.start()
+
+    def plug(self, name: str) -> None:
+        """Put a board of the lab (and the hubs above it) on the bus, and follow it from now on."""
+        with self.lab.clock.lock:  # every change to the tree is made holding the lab lock
+            slot = self.lab.slots[name]
+            listener = self._watch(name)
+            self._listeners.append(listener)
+            slot.board.listeners.append(listener)
             self._sync(name)
-        self._thread.start()
+
+    def _hub_node(self, hub: str) -> str:
+        """The sysfs path of a devices.yaml hub, added (with the hubs above it) on first use."""
+        if hub not in self._nodes:  # a hub behind another (1-1.4) means that one (1-1) is there too
+            parent = self._hub_node(hub.rpartition(".")[0]) if "." in hub else str(self._nodes[ROOT_HUB].syspath)
+            self._add_hub(hub, parent, ports=self.lab.hubs.hub(hub).ports)
+        return str(self._nodes[hub].syspath)
 
     def stop(self) -> None:
         """Stop following the boards, stop the tty pumps and remove the test bed folder."""
@@ -146,12 +187,6 @@ class UsbBridge:
         self.usbdevfs.close()
         self.testbed.clear()
         del self.testbed
-
-    def _hub_parent(self, hub: str, root: str) -> str:
-        above = hub.rpartition(".")[0] if "." in hub else None
-        if above and above in self._nodes and self._nodes[above].syspath:
-            return str(self._nodes[above].syspath)
-        return root
 
     def _add_hub(self, name: str, parent: str | None, ports: int) -> str:
         node = _Node(name, name, parent)
@@ -244,16 +279,49 @@ class UsbBridge:
     # ---- following the boards ----------------------------------------------------------
 
     def _watch(self, name: str) -> Callable[[Board], None]:
-        """A board listener: queue a sync (the ioctl that changed the board may still be running)."""
-        return lambda _board: self._changes.put(name)
+        """A board listener (called holding the lab lock). A change made while the bus answers an ioctl
+        (that ioctl may still be running on the node) and a served bench's changes (its tty pumps
+        cannot be stopped holding the lab lock) are made on the following thread; in-process, the
+        rest at once, so a program the rig starts next sees what the rig's own pyusb view sees.
+        """
+
+        def changed(_board: Board) -> None:
+            if self.ttys or getattr(self._answering, "now", False):
+                self._queue(name)
+            else:
+                with self.lab.clock.lock:
+                    self._sync(name)
+
+        return changed
+
+    def _queue(self, name: str) -> None:
+        with self._settled:
+            self._pending += 1
+        self._changes.put(name)
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait until the tree shows every change queued so far; False if it did not within `timeout`."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._pending == 0, timeout)
 
     def _follow(self) -> None:
         while (name := self._changes.get()) is not None:
-            self._sync(name)
+            try:
+                if self.ttys:  # see _watch
+                    self._sync(name)
+                else:
+                    with self.lab.clock.lock:
+                        self._sync(name)
+            finally:
+                with self._settled:
+                    self._pending -= 1
+                    self._settled.notify_all()
 
     def _sync(self, name: str) -> None:
         """Make the tree show the board as it is now: gone, or enumerated at its generation."""
         slot = self.lab.slots[name]
+        if name not in self._nodes:
+            self._nodes[name] = _Node(name, slot.location, self._hub_node(slot.hub))
         node = self._nodes[name]
         with self.lab.clock.lock:
             board = slot.board
@@ -269,7 +337,7 @@ class UsbBridge:
             attrs = {"manufacturer": strings[1], "product": strings[2], "serial": strings[3]}
             props = {"ID_SERIAL_SHORT": strings[3], "ID_VENDOR": "Particle"}
             self._add_usb(node, self._take_devnum(), device, config, attrs, props)
-            if cdc:
+            if cdc and self.ttys:
                 self._add_tty(node, slot, props | udev_props.usb_device(node.name, usbd.unpack(usbd.DEVICE, device)))
 
     def _add_tty(self, node: _Node, slot: SimSlot, usb_props: dict[str, str]) -> None:
@@ -298,7 +366,7 @@ class UsbBridge:
             pump.stop()
             link = Path(self.root) / "dev" / f"ttyACM{number}"
             pts = os.readlink(link) if link.is_symlink() else ""
-            self.testbed.uevent(path, "remove")  # before its folder goes (see the interfaces below)
+            self._uevent(path, "remove")  # before its folder goes (see the interfaces below)
             self.testbed.remove_device(path)
             os.close(pump.master)  # umockdev never closes it
             link.unlink(missing_ok=True)
@@ -308,14 +376,18 @@ class UsbBridge:
         if node.syspath:
             folder = Path(self.root) / node.syspath.lstrip("/")
             for child in sorted(folder.glob(f"{node.name}:*")):  # the kernel's order: interfaces, then the device
-                self.testbed.uevent(f"{node.syspath}/{child.name}", "remove")  # while its properties are there
+                self._uevent(f"{node.syspath}/{child.name}", "remove")  # while its properties are there
                 self.testbed.remove_device(f"{node.syspath}/{child.name}")
-            self.testbed.uevent(node.syspath, "remove")
+            self._uevent(node.syspath, "remove")
             self.testbed.remove_device(node.syspath)
         if node.devnode:
             (Path(self.root) / node.devnode.lstrip("/")).unlink(missing_ok=True)
         node.syspath = node.devnode = None
         node.devnum = 0
+
+    def _uevent(self, syspath: str, action: str) -> None:
+        if self._events:
+            self.testbed.uevent(syspath, action)
 
     # ---- usbdevfs on a node ------------------------------------------------------------
 
@@ -354,15 +426,22 @@ class UsbBridge:
         if len(setup) < 8:
             raise OSError(errno.EINVAL, "a control URB starts with its 8-byte setup packet")
         rt, req, value, index, length = struct.unpack("<BBHHH", setup[:8])
-        with self._board(name) as dev:
-            if dev is None:
-                return self._hub_transfer(name, rt, req, value, index)
-            try:
-                return wire_transfer(dev, generation, rt, req, value, index, out_data, length)
-            except BoardGone:
-                raise OSError(errno.ENODEV, "gone") from None
-            except (Stall, DfuStall):
-                raise OSError(errno.EPIPE, "stall") from None
+        self._answering.now = True
+        try:
+            with self._board(name) as dev:
+                if dev is None:
+                    return self._hub_transfer(name, rt, req, value, index)
+                try:
+                    return wire_transfer(dev, generation, rt, req, value, index, out_data, length)
+                except BoardGone:
+                    raise OSError(errno.ENODEV, "gone") from None
+                except (Stall, DfuStall):
+                    raise OSError(errno.EPIPE, "stall") from None
+        except hub_usb.HubHangs:
+            self.lab.hubs.stick()  # without the lab lock: the rest of the bench goes on
+            raise OSError(errno.ENODEV, "the hub never answered") from None
+        finally:
+            self._answering.now = False
 
     def _hub(self, name: str) -> Hub | None:
         """The hub model behind a node (None for the root hub)."""
@@ -375,6 +454,13 @@ class UsbBridge:
             raise OSError(errno.EPIPE, "stall") from None
 
     def _set_interface(self, name: str, generation: int, interface: int, alt: int) -> None:
+        self._answering.now = True
+        try:
+            self._select_alt(name, generation, alt)
+        finally:
+            self._answering.now = False
+
+    def _select_alt(self, name: str, generation: int, alt: int) -> None:
         with self._board(name) as dev:
             if dev is None:  # a hub: one alt setting
                 if alt != 0:

@@ -6,9 +6,10 @@ transfers as URBs (SUBMITURB, then REAPURBNDELAY once the fd polls writable) or 
 of a node to a handler with the client's memory to read and write (`IoctlData.resolve`,
 `update`, `set_ptr`); this module decodes them and hands every transfer to a `UsbNode` (a board
 or a hub of the bench in a box). A submitted URB is complete when its SUBMIT returns: the next REAP
-finds it. Transfers take their modelled time, so they are answered off umockdev's one worker
-thread (whose handlers must not block, umockdev-ioctl.vala at 0.17.16), each client's in its own
-lane: a busy board keeps no other board waiting.
+finds it. Transfers take their modelled time, and they and SETINTERFACE need the lab lock, so they
+are answered off umockdev's one worker thread (whose handlers must not block, umockdev-ioctl.vala
+at 0.17.16), each client's in its own lane: a busy board keeps no other board waiting, and the
+worker never waits for the lab lock (the in-process bus changes its tree holding it).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ URB_SIZE, URB_TYPE_CONTROL = 56, 2
 CAPS = 0x01 | 0x04 | 0x08  # ZERO_PACKET, NO_PACKET_SIZE_LIM, BULK_SCATTER_GATHER
 USB_SPEED_FULL = 2
 ACCEPTED = {SETCONFIGURATION, CLAIMINTERFACE, RELEASEINTERFACE, RESET, CLEAR_HALT, DISCONNECT_CLAIM}
-TRANSFERS = {CONTROL, SUBMITURB}  # the ioctls that take a transfer's modelled time
+TRANSFERS = {CONTROL, SUBMITURB, SETINTERFACE}  # the ioctls that take modelled time or the lab lock
 LANES = 64  # transfers in flight at once, one per waiting client (a client waits for each of its own)
 
 

@@ -4,43 +4,86 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 import weakref
+from pathlib import Path
 
+import pytest
 import serial
 import serial.tools.list_ports
 import usb.backend.libusb1
 import usb.core
 
-from rig.sim import registry
+from rig.sim import host_programs, registry, usb_bridge
 from rig.sim.clock import SimClock
 from rig.sim.lab import CLOUD_URL_ENV, Lab
 
 
-def test_install_and_uninstall_restore_everything() -> None:
-    before = (
+def _seams() -> tuple[object, ...]:
+    return (
         usb.backend.libusb1.get_backend,
         serial.tools.list_ports.comports,
-        os.environ.get("PATH"),
-        os.environ.get(CLOUD_URL_ENV),
+        *(os.environ.get(k) for k in ("PATH", CLOUD_URL_ENV, "LD_PRELOAD", "UMOCKDEV_DIR")),
     )
+
+
+def test_install_and_uninstall_restore_everything() -> None:
+    before = _seams()
     lab = Lab()
     board = lab.add_board("b", "boron", "2.3.1")
     with lab:
         assert usb.core.find(idVendor=0x2B04) is not None
         assert registry.lookup(board.device_id) is not None
         assert os.environ["PATH"].split(os.pathsep)[0].endswith("/bin") and os.environ[CLOUD_URL_ENV]
-        tools_dir = lab.tools.bin if lab.tools else None
-    after = (
-        usb.backend.libusb1.get_backend,
-        serial.tools.list_ports.comports,
-        os.environ.get("PATH"),
-        os.environ.get(CLOUD_URL_ENV),
-    )
-    assert after == before
+        assert lab.programs is not None
+        tools_dir = lab.programs.stand_ins.bin
+        bus_dir = Path(lab.programs.bus.root) if lab.programs.bus else None
+    assert _seams() == before
     assert registry.lookup(board.device_id) is None
-    assert tools_dir is not None and not tools_dir.exists()
+    assert not tools_dir.exists() and (bus_dir is None or not bus_dir.exists())
+
+
+def test_the_real_uhubctl_and_dfu_util_run_where_the_host_has_them() -> None:
+    # issue 14: a stand-in only for what cannot run here; the README's fresh machine has neither
+    # umockdev nor uhubctl, and gets the stand-ins (and says so)
+    with Lab() as lab:
+        assert lab.programs is not None
+        if lab.programs.bus is None or not all(host_programs.installed(p) for p in host_programs.ON_THE_BUS):
+            pytest.skip(f"umockdev, uhubctl or dfu-util is missing here: {lab.programs.why}")
+        assert sorted(lab.programs.stand_ins.handlers) == ["particle", "pyocd"]
+        assert os.environ["UMOCKDEV_DIR"] == lab.programs.bus.root
+        lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)  # added to a running lab: on the bus at once
+        listing = subprocess.run(["uhubctl", "-l", "1-1"], check=True, capture_output=True, text=True, timeout=30)
+        assert "Port 2: 0103 power enable connect [2b04:c00d Particle Boron" in listing.stdout
+    assert host_programs.summary() == (
+        "simulated lab: the real uhubctl and dfu-util on a umockdev bus; stand-ins for pyocd, particle"
+    )
+    with Lab(real_programs=False) as lab:
+        assert lab.programs is not None and lab.programs.bus is None
+        assert sorted(lab.programs.stand_ins.handlers) == ["dfu-util", "particle", "pyocd", "uhubctl"]
+
+
+def test_a_host_where_the_bus_cannot_be_built_gets_stand_ins_and_is_told_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # too long for umockdev's ioctl sockets (107 bytes at most), short enough for the stand-ins' socket
+    long = Path(tempfile.mkdtemp(dir="/tmp"))
+    long = long / ("x" * (70 - len(str(long)) - 1))
+    long.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long))
+    monkeypatch.setattr(usb_bridge, "RAM_FOLDER", str(long / "none"))  # no RAM folder here: the temp folder
+    said = host_programs.summary()
+    assert said.startswith(f"simulated lab: stand-ins for pyocd, particle, uhubctl, dfu-util (the temp folder {long} ")
+    assert said.endswith("is too long for umockdev's sockets (set TMPDIR shorter))")
+    with Lab() as lab:
+        assert lab.programs is not None and lab.programs.bus is None and "too long" in lab.programs.why
+        assert "UMOCKDEV_DIR" not in os.environ
+        board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        subprocess.run(["uhubctl", "-l", "1-1", "-p", "2", "-a", "off"], check=True, capture_output=True, timeout=30)
+        assert not board.powered  # the stand-in switched it
+    shutil.rmtree(long.parent)
 
 
 def test_a_closed_lab_is_freed_with_its_boards() -> None:
@@ -48,8 +91,7 @@ def test_a_closed_lab_is_freed_with_its_boards() -> None:
     # megabytes per lab, past a gigabyte per worker
     with Lab() as lab:
         lab.add_board("b", "boron", "2.3.1")
-        tools = lab.tools
-        assert tools is not None
+        tools = lab.programs
     refs = [weakref.ref(lab), weakref.ref(lab.board("b")), weakref.ref(tools)]
     del lab, tools
     gc.collect()

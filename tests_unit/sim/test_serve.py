@@ -113,3 +113,32 @@ def test_rig_sim_serve_rejects_a_bad_devices_file(tmp_path: Path) -> None:
         f"rig: error: {devices}: board 'b1', field 'device_id': must be the 24 hex digits "
         "of the device id (got 'xyz'); fix the file."
     )
+
+
+def test_the_printed_export_line_lets_another_shell_reach_the_bench() -> None:
+    lab = Lab(time_scale=0.2)
+    board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+    lines: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_forever, args=(lab, lines.append, stop), daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if any(line.startswith("  export ") for line in lines):
+                break
+            stop.wait(0.05)
+        export = next(line.strip() for line in lines if line.startswith("  export "))
+        env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR", "RIG_SIM_SOCKET")}
+        shell = subprocess.run(
+            ["bash", "-c", f"{export}; uhubctl -l 1-1 -p 2; pyocd list"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert f"Port 2: 0103 power enable connect [2b04:c00d Particle Boron {board.device_id}]" in shell.stdout
+        assert shell.returncode == 0, shell.stderr  # pyocd: a stand-in, reached through the PATH it exports
+    finally:
+        stop.set()
+        thread.join(10)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import sh
 
+from rig.sim.lab import Lab
 from rig.transport.errors import ToolError
 from rig.transport.tools import DfuUtil, ParticleCli, PyOcd, finished, run
 
@@ -47,20 +49,37 @@ def test_cli_source_folder_runs_with_npm_start(tmp_path: Path) -> None:
     assert ParticleCli(source_dir=str(tmp_path)).version() == "3.6.0"
 
 
-def test_dfu_util_lists_simulated_boards(lab) -> None:
+@pytest.mark.parametrize("real", [True, False], ids=["real dfu-util", "stand-in"])
+def test_dfu_util_lists_simulated_boards(real: bool) -> None:
+    with Lab(real_programs=real) as lab:
+        assert lab.programs is not None
+        if real and "dfu-util" in lab.programs.stand_ins.handlers:
+            pytest.skip(f"the real dfu-util cannot run here: {lab.programs.why or 'dfu-util is not installed'}")
+        dfu_util_lists(lab)
+
+
+def dfu_util_lists(lab: Lab) -> None:
     board = lab.add_board("b", "boron", "2.3.1")
     board.backup_request = "dfu"
     board.reset("test")
     lab.settle(3)
     found = DfuUtil().list()
-    assert [(f.vid_pid, f.alt, f.serial) for f in found] == [
-        ("2b04:d00d", 0, board.device_id),
-        ("2b04:d00d", 1, board.device_id),
+    assert [(f.vid_pid, f.alt, f.serial) for f in found] == [  # dfu-util 0.11 lists the last alt first
         ("2b04:d00d", 2, board.device_id),
+        ("2b04:d00d", 1, board.device_id),
+        ("2b04:d00d", 0, board.device_id),
     ]
     assert found[1].name == "@DCD Flash   /0x00000000/1*016Ke"  # a 2.x bootloader (§2.5)
-    with pytest.raises(ToolError, match="No DFU capable USB device available"):
-        DfuUtil().download("2b04:d006", 0, 0x08020000, "x.bin")
+    with pytest.raises(ToolError, match=r"Could not open file x\.bin for reading: No such file or directory"):
+        DfuUtil().download("2b04:d006", 0, 0x08020000, "x.bin")  # the file is opened first
+    image = Path(tempfile.mkdtemp()) / "x.bin"
+    image.write_bytes(b"\xff" * 16)
+    with pytest.raises(ToolError, match="No DFU capable USB device available"):  # -S compares as it is
+        DfuUtil().download("2b04:d00d", 0, 0x000F4000, str(image), serial=board.device_id.upper())
+    with pytest.raises(ToolError, match="No DFU capable USB device available"):  # -d VID:PID,DFU_VID:DFU_PID
+        DfuUtil().download(",2b04:d006", 0, 0x08020000, str(image))
+    DfuUtil().download("2b04:d006", 0, 0x000F4000, str(image))  # -d without a comma: any board in DFU mode
+    shutil.rmtree(image.parent)
 
 
 @pytest.mark.parametrize("when", ["while it runs", "while it is launched"])
