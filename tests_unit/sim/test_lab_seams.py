@@ -151,3 +151,45 @@ def test_boards_keep_working_at_real_time_scale() -> None:
         port = serial.serial_for_url(f"sim://{board.device_id}", baudrate=28800, timeout=500)  # 5 wall s
         port.write(b"v")
         assert port.read_until(b"\r\n") == b"system firmware version: 2.3.1\n\r\n"
+
+
+def test_the_bus_shows_a_change_of_a_board_when_the_change_is_made() -> None:
+    # a program the rig starts right after the rig saw the board change must find it changed; only a
+    # change made while the bus answers an ioctl waits for its thread (and a pyusb scan for that)
+    with Lab() as lab:
+        assert lab.programs is not None
+        if lab.programs.bus is None:
+            pytest.skip(f"no umockdev bus here: {lab.programs.why}")
+        board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        product = Path(lab.programs.bus.root) / "sys/bus/usb/devices/1-1.2/idProduct"
+        assert product.read_text() == "c00d\n"
+        for _ in range(20):
+            board.backup_request = "dfu"
+            board.reset("test")
+            lab.settle(3)
+            assert product.read_text() == "d00d\n"
+            board.reset("test")
+            lab.settle(3)
+            assert product.read_text() == "c00d\n"
+
+
+def test_a_pyusb_scan_returns_once_the_bus_shows_what_it_sees() -> None:
+    # a change made while the bus answers an ioctl (uhubctl cutting a port) is made on the bus's
+    # own thread; the rig's next scan waits for it, so the program it starts next agrees with it
+    with Lab() as lab:
+        bus = lab.programs.bus if lab.programs is not None else None
+        if bus is None:
+            pytest.skip("no umockdev bus here")
+        board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        product = Path(bus.root) / "sys/bus/usb/devices/1-1.2/idProduct"
+        for _ in range(20):
+            bus._answering.now = True  # as in a lane answering uhubctl's request
+            with lab.clock.lock:
+                board.power_off()
+            bus._answering.now = False
+            assert usb.core.find(idVendor=0x2B04) is None
+            assert not product.exists()
+            with lab.clock.lock:
+                board.power_on()
+            lab.settle(3)
+            assert usb.core.find(idVendor=0x2B04) is not None and product.read_text() == "c00d\n"
