@@ -7,7 +7,7 @@ the real uhubctl and dfu-util switch the lab's ports and write its boards throug
 bench. A stand-in (rig.sim.tools, rig.sim.fake_tools) is first on PATH only for a program that
 cannot run here: pyocd (no debug probe to emulate), the Particle CLI (node; its own tier,
 tests_cli/), and uhubctl or dfu-util on a host without them or without umockdev — a fresh machine
-running the README's main command. `stand_ins` says which, and the run says so.
+running the README's main command. `stand_ins_here()` says which; `rig matrix --sim` prints it.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def why_no_bus() -> str:
     """Why a umockdev bus cannot be built here ("" when it can)."""
     if not box_env.preload_available():
         return "umockdev's preload library is not installed (Debian: umockdev)"
-    from rig.sim.usb_bridge import bed_folder, umockdev
+    from rig.sim.usb_sysfs import bed_folder, umockdev
 
     folder = bed_folder()
     if len(folder) + len(SOCKET_TAIL) > SUN_PATH_MAX:  # its ioctl sockets live in the test bed

@@ -15,7 +15,6 @@ import errno
 import os
 import queue
 import struct
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rig.signals import held
-from rig.sim import hub_usb, udev_props
+from rig.sim import hub_usb, udev_props, usb_sysfs
 from rig.sim import usb_descriptors as usbd
 from rig.sim.board import Board
-from rig.sim.box_env import PRELOAD, BridgeError, preloaded
+from rig.sim.box_env import PRELOAD, preloaded
 from rig.sim.control import Stall
 from rig.sim.dfu import DfuStall
 from rig.sim.hub import Hub
@@ -38,47 +37,8 @@ from rig.sim.usbdevfs import Usbdevfs
 if TYPE_CHECKING:
     from rig.sim.lab import Lab, SimSlot
 
-ROOT_HUB = "usb1"
-RAM_FOLDER = "/dev/shm"
+ROOT_HUB = usb_sysfs.ROOT_HUB
 SETTLE_TIMEOUT = 30.0  # wall seconds for the bus to catch up with its boards
-
-
-def umockdev() -> Any:
-    """The GObject introspection module of umockdev; BridgeError when it cannot be loaded."""
-    try:
-        import gi
-
-        gi.require_version("UMockdev", "1.0")
-        from gi.repository import UMockdev
-    except (ImportError, ValueError) as exc:
-        raise BridgeError(
-            f"umockdev is not available ({exc}): install the Debian packages umockdev and "
-            "gir1.2-umockdev-1.0 and the project's 'bench' extra (PyGObject)."
-        ) from None
-    return UMockdev
-
-
-def bed_folder() -> str:
-    """Where test beds go: a RAM folder where there is one (a board's files are written anew at every
-    re-enumeration: on this project's disk-backed /tmp a re-enumeration cost 19 ms of system time,
-    in /dev/shm 2 ms), else the temp folder.
-    """
-    if os.path.isdir(RAM_FOLDER) and os.access(RAM_FOLDER, os.W_OK | os.X_OK):
-        return RAM_FOLDER
-    return tempfile.gettempdir()
-
-
-def _new_testbed(module: Any) -> Any:
-    """A umockdev test bed in `bed_folder()` (GLib takes its temp folder from TMPDIR, once per process)."""
-    before = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = bed_folder()
-    try:
-        return module.Testbed.new()
-    finally:
-        if before is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = before
 
 
 class _NodePort:
@@ -122,8 +82,8 @@ class UsbBridge:
         self.lab = lab
         self.ttys = ttys  # CDC ports as /dev/ttyACM<N> (off where the lab's sim:// ports serve them)
         self._events = preloaded()  # umockdev sends uevents only from a process under its preload
-        self._umockdev = umockdev()
-        self.testbed = _new_testbed(self._umockdev)
+        self._umockdev = usb_sysfs.umockdev()
+        self.testbed = usb_sysfs.new_testbed(self._umockdev)
         self._nodes: dict[str, _Node] = {}
         self._handlers: dict[str, Any] = {}
         self.usbdevfs = Usbdevfs()
@@ -208,71 +168,12 @@ class UsbBridge:
     def _add_usb(
         self, node: _Node, devnum: int, device: bytes, config: bytes, attrs: dict[str, str], props: dict[str, str]
     ) -> str:
-        dev = usbd.unpack(usbd.DEVICE, device)
-        cfg = usbd.unpack(usbd.CONFIGURATION, config)
-        devnode = f"/dev/bus/usb/001/{devnum:03d}"
-        devpath = "0" if node.name == ROOT_HUB else node.name.partition("-")[2]
-        attributes = {
-            "busnum": "1",
-            "devnum": str(devnum),
-            "devpath": devpath,
-            "speed": "12" if node.name != ROOT_HUB else "480",
-            "version": " 2.00",
-            "idVendor": f"{dev['idVendor']:04x}",
-            "idProduct": f"{dev['idProduct']:04x}",
-            "bcdDevice": f"{dev['bcdDevice']:04x}",
-            "bDeviceClass": f"{dev['bDeviceClass']:02x}",
-            "bDeviceSubClass": f"{dev['bDeviceSubClass']:02x}",
-            "bDeviceProtocol": f"{dev['bDeviceProtocol']:02x}",
-            "bMaxPacketSize0": str(dev["bMaxPacketSize0"]),
-            "bNumConfigurations": "1",
-            "bConfigurationValue": "1",
-            "bNumInterfaces": f"{cfg['bNumInterfaces']:2d}",
-            "bmAttributes": f"{cfg['bmAttributes']:02x}",
-            "bMaxPower": f"{cfg['bMaxPower'] * 2}mA",
-            "maxchild": "0",
-            "removable": "removable",
-            "configuration": "",
-            "rx_lanes": "1",
-            "tx_lanes": "1",
-            "dev": f"189:{devnum - 1}",
-            **attrs,
-        }
-        properties = {
-            "DEVNAME": devnode,
-            "DEVTYPE": "usb_device",
-            "BUSNUM": "001",
-            "DEVNUM": f"{devnum:03d}",
-            "MAJOR": "189",
-            "MINOR": str(devnum - 1),
-            "PRODUCT": f"{dev['idVendor']:x}/{dev['idProduct']:x}/{dev['bcdDevice']:x}",
-            "TYPE": f"{dev['bDeviceClass']}/{dev['bDeviceSubClass']}/{dev['bDeviceProtocol']}",
-            **udev_props.usb_device(node.name, dev),  # udev's own: the box has no udevd to add them
-            **props,
-        }
-        syspath = f"{node.parent or '/sys/devices'}/{node.name}"
-        record = [f"P: {syspath[4:]}", f"N: {devnode[5:]}", "E: SUBSYSTEM=usb"]
-        record += [f"E: {k}={v}" for k, v in properties.items()]
-        record += [f"A: {k}={v}\\n" for k, v in attributes.items()]  # sysfs text ends with a newline
-        record.append(f"H: descriptors={(device + config).hex()}")
-        for alts in usbd.parse_configuration(config)[1]:  # the interfaces, as the kernel lists them
-            f = alts[0].fields
-            cls = (f["bInterfaceClass"], f["bInterfaceSubClass"], f["bInterfaceProtocol"])
-            interface = f"{'1-0' if node.name == ROOT_HUB else node.name}:1.{f['bInterfaceNumber']}"
-            record += ["", f"P: {syspath[4:]}/{interface}", "E: SUBSYSTEM=usb"]
-            record += ["E: DEVTYPE=usb_interface", f"E: INTERFACE={cls[0]}/{cls[1]}/{cls[2]}"]
-            record += [f"E: {k}={v}" for k, v in udev_props.interface(interface, cls[0]).items()]
-            record += [
-                f"A: bInterfaceNumber={f['bInterfaceNumber']:02x}\\n",
-                f"A: bNumEndpoints={f['bNumEndpoints']:02x}\\n",
-            ]
-            record += [f"A: bInterfaceClass={cls[0]:02x}\\n", f"A: bInterfaceSubClass={cls[1]:02x}\\n"]
-            record += [f"A: bInterfaceProtocol={cls[2]:02x}\\n", "A: bAlternateSetting= 0\\n"]
+        syspath, devnode, record = usb_sysfs.device_record(node.name, node.parent, devnum, device, config, attrs, props)
         # The ioctl socket first, then the device with its node and descriptors in one go: the one
         # "add" uevent comes last, so a program that reacts to it finds everything in place.
         self._detach(devnode)  # the address is used again: its old handler goes
         self._attach(devnode, node.key, node.generation)
-        self.testbed.add_from_string("\n".join(record) + "\n")
+        self.testbed.add_from_string(record)
         node.syspath, node.devnode, node.devnum = syspath, devnode, devnum
         return syspath
 
@@ -346,12 +247,9 @@ class UsbBridge:
         Unlike the kernel, N is never used twice (umockdev keeps a removed pty node's name).
         """
         number, self._next_acm = self._next_acm, self._next_acm + 1  # umockdev cannot make a pty node twice
-        name, interface = f"ttyACM{number}", f"{node.name}:1.0"
-        path = f"{node.syspath}/{interface}/tty/{name}"
-        record = [f"P: {path[4:]}", f"N: {name}", "E: SUBSYSTEM=tty", f"E: DEVNAME=/dev/{name}", "E: MAJOR=166"]
-        record += [f"E: MINOR={number}", f"A: dev=166:{number}\\n", f"L: device=../../../{interface}"]
-        record += [f"E: {k}={v}" for k, v in udev_props.tty(interface, usb_props).items()]
-        self.testbed.add_from_string("\n".join(record) + "\n")
+        name = f"ttyACM{number}"
+        path, record = usb_sysfs.tty_record(str(node.syspath), node.name, number, usb_props)
+        self.testbed.add_from_string(record)
         pump = PtyBridge(slot.board, slot.serial, master=self.testbed.get_dev_fd(f"/dev/{name}"), path=f"/dev/{name}")
         pump.start()
         node.tty = (path, number, pump)

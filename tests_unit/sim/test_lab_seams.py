@@ -18,7 +18,7 @@ import serial.tools.list_ports
 import usb.backend.libusb1
 import usb.core
 
-from rig.sim import host_programs, registry, usb_bridge
+from rig.sim import host_programs, registry, usb_sysfs
 from rig.sim.clock import SimClock
 from rig.sim.lab import CLOUD_URL_ENV, Lab
 
@@ -73,7 +73,7 @@ def test_a_host_where_the_bus_cannot_be_built_gets_stand_ins_and_is_told_why(mon
     long = long / ("x" * (70 - len(str(long)) - 1))
     long.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(long))
-    monkeypatch.setattr(usb_bridge, "RAM_FOLDER", str(long / "none"))  # no RAM folder here: the temp folder
+    monkeypatch.setattr(usb_sysfs, "RAM_FOLDER", str(long / "none"))  # no RAM folder here: the temp folder
     said = host_programs.summary()
     assert said.startswith(f"simulated lab: stand-ins for pyocd, particle, uhubctl, dfu-util (the temp folder {long} ")
     assert said.endswith("is too long for umockdev's sockets (set TMPDIR shorter))")
