@@ -1,6 +1,6 @@
 """Root conftest: registers the shared fixtures (testsupport.fixtures) for tests_unit/, tests_cli/ and
-tests_hil/, the hypothesis profiles, the unit suite's bytecode cache for its child processes, and the
-fault matrix summary (the rig plugin loads by entry point)."""
+tests_hil/, the hypothesis profiles, the unit suite's bytecode cache for its child processes, the
+installed Particle CLI on PATH, and the fault matrix summary (the rig plugin loads by entry point)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from testsupport.bytecode import remove_bytecode, share_bytecode
+from testsupport.paths import ROOT
+
+CLI_BIN = ROOT / "tools" / "particle-cli" / "node_modules" / ".bin"
 
 # The shared fixtures (firmware_dir, real_store, lab, real_lab), defined once; only the root conftest
 # may register a plugin this way.
@@ -22,8 +25,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The unit suite's children share one bytecode cache (testsupport/bytecode.py)."""
+    """The unit suite's children share one bytecode cache (testsupport/bytecode.py); the Particle CLI
+    installed by tools/particle-cli/install (with its Node.js) is on PATH, so the simulated labs run it.
+    """
     share_bytecode(config)
+    if (CLI_BIN / "particle").exists() and (CLI_BIN / "node").exists() and str(CLI_BIN) not in os.environ["PATH"]:
+        os.environ["PATH"] = f"{CLI_BIN}{os.pathsep}{os.environ['PATH']}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

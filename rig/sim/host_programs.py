@@ -3,11 +3,11 @@
 With umockdev (and PyGObject) here, the lab's boards and hubs are also on a umockdev USB bus
 (rig.sim.usb_bridge, without ttys: in-process, the serial ports are the lab's sim:// ones), and
 every program the rig starts gets the preload library and the bus's folder in its environment, so
-the real uhubctl and dfu-util switch the lab's ports and write its boards through libusb as on a
-bench. A stand-in (rig.sim.tools, rig.sim.fake_tools) is first on PATH only for a program that
-cannot run here: pyocd (no debug probe to emulate), the Particle CLI (node; its own tier,
-tests_cli/), and uhubctl or dfu-util on a host without them or without umockdev — a fresh machine
-running the README's main command. `stand_ins_here()` says which; `rig matrix --sim` prints it.
+the real uhubctl, dfu-util and Particle CLI switch the lab's ports and write its boards through
+libusb as on a bench. A stand-in (rig.sim.tools, rig.sim.fake_tools) is first on PATH only for a
+program that cannot run here: pyocd (no debug probe to emulate), and uhubctl, dfu-util or the
+Particle CLI on a host without them or without umockdev — a fresh machine running the README's
+main command. `stand_ins_here()` says which; `rig matrix --sim` prints it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rig.sim.lab import Lab
     from rig.sim.usb_bridge import UsbBridge
 
-ON_THE_BUS = ("uhubctl", "dfu-util")  # real programs that reach the boards through USB alone
+ON_THE_BUS = ("uhubctl", "dfu-util", "particle")  # real programs that reach the boards through USB alone
 SOCKET_TAIL = "/umockdev.XXXXXX/ioctl/dev/bus/usb/001/001"  # a node's ioctl socket, below the temp folder
 SUN_PATH_MAX = 107  # a Unix socket path's longest (sockaddr_un.sun_path is 108 bytes with its NUL)
 
@@ -94,14 +94,14 @@ def stand_ins_here(real: bool = True) -> tuple[list[str], str]:
 
 def _stand_ins(no_bus: str) -> tuple[list[str], str]:
     missing = [p for p in ON_THE_BUS if no_bus or not installed(p)]
-    return ["pyocd", "particle", *missing], no_bus or (f"not installed here: {', '.join(missing)}" if missing else "")
+    return ["pyocd", *missing], no_bus or (f"not installed here: {', '.join(missing)}" if missing else "")
 
 
 def summary() -> str:
     """One line for a run's start: which programs are real and which are stand-ins, and why."""
     stand_ins, why = stand_ins_here()
     real = [p for p in ON_THE_BUS if p not in stand_ins]
-    said = f"simulated lab: the real {' and '.join(real)} on a umockdev bus; " if real else "simulated lab: "
+    said = f"simulated lab: the real {', '.join(real)} on a umockdev bus; " if real else "simulated lab: "
     said += f"stand-ins for {', '.join(stand_ins)}"
     return said + (f" ({why})" if why else "")
 
