@@ -21,6 +21,12 @@ from rig.sim.board import Board, Mode
 from rig.sim.dfu import DNLOAD, GETSTATUS, DfuSe, memory_map
 from rig.sim.hub import UhubctlResult
 
+CLI_NOT_IN_DFU = (  # particle-cli 3.51, `flash --usb` with no board in DFU mode (stdout, exit 1)
+    "!!! The device needs to be in DFU mode for this command.\n\n> To put your device in DFU manually, please:\n\n"
+    "1) Press and hold both the RESET and MODE/SETUP buttons simultaneously.\n\n"
+    "2) Release only the RESET button while continuing to hold the MODE/SETUP button.\n\n"
+    "3) Release the MODE/SETUP button once the device begins to blink yellow.\n\nNo devices found\n"
+)
 DFU_UTIL_BANNER = (
     "dfu-util 0.11\n\nCopyright 2005-2009 Weston Schmidt, Harald Welte and OpenMoko Inc.\n"
     "Copyright 2010-2021 Tormod Volden and Stefan Schmidt\n"
@@ -208,9 +214,9 @@ class FakeTools:
     # ---- particle ----------------------------------------------------------------------------
 
     def particle(self, argv: list[str]) -> UhubctlResult:
-        """Particle --version | flash --usb FILE (CLI 2.x/3.x: DFU write at the module's address)."""
+        """Particle --version | flash --usb FILE (CLI 3.51's words: DFU write at the module's address)."""
         if argv[:1] == ["--version"]:
-            return UhubctlResult(stdout="3.6.0\n")
+            return UhubctlResult(stdout="3.51.0\n")
         if argv[:2] != ["flash", "--usb"] or len(argv) < 3:
             return UhubctlResult(stderr=f"particle (simulated): unsupported command {' '.join(argv)}\n", rc=1)
         try:
@@ -221,7 +227,7 @@ class FakeTools:
         with self.lock:  # type: ignore[attr-defined]
             dfu_boards = [b for b in self.boards() if b.powered and b.mode == Mode.DFU]
             if not dfu_boards:
-                return UhubctlResult(stderr="No devices found in DFU mode.\n", rc=1)
+                return UhubctlResult(stdout=CLI_NOT_IN_DFU, rc=1)
             board = dfu_boards[0]
         if module.platform_id != board.platform.id:
             return UhubctlResult(stderr=f"Module is not compatible with platform {board.platform.name}\n", rc=1)
@@ -234,4 +240,5 @@ class FakeTools:
             )
         if result.rc != 0:
             return result
-        return UhubctlResult(stdout="Flashing Device OS module...\nFlash success!\n")
+        said = f"Flashing {board.platform.name} device {board.device_id}\nFlashing {Path(argv[2]).name}\n"
+        return UhubctlResult(stdout=said + "Flash success!\n")

@@ -83,7 +83,7 @@ class UsbBridge:
         self.ttys = ttys  # CDC ports as /dev/ttyACM<N> (off where the lab's sim:// ports serve them)
         self._events = preloaded()  # umockdev sends uevents only from a process under its preload
         self._umockdev = usb_sysfs.umockdev()
-        self.testbed = usb_sysfs.new_testbed(self._umockdev)
+        self.testbed = usb_sysfs.take_testbed(self._umockdev)
         self._nodes: dict[str, _Node] = {}
         self._handlers: dict[str, Any] = {}
         self.usbdevfs = Usbdevfs()
@@ -132,7 +132,7 @@ class UsbBridge:
         return str(self._nodes[hub].syspath)
 
     def stop(self) -> None:
-        """Stop following the boards, stop the tty pumps and remove the test bed folder."""
+        """Stop following the boards, stop the tty pumps and empty the test bed (removed at exit)."""
         with self.lab.clock.lock:
             for slot in self.lab.slots.values():
                 slot.board.listeners[:] = [f for f in slot.board.listeners if f not in self._listeners]
@@ -145,7 +145,7 @@ class UsbBridge:
         for devnode in list(self._handlers):
             self._detach(devnode)
         self.usbdevfs.close()
-        self.testbed.clear()
+        usb_sysfs.give_back(self.testbed)
         del self.testbed
 
     def _add_hub(self, name: str, parent: str | None, ports: int) -> str:

@@ -8,16 +8,24 @@ the bench in a box has no udevd.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
+import shutil
 import tempfile
+import threading
+from pathlib import Path
 from typing import Any
 
 from rig.sim import udev_props
 from rig.sim import usb_descriptors as usbd
-from rig.sim.box_env import BridgeError
+from rig.sim.box_env import BridgeError, preloaded
 
 ROOT_HUB = "usb1"
 RAM_FOLDER = "/dev/shm"
+_POOL_LOCK = threading.Lock()
+_FREE: list[Any] = []  # emptied test beds, for this process's next bus
+_MADE: list[str] = []  # the folders of the test beds this process made
 
 
 def umockdev() -> Any:
@@ -36,26 +44,67 @@ def umockdev() -> Any:
 
 
 def bed_folder() -> str:
-    """Where test beds go: a RAM folder where there is one (a board's files are written anew at every
-    re-enumeration: on this project's disk-backed /tmp a re-enumeration cost 19 ms of system time,
-    in /dev/shm 2 ms), else the temp folder.
+    """Where test beds go: TMPDIR when it is set, else a RAM folder where there is one (a board's files
+    are written anew at every re-enumeration: on this machine's disk-backed /tmp a re-enumeration
+    cost 19 ms of system time, in /dev/shm 2 ms), else the temp folder.
     """
+    if os.environ.get("TMPDIR"):
+        return tempfile.gettempdir()
     if os.path.isdir(RAM_FOLDER) and os.access(RAM_FOLDER, os.W_OK | os.X_OK):
         return RAM_FOLDER
     return tempfile.gettempdir()
 
 
-def new_testbed(module: Any) -> Any:
-    """A umockdev test bed in `bed_folder()` (GLib takes its temp folder from TMPDIR, once per process)."""
-    before = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = bed_folder()
-    try:
-        return module.Testbed.new()
-    finally:
-        if before is None:
-            os.environ.pop("TMPDIR", None)
+def take_testbed(module: Any) -> Any:
+    """An empty umockdev test bed: one this process gave back, else a new one in `bed_folder()`.
+
+    umockdev 0.17 does not free a test bed's file descriptors when it goes (two per test bed), and
+    a process that makes a lab per test (the unit suite) ran out of them: test beds are kept for
+    the process's next bus instead, and their folders removed when it exits.
+    """
+    with _POOL_LOCK:
+        bed = _FREE.pop() if _FREE else None
+    if bed is None:
+        before = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = bed_folder()  # GLib takes its temp folder from TMPDIR, once per process
+        try:
+            bed = module.Testbed.new()
+        finally:
+            if before is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = before
+        with _POOL_LOCK:
+            if not _MADE:
+                atexit.register(_remove_folders)
+            _MADE.append(str(bed.get_root_dir()))
+    if preloaded():  # this process's own /sys and /dev are this test bed's (a served bench)
+        os.environ["UMOCKDEV_DIR"] = str(bed.get_root_dir())
+    else:  # Testbed.new() set it for the whole process; the programs the rig starts get it explicitly
+        os.unsetenv("UMOCKDEV_DIR")
+    return bed
+
+
+def give_back(bed: Any) -> None:
+    """An emptied test bed (its devices removed, no ioctl handler attached) for the process's next bus."""
+    bed.clear()
+    root = Path(bed.get_root_dir())
+    for leftover in root.iterdir():  # the tree umockdev keeps: sockets, pty links, ticket files
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
         else:
-            os.environ["TMPDIR"] = before
+            leftover.unlink(missing_ok=True)
+    with _POOL_LOCK:
+        _FREE.append(bed)
+
+
+def _remove_folders() -> None:
+    """At exit: the kept test beds go, and umockdev removes their folders (it aborts the process
+    when one it still holds was removed under it, so the folders are left to it).
+    """
+    with _POOL_LOCK:
+        _FREE.clear()
+    gc.collect()
 
 
 def device_record(

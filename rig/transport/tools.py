@@ -49,7 +49,8 @@ def run(
         out = exc.stdout.decode(errors="replace")
         if ok_text and ok_text in out:
             return out  # particle-cli treats this text as success even on a non-zero exit (§5.5)
-        raise tool_failed(program, exc.exit_code, exc.stderr.decode(errors="replace")) from None
+        said = exc.stderr.decode(errors="replace") or out  # particle-cli says why on stdout
+        raise tool_failed(program, exc.exit_code, said) from None
 
 
 def finished(cmd: sh.Command, args: list[str] | tuple[str, ...], timeout: float, **options: Any) -> str:
@@ -81,7 +82,7 @@ def finished(cmd: sh.Command, args: list[str] | tuple[str, ...], timeout: float,
 
 
 def tool_failed(program: str, exit_code: int, stderr: str) -> ToolError:
-    """The one-sentence error of a program that failed: its last line on stderr, else its exit code."""
+    """The one-sentence error of a program that failed: the last line it said, else its exit code."""
     err = stderr.strip().splitlines()
     reason = err[-1] if err else f"exit code {exit_code}"
     return ToolError(f"{program} failed: {reason.removeprefix(program + ': ')}")

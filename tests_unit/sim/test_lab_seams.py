@@ -6,6 +6,7 @@ import gc
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,7 +45,34 @@ def test_install_and_uninstall_restore_everything() -> None:
         bus_dir = Path(lab.programs.bus.root) if lab.programs.bus else None
     assert _seams() == before
     assert registry.lookup(board.device_id) is None
-    assert not tools_dir.exists() and (bus_dir is None or not bus_dir.exists())
+    assert not tools_dir.exists() and (bus_dir is None or list(bus_dir.iterdir()) == [])  # kept, empty
+
+
+def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left(tmp_path: Path) -> None:
+    # umockdev does not free a test bed's descriptors: a process that made a lab per test ran out
+    code = (
+        "import os, sys\n"
+        "from rig.sim.lab import Lab\n"
+        "fds = lambda: len(os.listdir('/proc/self/fd'))\n"
+        "counts = []\n"
+        "for i in range(40):\n"
+        "    with Lab() as lab:\n"
+        "        board = lab.add_board('b', 'boron', '2.3.1')\n"
+        "        board.reset('test'); lab.settle(3)\n"
+        "        root = lab.programs.bus.root if lab.programs.bus else ''\n"
+        "    counts.append(fds())\n"
+        "print(root, counts[5], counts[-1])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TMPDIR"} | {"TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, check=True
+    )
+    root, early, late = done.stdout.split()
+    if not root:
+        pytest.skip("no umockdev bus here")
+    assert Path(root).parent == tmp_path and not Path(root).exists()  # TMPDIR, when set, holds the test beds
+    assert int(late) == int(early)  # one test bed, reused
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_real_uhubctl_and_dfu_util_run_where_the_host_has_them() -> None:

@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 import sh
 
+from rig.firmware.build import build
+from rig.firmware.format import ModuleFunction as F
+from rig.firmware.synthetic import user_app
+from rig.firmware.versions import module_version
+from rig.sim.board import Mode
 from rig.sim.lab import Lab
 from rig.transport.errors import ToolError
 from rig.transport.tools import DfuUtil, ParticleCli, PyOcd, finished, run
@@ -140,3 +145,26 @@ def test_a_fast_program_s_whole_output_and_failure_reason_come_back() -> None:
         assert finished(sh.Command("/bin/echo"), ["hello world"], timeout=30) == "hello world\n"
         with pytest.raises(ToolError, match=r"failed: the reason$"):
             run("/bin/sh", "-", ["-c", "echo the reason >&2; exit 3"], timeout=30)
+
+
+@pytest.mark.parametrize("real", [True, False], ids=["real particle-cli", "stand-in"])
+def test_particle_flash_usb_says_what_the_real_cli_says(real: bool, tmp_path: Path) -> None:
+    app = tmp_path / "app.bin"
+    app.write_bytes(build(user_app("boron", module_version("2.3.1"), version=42)))
+    with Lab(real_programs=real) as lab:
+        assert lab.programs is not None
+        if real and "particle" in lab.programs.stand_ins.handlers:
+            pytest.skip(f"the real Particle CLI cannot run here: {lab.programs.why or 'it is not on PATH'}")
+        board = lab.add_board("b", "boron", "2.3.1")
+        with pytest.raises(ToolError) as refused:
+            ParticleCli().flash_usb(str(app))
+        assert str(refused.value) == "particle failed: No devices found"  # the CLI says it on stdout
+        board.backup_request = "dfu"
+        board.reset("test")
+        lab.settle(3)
+        said = ParticleCli().flash_usb(str(app))
+        assert said == f"Flashing boron device {board.device_id}\nFlashing app.bin\nFlash success!\n"
+        lab.settle(5)
+        with lab.clock.lock:
+            apps = [m for m in board.installed() if m.function == F.USER_PART]
+        assert board.mode == Mode.NORMAL and apps[0].module is not None and apps[0].module.data == app.read_bytes()
