@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,19 +23,29 @@ from rig.sim.lab import Lab
 from rig.sim.serve import serve_forever
 
 
-@pytest.mark.skipif(shutil.which("sb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
-def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
-    lab = Lab(time_scale=0.2)  # sb runs in real time: the receiver's 5 s timeouts take 1 s, ample under load
-    board = lab.add_board("p", "photon", "2.2.0")
+@contextmanager
+def serving(lab: Lab, ready: Callable[[str], bool]) -> Iterator[list[str]]:
+    """`serve_forever` in a thread for the block, which starts once a printed line is `ready`."""
     lines: list[str] = []
     stop = threading.Event()
     thread = threading.Thread(target=serve_forever, args=(lab, lines.append, stop), daemon=True)
     thread.start()
     try:
         for _ in range(500):
-            if any("serial /dev/" in line for line in lines):
+            if any(ready(line) for line in lines):
                 break
-            lab.clock.sleep(0.2)  # modelled seconds (40 ms of wall time)
+            stop.wait(0.05)
+        yield lines
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+@pytest.mark.skipif(shutil.which("sb") is None, reason="lrzsz is not installed (apt-get install lrzsz)")
+def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
+    lab = Lab(time_scale=0.2)  # sb runs in real time: the receiver's 5 s timeouts take 1 s, ample under load
+    board = lab.add_board("p", "photon", "2.2.0")
+    with serving(lab, lambda line: "serial /dev/" in line) as lines:
         path = next(line.split("serial ")[1].split()[0] for line in lines if "serial /dev/" in line)
         app = build(user_app("photon", 2202, seed=42))
         (tmp_path / "app.bin").write_bytes(app)
@@ -68,9 +80,6 @@ def test_lrzsz_sb_flashes_a_board_through_the_pty(tmp_path: Path) -> None:
         with lab.clock.lock:
             apps = [m for m in board.installed() if m.function == F.USER_PART]
         assert apps[0].module is not None and apps[0].module.data == app
-    finally:
-        stop.set()
-        thread.join(10)
     assert lines[-1] == "bench stopped"
 
 
@@ -118,15 +127,7 @@ def test_rig_sim_serve_rejects_a_bad_devices_file(tmp_path: Path) -> None:
 def test_the_printed_export_line_lets_another_shell_reach_the_bench() -> None:
     lab = Lab(time_scale=0.2)
     board = lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
-    lines: list[str] = []
-    stop = threading.Event()
-    thread = threading.Thread(target=serve_forever, args=(lab, lines.append, stop), daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if any(line.startswith("  export ") for line in lines):
-                break
-            stop.wait(0.05)
+    with serving(lab, lambda line: line.startswith("  export ")) as lines:
         export = next(line.strip() for line in lines if line.startswith("  export "))
         env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "UMOCKDEV_DIR", "RIG_SIM_SOCKET")}
         shell = subprocess.run(
@@ -139,6 +140,3 @@ def test_the_printed_export_line_lets_another_shell_reach_the_bench() -> None:
         )
         assert f"Port 2: 0103 power enable connect [2b04:c00d Particle Boron {board.device_id}]" in shell.stdout
         assert shell.returncode == 0, shell.stderr  # pyocd: a stand-in, reached through the PATH it exports
-    finally:
-        stop.set()
-        thread.join(10)
