@@ -48,7 +48,7 @@ def test_install_and_uninstall_restore_everything() -> None:
     assert not tools_dir.exists() and (bus_dir is None or list(bus_dir.iterdir()) == [])  # kept, empty
 
 
-def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left(tmp_path: Path) -> None:
+def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left() -> None:
     # umockdev does not free a test bed's descriptors: a process that made a lab per test ran out
     code = (
         "import os, sys\n"
@@ -61,18 +61,22 @@ def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left(tmp_
         "        board.reset('test'); lab.settle(3)\n"
         "        root = lab.programs.bus.root if lab.programs.bus else ''\n"
         "    counts.append(fds())\n"
-        "print(root, counts[5], counts[-1])\n"
+        "print(f'{root}|{counts[5]}|{counts[-1]}')\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "TMPDIR"} | {"TMPDIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, check=True
-    )
-    root, early, late = done.stdout.split()
-    if not root:
-        pytest.skip("no umockdev bus here")
-    assert Path(root).parent == tmp_path and not Path(root).exists()  # TMPDIR, when set, holds the test beds
-    assert int(late) == int(early)  # one test bed, reused
-    assert list(tmp_path.iterdir()) == []
+    folder = Path(tempfile.mkdtemp(prefix="bus-", dir="/tmp"))  # short: umockdev's sockets live in it
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "TMPDIR"} | {"TMPDIR": str(folder)}
+        run = [sys.executable, "-c", code]
+        done = subprocess.run(run, check=False, capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+        root, early, late = done.stdout.strip().split("|")
+        if not root:
+            pytest.skip("no umockdev bus here")
+        assert Path(root).parent == folder and not Path(root).exists()  # TMPDIR, when set, holds the test beds
+        assert int(late) == int(early)  # one test bed, reused
+        assert list(folder.iterdir()) == []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_real_uhubctl_and_dfu_util_run_where_the_host_has_them() -> None:
