@@ -103,7 +103,7 @@ def summary() -> str:
     real = [p for p in ON_THE_BUS if p not in stand_ins]
     said = f"simulated lab: the real {', '.join(real)} on a umockdev bus; " if real else "simulated lab: "
     said += f"stand-ins for {', '.join(stand_ins)}"
-    return said + (f" ({why})" if why else "")
+    return said + (f" ({why.rstrip('.')})" if why else "")
 
 
 def start(lab: Lab, real: bool, ttys: bool = False) -> HostPrograms:
