@@ -34,8 +34,14 @@ def with_preload(env: dict[str, str]) -> dict[str, str]:
 
 
 def preloaded() -> bool:
-    """True when this process runs with umockdev's preload library (a served USB bench needs it)."""
-    return PRELOAD in os.environ.get("LD_PRELOAD", "").split()
+    """True when this process runs with umockdev's preload library (a served USB bench needs it): the
+    library mapped into it, not LD_PRELOAD, which a simulated lab sets for the programs it starts.
+    """
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("libumockdev-preload" in line for line in maps)
+    except OSError:
+        return PRELOAD in os.environ.get("LD_PRELOAD", "").split()
 
 
 def spread_event_sockets(root: str, stride: int = 16, slots: int = 48) -> None:

@@ -55,7 +55,8 @@ class HostPrograms:
     def settle(self) -> None:
         """Wait (bounded) until the bus shows every change of the boards so far."""
         if self.bus is not None and not self.bus.settle():
-            raise BridgeError("the simulated lab's USB bus fell behind its boards (a bug in rig/sim/usb_bridge.py)")
+            why = self.bus.failure or "it fell behind its boards"
+            raise BridgeError(f"The simulated lab's USB bus failed: {why} (a bug in rig/sim/usb_bridge.py).")
 
     def stop(self) -> None:
         """Stop the stand-ins and take the bus down."""
@@ -115,7 +116,11 @@ def start(lab: Lab, real: bool, ttys: bool = False) -> HostPrograms:
         from rig.sim.usb_bridge import UsbBridge
 
         bus = UsbBridge(lab, ttys=ttys)
-        bus.start()
+        try:
+            bus.start()
+        except BaseException:  # half built (or a stop signal): taken down, its test bed given back
+            bus.stop()
+            raise
     fakes = FakeTools(lambda: [s.board for s in lab.slots.values()], lab.clock.lock, lab.probes, lab.location_of)
     every: dict[str, Handler] = {
         "pyocd": fakes.pyocd,

@@ -16,6 +16,7 @@ from rig.sim.board import Board
 from rig.sim.clock import SimClock
 
 USAGE_HINT = "Run with -h to get usage info.\n"
+STUCK_HOLD = 120.0  # wall seconds a stuck hub request is held at most (the rig's uhubctl timeout: 20 s)
 PLANS: dict[str, list[bool | None]] = {  # -a ACTION: the port power steps (None: toggle)
     "off": [False],
     "0": [False],
@@ -75,9 +76,13 @@ class HubBank:
     hung: threading.Event = field(default_factory=threading.Event)  # set once a call has got stuck
 
     def stick(self) -> None:
-        """A hub request (and the uhubctl that sent it) stuck for good, until the lab closes."""
+        """A hub request (and the uhubctl that sent it) stuck until the lab closes, or for STUCK_HOLD
+        wall seconds, long past any caller's timeout: on the USB bus a stuck request holds one of its
+        lanes (umockdev does not say when the program behind it was killed), and a night of them
+        held every lane, after which no program could talk to any board.
+        """
         self.hung.set()
-        self.release_hangs.wait()
+        self.release_hangs.wait(STUCK_HOLD)
 
     def _hang(self) -> UhubctlResult:
         self.stick()
@@ -173,22 +178,31 @@ class HubBank:
         steps = PLANS[action]
         delay = float(opts.get("d", "2"))
         hub = hubs[0]
-        hangs = hub.hangs_now()
         for i, target in enumerate(steps):
             if i:
-                if hangs:
-                    return self._hang()
                 self.clock.sleep(delay)
             with self.clock.lock:
                 blocks("Current")
-                for p in ports:
-                    if p <= hub.ports:
-                        self.set_power(hub, p, (not hub.is_on(p)) if target is None else target)
-                out.append(f"Sent power {'on' if hub.is_on(ports[0]) else 'off'} request")
-                blocks("New")
-        if hangs and len(steps) == 1:
-            return self._hang()
+                stuck = self._switch(hub, ports, target)
+                if not stuck:
+                    out.append(f"Sent power {'on' if hub.is_on(ports[0]) else 'off'} request")
+                    blocks("New")
+            if stuck:  # the request is not completed: uhubctl stays in it (the lab lock let go)
+                return self._hang()
         return UhubctlResult(stdout="\n".join(out) + "\n")
+
+    def _switch(self, hub: Hub, ports: list[int], target: bool | None) -> bool:
+        """Switch the ports one request at a time, none for a port already there (as the USB bus sees
+        uhubctl); True when a request got stuck (the ports after it are left as they were).
+        """
+        for port in ports:
+            want = (not hub.is_on(port)) if target is None else target
+            if port > hub.ports or hub.is_on(port) == want:
+                continue
+            self.set_power(hub, port, want)
+            if hub.hangs_now():
+                return True
+        return False
 
     def set_power(self, hub: Hub, port: int, on: bool) -> None:
         """Switch a port; the board on it loses or gets power."""

@@ -93,6 +93,7 @@ class UsbBridge:
         self._answering = threading.local()  # `now` while this thread answers an ioctl
         self._listeners: list[Callable[[Board], None]] = []
         self._pending = 0  # changes queued and not yet made to the tree
+        self.failure = ""  # a change the following thread could not make
         self._settled = threading.Condition()
         self._thread = threading.Thread(target=self._follow, name="usb-bridge", daemon=True)
 
@@ -200,10 +201,13 @@ class UsbBridge:
             self._pending += 1
         self._changes.put(name)
 
-    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
-        """Wait until the tree shows every change queued so far; False if it did not within `timeout`."""
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until the tree shows every change queued so far; False if it did not within `timeout`
+        (SETTLE_TIMEOUT) or could not show one (`failure` says which).
+        """
         with self._settled:
-            return self._settled.wait_for(lambda: self._pending == 0, timeout)
+            done = self._settled.wait_for(lambda: self._pending == 0, SETTLE_TIMEOUT if timeout is None else timeout)
+        return done and not self.failure
 
     def _follow(self) -> None:
         while (name := self._changes.get()) is not None:
@@ -213,6 +217,8 @@ class UsbBridge:
                 else:
                     with self.lab.clock.lock:
                         self._sync(name)
+            except Exception as exc:  # the bus goes on following the other boards; settle() names it
+                self.failure = f"the USB bus could not follow board {name}: {exc!r}"
             finally:
                 with self._settled:
                     self._pending -= 1

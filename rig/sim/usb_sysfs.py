@@ -86,7 +86,11 @@ def take_testbed(module: Any) -> Any:
 
 
 def give_back(bed: Any) -> None:
-    """An emptied test bed (its devices removed, no ioctl handler attached) for the process's next bus."""
+    """An emptied test bed (its devices removed, no ioctl handler attached) for the process's next bus.
+
+    umockdev's `clear()` also takes the default ioctl socket: a program of the next bus that opens a
+    /dev node without a socket of its own is ended by the preload. Every node the bridge makes has one.
+    """
     bed.clear()
     root = Path(bed.get_root_dir())
     for leftover in root.iterdir():  # the tree umockdev keeps: sockets, pty links, ticket files

@@ -225,3 +225,17 @@ def test_a_pyusb_scan_returns_once_the_bus_shows_what_it_sees() -> None:
                 board.power_on()
             lab.settle(3)
             assert usb.core.find(idVendor=0x2B04) is not None and product.read_text() == "c00d\n"
+
+
+def test_a_lab_opened_and_closed_inside_another_leaves_the_outer_bus_as_it_was() -> None:
+    with Lab() as outer:
+        if outer.programs is None or outer.programs.bus is None:
+            pytest.skip("no umockdev bus here")
+        board = outer.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        with Lab() as inner:  # its process is not under the preload, whatever LD_PRELOAD the outer set
+            inner.add_board("c", "photon", "2.3.1", hub="1-1", port=2)
+            assert inner.programs is not None and inner.programs.bus is not None
+            assert not inner.programs.bus._events
+        assert os.environ["UMOCKDEV_DIR"] == outer.programs.bus.root
+        listing = subprocess.run(["uhubctl", "-l", "1-1"], check=True, capture_output=True, text=True, timeout=30)
+        assert f"[2b04:c00d Particle Boron {board.device_id}]" in listing.stdout
