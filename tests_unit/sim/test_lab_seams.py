@@ -20,6 +20,7 @@ import usb.backend.libusb1
 import usb.core
 
 from rig.sim import host_programs, registry, usb_sysfs
+from rig.sim.box_env import BridgeError
 from rig.sim.clock import SimClock
 from rig.sim.lab import CLOUD_URL_ENV, Lab
 
@@ -239,3 +240,22 @@ def test_a_lab_opened_and_closed_inside_another_leaves_the_outer_bus_as_it_was()
         assert os.environ["UMOCKDEV_DIR"] == outer.programs.bus.root
         listing = subprocess.run(["uhubctl", "-l", "1-1"], check=True, capture_output=True, text=True, timeout=30)
         assert f"[2b04:c00d Particle Boron {board.device_id}]" in listing.stdout
+
+
+def test_a_change_the_bus_could_not_make_is_named_at_the_next_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Lab() as lab:
+        bus = lab.programs.bus if lab.programs is not None else None
+        if bus is None:
+            pytest.skip("no umockdev bus here")
+        board = lab.add_board("b", "boron", "2.3.1")
+
+        def broken(name: str) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(bus, "_sync", broken)
+        bus._answering.now = True  # as in a lane answering uhubctl's request
+        with lab.clock.lock:
+            board.power_off()
+        bus._answering.now = False
+        with pytest.raises(BridgeError, match=r"could not follow board b: .*No space left on device"):
+            usb.core.find(idVendor=0x2B04)
