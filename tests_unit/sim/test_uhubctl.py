@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sh
 
-from rig.sim import hub
 from rig.sim.board import Mode
 from rig.sim.lab import Lab
 
@@ -163,20 +161,3 @@ def test_port_that_does_not_cut_power(bench: Lab) -> None:
     board.faults.port_keeps_power = True
     uhubctl("-l", "1-1", "-p", "3", "-a", "off")
     assert board.mode == Mode.NORMAL and board.usb_present
-
-
-def test_killed_hanging_calls_give_the_bus_back(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    # a request stuck in a hub holds one of the bus's lanes: a night of killed uhubctl calls held them
-    # all, and then no program could talk to any board
-    if not uses_real(lab):
-        pytest.skip("the stand-in has no lanes")
-    assert lab.programs is not None and lab.programs.bus is not None
-    monkeypatch.setattr(lab.programs.bus.usbdevfs, "_lanes", ThreadPoolExecutor(2, thread_name_prefix="usbdevfs"))
-    monkeypatch.setattr(hub, "STUCK_HOLD", 3.0)  # held past the callers' 2 s timeout, then let go
-    lab.add_board("boron", "boron", "2.3.1", hub="1-1", port=3)
-    lab.hubs.hub("1-1").hang = True
-    for action in ("off", "on", "off", "on"):
-        with pytest.raises(sh.TimeoutException):
-            sh.Command("uhubctl")("-l", "1-1", "-p", "3", "-a", action, _timeout=2)
-    lab.hubs.hub("1-1").hang = False
-    assert "Port 3:" in uhubctl("-l", "1-1", "-p", "3")
