@@ -186,8 +186,8 @@ def _on_one_boron(tmp_path: Path, name: str, tests: str, path_timeout: str) -> s
 
 
 def test_the_watchdog_also_ends_a_fixture_that_hangs_in_set_up_or_teardown(tmp_path: Path) -> None:
-    # 4 s: the watchdog must cut the fixtures' 120 s hangs, not the claim and the uhubctl call before them
-    # (a program killed inside an ioctl can leave umockdev's bus without answers: docs/bench-in-a-box.md)
+    # 4 s: the watchdog must cut the fixtures' 120 s hangs, not the claim and the uhubctl call before
+    # them on a loaded machine (the test is about the fixtures)
     done = _on_one_boron(tmp_path, "test_fixtures_hang.py", HANGING_FIXTURES, path_timeout="4")
     out = done.stdout
     # one traceback per hung fixture (the summary lines below may or may not repeat the reason: terminal width)

@@ -304,7 +304,12 @@ class UsbBridge:
         self._handlers[devnode] = handler
 
     def _follow_client(self, client: Any) -> None:
-        """Forget a client's unreaped URBs when it disconnects (umockdev never emits client-vanished)."""
+        """A new client starts with no URBs; a client that disconnects leaves none (no client-vanished here)."""
+        # URBs are kept by the client's address. A program killed inside a transfer never shows as
+        # disconnected (umockdev reads its socket again only after the completion, which fails), so
+        # its URBs stayed; the next client umockdev allocated at that address reaped one and its
+        # ioctl was never answered (the program hung, or a third aborted on EOF)
+        self.usbdevfs.forget(client)
 
         def changed(conn: Any, _spec: Any) -> None:
             if not conn.props.connected:

@@ -95,11 +95,19 @@ def test_the_real_uhubctl_and_dfu_util_run_where_the_host_has_them() -> None:
     assert host_programs.summary() == (
         "simulated lab: the real uhubctl, dfu-util, particle on a umockdev bus; stand-ins for pyocd"
     )
+
+
+@pytest.mark.stand_in
+def test_a_lab_told_not_to_use_the_real_programs_gets_every_stand_in() -> None:
     with Lab(real_programs=False) as lab:
         assert lab.programs is not None and lab.programs.bus is None
         assert sorted(lab.programs.stand_ins.handlers) == ["dfu-util", "particle", "pyocd", "uhubctl"]  # all
+        lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        listing = subprocess.run(["uhubctl", "-l", "1-1"], check=True, capture_output=True, text=True, timeout=30)
+        assert "Port 2: 0103 power enable connect [2b04:c00d Particle Boron" in listing.stdout
 
 
+@pytest.mark.stand_in
 def test_a_host_where_the_bus_cannot_be_built_gets_stand_ins_and_is_told_why(monkeypatch: pytest.MonkeyPatch) -> None:
     # too long for umockdev's ioctl sockets (107 bytes at most), short enough for the stand-ins' socket
     long = Path(tempfile.mkdtemp(dir="/tmp"))

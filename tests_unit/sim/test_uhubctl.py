@@ -28,7 +28,7 @@ def uhubctl(*args: str) -> str:
     return str(sh.Command("uhubctl")(*args, _timeout=20))
 
 
-@pytest.fixture(params=[REAL, STAND_IN])
+@pytest.fixture(params=[REAL, pytest.param(STAND_IN, marks=pytest.mark.stand_in)])
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A lab whose uhubctl is the real one on its bus, or the stand-in."""
     with Lab(time_scale=0, real_programs=request.param == REAL) as sim:

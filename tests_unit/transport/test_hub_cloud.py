@@ -75,6 +75,7 @@ def test_verified_cycle_and_faults(lab: Lab) -> None:
     assert lab.hubs.hub("1-1").is_on(2)  # power restored
 
 
+@pytest.mark.stand_in
 def test_a_permission_problem_names_the_fix() -> None:
     # the real uhubctl names it only to a user other than root (uhubctl.c checks geteuid), so this
     # root-run suite meets it through the stand-in, whose words follow uhubctl.c (v2.5.0, usb_find_hubs)

@@ -54,7 +54,9 @@ def test_cli_source_folder_runs_with_npm_start(tmp_path: Path) -> None:
     assert ParticleCli(source_dir=str(tmp_path)).version() == "3.6.0"
 
 
-@pytest.mark.parametrize("real", [True, False], ids=["real dfu-util", "stand-in"])
+@pytest.mark.parametrize(
+    "real", [True, pytest.param(False, marks=pytest.mark.stand_in)], ids=["real dfu-util", "stand-in"]
+)
 def test_dfu_util_lists_simulated_boards(real: bool) -> None:
     with Lab(real_programs=real) as lab:
         assert lab.programs is not None
@@ -147,7 +149,9 @@ def test_a_fast_program_s_whole_output_and_failure_reason_come_back() -> None:
             run("/bin/sh", "-", ["-c", "echo the reason >&2; exit 3"], timeout=30)
 
 
-@pytest.mark.parametrize("real", [True, False], ids=["real particle-cli", "stand-in"])
+@pytest.mark.parametrize(
+    "real", [True, pytest.param(False, marks=pytest.mark.stand_in)], ids=["real particle-cli", "stand-in"]
+)
 def test_particle_flash_usb_says_what_the_real_cli_says(real: bool, tmp_path: Path) -> None:
     app = tmp_path / "app.bin"
     app.write_bytes(build(user_app("boron", module_version("2.3.1"), version=42)))
