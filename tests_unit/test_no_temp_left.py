@@ -35,12 +35,11 @@ STOPS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 WITHIN = 300.0  # seconds: only a hang reaches it
 
 
-def rig(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    """`rig ARGS` in an empty folder, TMPDIR a fresh empty folder, its own process group."""
-    (tmp_path / "tmp").mkdir(exist_ok=True)
+def rig(tmp_path: Path, tmp: Path, *args: str) -> subprocess.Popen[str]:
+    """`rig ARGS` in an empty folder, TMPDIR `tmp` (a fresh empty folder), its own process group."""
     (tmp_path / "cwd").mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIG_")}
-    env.update(TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
+    env.update(TMPDIR=str(tmp), PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
     return subprocess.Popen(
         [*RIG, *args],
         cwd=tmp_path / "cwd",
@@ -73,12 +72,12 @@ def app(tmp_path: Path) -> Path:
     return path
 
 
-def test_check_app_on_the_simulated_lab_leaves_no_temp_folder(tmp_path: Path, app: Path) -> None:
-    process = rig(tmp_path, "check-app", str(app), "--versions", "2.3.1", "--sim")
+def test_check_app_on_the_simulated_lab_leaves_no_temp_folder(tmp_path: Path, short_tmp: Path, app: Path) -> None:
+    process = rig(tmp_path, short_tmp, "check-app", str(app), "--versions", "2.3.1", "--sim")
     out, err = process.communicate(timeout=WITHIN)
     assert process.returncode == 0, out + err
     assert "runs" in out
-    assert left_in(tmp_path / "tmp") == []
+    assert left_in(short_tmp) == []
 
 
 class Lines:
@@ -107,13 +106,13 @@ class Lines:
     ids=lambda v: v if isinstance(v, str) else v.name,
 )
 def test_a_stopped_check_app_leaves_no_temp_folder(
-    tmp_path: Path, app: Path, moment: str, signum: signal.Signals
+    tmp_path: Path, short_tmp: Path, app: Path, moment: str, signum: signal.Signals
 ) -> None:
     """Stopped while the simulated bench opens (its synthetic releases and tools folder made) or while
     the app is checked; modelled time runs at wall speed, so each moment lasts seconds.
     """
-    process = rig(tmp_path, "check-app", str(app), "--versions", "2.3.1,4.0.1", "--sim", "--time-scale", "1")
-    tmp, out = tmp_path / "tmp", Lines(process)
+    process = rig(tmp_path, short_tmp, "check-app", str(app), "--versions", "2.3.1,4.0.1", "--sim", "--time-scale", "1")
+    tmp, out = short_tmp, Lines(process)
     if moment == "opening":
         wait_until(lambda: any(tmp.glob("rig-bench-*/*.bin")) and any(tmp.glob("rig-sim-*/bin/pyocd")), process)
     else:
@@ -167,11 +166,11 @@ def dripping_server() -> Iterator[str]:
 
 @pytest.mark.parametrize("signum", STOPS, ids=lambda s: s.name)
 def test_a_stopped_fetch_leaves_no_partial_download(
-    tmp_path: Path, dripping_server: str, signum: signal.Signals
+    tmp_path: Path, short_tmp: Path, dripping_server: str, signum: signal.Signals
 ) -> None:
     cache = tmp_path / "cache"
     process = rig(
-        tmp_path, "releases", "fetch", "2.3.1", "--platform", "photon", "--base-url", dripping_server,
+        tmp_path, short_tmp, "releases", "fetch", "2.3.1", "--platform", "photon", "--base-url", dripping_server,
         "--cache", str(cache), "--dest", str(tmp_path / "releases"),
     )  # fmt: skip
     wait_until(lambda: any(p.stat().st_size > 0 for p in cache.rglob(".part-*")), process)  # mid-download
@@ -179,7 +178,7 @@ def test_a_stopped_fetch_leaves_no_partial_download(
     out, err = process.communicate(timeout=WITHIN)
     assert process.returncode == EXIT_INTERRUPTED, out + err
     assert left_in(cache) == ["2.3.1", "2.3.1/photon"]
-    assert left_in(tmp_path / "tmp") == []
+    assert left_in(short_tmp) == []
 
 
 def test_a_fetch_removes_partial_downloads_older_than_any_live_one(tmp_path: Path) -> None:

@@ -36,13 +36,11 @@ FROM_A_TERMINAL = [
 ]
 
 
-def matrix(report: Path, *extra: str) -> subprocess.Popen[str]:
+def matrix(report: Path, temporary: Path, *extra: str) -> subprocess.Popen[str]:
     """`rig matrix --sim` for Boron over dfu, serial and usb (18 paths), in its own process group,
-    with its temporary files next to `report` (a killed run cannot remove its simulated lab's).
+    with its temporary files in `temporary` (a killed run cannot remove its simulated lab's).
     """
     command = [str(RIG), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "serial", "usb"]
-    temporary = report.parent / "tmp"
-    temporary.mkdir(exist_ok=True)
     return subprocess.Popen(
         [*FROM_A_TERMINAL, *command, "--report", str(report), *extra],
         stdout=subprocess.PIPE,
@@ -82,10 +80,10 @@ def wait_for_journal(report: Path, lines: int, process: subprocess.Popen[str], w
     ("signum", "workers"), [(signal.SIGTERM, "2"), (signal.SIGHUP, "0"), (signal.SIGINT, "0"), (signal.SIGTERM, "0")]
 )
 def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
-    tmp_path: Path, signum: signal.Signals, workers: str
+    tmp_path: Path, short_tmp: Path, signum: signal.Signals, workers: str
 ) -> None:
     report = tmp_path / "report"
-    process = matrix(report, "-n", workers)
+    process = matrix(report, short_tmp, "-n", workers)
     run = wait_for_journal(report, 2, process)
     before = {r.id: r.outcome for r in journal.journal(run)}
     os.killpg(process.pid, signum)
@@ -103,13 +101,13 @@ def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
     history = json.loads((report / "history.jsonl").read_text())
     assert (report / "latest").resolve() == run, seen
     assert history["interrupted"] + history["not-run"] == len(unfinished), (history, seen)
-    left = [p.name for p in (tmp_path / "tmp").glob("rig-*")]  # pytest keeps its own basetemp there
-    assert not left, (left, seen)  # the simulated lab's folders went with the run
+    left = [p.name for p in [*short_tmp.glob("rig-*"), *short_tmp.glob("umockdev.*")]]  # not pytest's basetemp
+    assert not left, (left, seen)  # the simulated lab's folders (and its USB bus's) went with the run
 
 
-def test_a_killed_run_keeps_its_journal(tmp_path: Path) -> None:
+def test_a_killed_run_keeps_its_journal(tmp_path: Path, short_tmp: Path) -> None:
     report = tmp_path / "report"
-    process = matrix(report)
+    process = matrix(report, short_tmp)
     run = wait_for_journal(report, 2, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=60)
@@ -117,13 +115,15 @@ def test_a_killed_run_keeps_its_journal(tmp_path: Path) -> None:
     assert len(kept) >= 2 and all(r.outcome in ("pass", "fail", "refused") for r in kept)
 
 
-def test_two_runs_never_touch_each_others_files(tmp_path: Path) -> None:
+def test_two_runs_never_touch_each_others_files(tmp_path: Path, short_tmp: Path) -> None:
     report = tmp_path / "report"
-    first = matrix(report, "--from", "2.3.1", "--to", "4.0.1", "-n", "0")  # no xdist: the folders are the point
+    first = matrix(
+        report, short_tmp, "--from", "2.3.1", "--to", "4.0.1", "-n", "0"
+    )  # no xdist: the folders are the point
     assert first.wait(600) == 0, first.communicate()[0][-2000:]
     run1 = (report / "latest").resolve()
     kept = (run1 / "results.json").read_bytes()
-    second = matrix(report, "--from", "4.0.1", "--to", "2.3.1", "-n", "0")
+    second = matrix(report, short_tmp, "--from", "4.0.1", "--to", "2.3.1", "-n", "0")
     assert second.wait(600) == 0, second.communicate()[0][-2000:]
     run2 = (report / "latest").resolve()
     assert run1 != run2 and (run1 / "results.json").read_bytes() == kept
@@ -205,9 +205,9 @@ def test_a_path_id_reads_back_as_its_path(path: MatrixPath) -> None:
     assert path_property(path)[0] == PATH_KEY
 
 
-def test_resume_completes_a_stopped_run_with_every_path_once(tmp_path: Path) -> None:
+def test_resume_completes_a_stopped_run_with_every_path_once(tmp_path: Path, short_tmp: Path) -> None:
     report = tmp_path / "report"
-    process = matrix(report, "-n", "0")
+    process = matrix(report, short_tmp, "-n", "0")
     run = wait_for_journal(report, 3, process)
     os.killpg(process.pid, signal.SIGTERM)
     ended(process)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,3 +43,14 @@ def real_lab(real_store: ReleaseStore) -> Iterator[Lab]:
     """A simulated lab in instant time (time scale 0) with the real releases."""
     with Lab(time_scale=0, releases=real_store) as sim:
         yield sim
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """An empty folder with a short path (under /tmp), removed afterwards: the TMPDIR of a child whose
+    simulated lab puts its umockdev bus there (its sockets' paths may have 107 bytes at most; under
+    pytest's tmp_path they do not fit, and the lab would fall back to the stand-ins).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="rig-t", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
