@@ -131,16 +131,16 @@ class HubBank:
             return UhubctlResult(stderr=f"{exc}\n{USAGE_HINT}" if str(exc) else USAGE_HINT, rc=1)
         if "h" in opts:
             return UhubctlResult(stdout="uhubctl: utility to control USB port power for smart hubs.\n")
+        where = f" at location {opts['l']}" if "l" in opts else ""
         if not self.permission:
             return UhubctlResult(
                 stderr="There were permission problems while accessing USB.\nFollow https://git.io/JIB2Z for a fix!\n"
-                "No compatible devices detected!\n" + USAGE_HINT,
+                f"No compatible devices detected{where}!\n{USAGE_HINT}",
                 rc=1,
             )
         with self.clock.lock:
             hubs = self._select(opts.get("l"))
             if not hubs:
-                where = f" at location {opts['l']}" if "l" in opts else ""
                 return UhubctlResult(stderr=f"No compatible devices detected{where}!\n{USAGE_HINT}", rc=1)
             try:
                 ports = _ports(opts.get("p"), max(h.ports for h in hubs))

@@ -125,6 +125,13 @@ class UsbBridge:
             slot.board.listeners.append(listener)
             self._sync(name)
 
+    def admit_other_users(self) -> None:
+        """Let programs of other users use the bus, each device node writable by root only (as on a host
+        without udev rules for the boards: their open of a node for writing fails with EACCES).
+        """
+        with self.lab.clock.lock:
+            usb_sysfs.admit_other_users(self.root)
+
     def _hub_node(self, hub: str) -> str:
         """The sysfs path of a devices.yaml hub, added (with the hubs above it) on first use."""
         if hub not in self._nodes:  # a hub behind another (1-1.4) means that one (1-1) is there too

@@ -93,6 +93,7 @@ def give_back(bed: Any) -> None:
     """
     bed.clear()
     root = Path(bed.get_root_dir())
+    root.chmod(0o700)  # as umockdev made it: a bus opened to other users is not handed on open
     for leftover in root.iterdir():  # the tree umockdev keeps: sockets, pty links, ticket files
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
@@ -100,6 +101,23 @@ def give_back(bed: Any) -> None:
             leftover.unlink(missing_ok=True)
     with _POOL_LOCK:
         _FREE.append(bed)
+
+
+def admit_other_users(root: str) -> None:
+    """Let programs of other users on the bus of test bed `root`, as a host without udev rules for
+    the boards has it: sysfs and /dev readable by everyone, each device node writable by root only
+    (0644), so a program of another user that opens one for writing gets EACCES from the kernel.
+
+    umockdev's preload binds each program's uevent socket in the root folder (1777, like /tmp) and
+    connects to a node's ioctl socket to emulate it (0777). A node made later keeps its socket to
+    root: another user's program could only open it read-only, and none of the rig's programs does.
+    """
+    for folder, _subfolders, files in os.walk(root):
+        os.chmod(folder, 0o755)
+        if Path(folder).relative_to(root).parts[:1] == ("ioctl",):
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o777)
+    os.chmod(root, 0o1777)
 
 
 def _remove_folders() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,10 +76,25 @@ def test_verified_cycle_and_faults(lab: Lab) -> None:
     assert lab.hubs.hub("1-1").is_on(2)  # power restored
 
 
+def test_a_permission_problem_names_the_fix(tmp_path: Path) -> None:
+    # the real uhubctl, run as another user (it names the problem only to a user other than root:
+    # uhubctl.c, geteuid), on a bus whose device nodes only root may open for writing
+    with Lab(time_scale=0) as lab:
+        assert lab.programs is not None
+        if lab.programs.bus is None or "uhubctl" in lab.programs.stand_ins.handlers:
+            pytest.skip(f"the real uhubctl cannot run on a bus here: {lab.programs.why or 'uhubctl is missing'}")
+        lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        lab.programs.bus.admit_other_users()
+        as_nobody = tmp_path / "uhubctl"
+        as_nobody.write_text('#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups uhubctl "$@"\n')
+        as_nobody.chmod(0o755)
+        with pytest.raises(HubPermissionError, match="run as root"):
+            Uhubctl(program=str(as_nobody)).status("1-1")
+
+
 @pytest.mark.stand_in
-def test_a_permission_problem_names_the_fix() -> None:
-    # the real uhubctl names it only to a user other than root (uhubctl.c checks geteuid), so this
-    # root-run suite meets it through the stand-in, whose words follow uhubctl.c (v2.5.0, usb_find_hubs)
+def test_the_stand_in_names_a_permission_problem_as_uhubctl_does() -> None:
+    # the stand-in's words follow uhubctl.c (v2.5.0, usb_find_hubs), checked in tests_unit/sim/test_uhubctl.py
     with Lab(time_scale=0, real_programs=False) as lab:
         lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
         lab.hubs.permission = False
