@@ -165,30 +165,30 @@ class HubBank:
         nodesc = "N" in opts
         out: list[str] = []
 
-        def blocks(head: str) -> None:
-            for hub in hubs:
-                twins = [True, False] if hub.usb3_twin and "e" not in opts else [False]
-                for usb3 in twins:
-                    out.extend(self._block(hub, head, [p for p in ports if p <= hub.ports], usb3, nodesc))
-
+        # a USB3 hub is two hubs, its SuperSpeed twin listed first; uhubctl acts on each in turn:
+        # its status, the requests, `Sent power … request`, the new status (main(), uhubctl.c v2.5.0)
+        exact = "e" in opts
+        sides = [(hub, usb3) for hub in hubs for usb3 in ([True, False] if hub.usb3_twin and not exact else [False])]
         if action is None:
             with self.clock.lock:
-                blocks("Current")
+                for hub, usb3 in sides:
+                    out.extend(self._block(hub, "Current", [p for p in ports if p <= hub.ports], usb3, nodesc))
             return UhubctlResult(stdout="\n".join(out) + "\n")
-        steps = PLANS[action]
         delay = float(opts.get("d", "2"))
-        hub = hubs[0]
-        for i, target in enumerate(steps):
+        shown = [p for p in ports if p <= hubs[0].ports]  # one hub: an action on several is refused above
+        for i, target in enumerate(PLANS[action]):
             if i:
                 self.clock.sleep(delay)
-            with self.clock.lock:
-                blocks("Current")
-                stuck = self._switch(hub, ports, target)
-                if not stuck:
-                    out.append(f"Sent power {'on' if hub.is_on(ports[0]) else 'off'} request")
-                    blocks("New")
-            if stuck:  # the request is not completed: uhubctl stays in it (the lab lock let go)
-                return self._hang()
+            for hub, usb3 in sides:
+                with self.clock.lock:
+                    out.extend(self._block(hub, "Current", shown, usb3, nodesc))
+                    wanted = target if target is not None else not hub.is_on(shown[0])
+                    stuck = self._switch(hub, shown, target)
+                    if not stuck:
+                        out.append(f"Sent power {'on' if wanted else 'off'} request")
+                        out.extend(self._block(hub, "New", shown, usb3, nodesc))
+                if stuck:  # the request is not completed: uhubctl stays in it (the lab lock let go)
+                    return self._hang()
         return UhubctlResult(stdout="\n".join(out) + "\n")
 
     def _switch(self, hub: Hub, ports: list[int], target: bool | None) -> bool:
