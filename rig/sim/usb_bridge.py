@@ -111,6 +111,8 @@ class UsbBridge:
     def start(self) -> None:
         """Build the tree (root hub, hubs, present boards) and follow the boards from now on."""
         self._add_hub(ROOT_HUB, None, ports=hub_usb.ROOT_PORTS)
+        for location in sorted(self.lab.hubs.hubs):  # a hub with no board behind it too
+            self._hub_node(location)
         for name in list(self.lab.slots):
             self.plug(name)
         with held():  # a stop signal during start() would leave a thread that stop() cannot see alive

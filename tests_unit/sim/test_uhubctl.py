@@ -171,3 +171,12 @@ def test_port_that_does_not_cut_power(bench: Lab) -> None:
     board.faults.port_keeps_power = True
     uhubctl("-l", "1-1", "-p", "3", "-a", "off")
     assert board.mode == Mode.NORMAL and board.usb_present
+
+
+def test_a_hub_with_no_board_is_on_the_bus_too() -> None:
+    lab = Lab(time_scale=0)
+    lab.hubs.hub("1-2").ports = 7
+    with lab:
+        out = uhubctl("-l", "1-2").splitlines()
+    assert out[0].startswith("Current status for hub 1-2 [0424:2514 USB 2.0 Hub, USB 2.00, 7 ports")
+    assert out[1:] == [f"  Port {n}: 0100 power" for n in range(1, 8)]
