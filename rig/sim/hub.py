@@ -116,7 +116,7 @@ class HubBank:
 
     def _block(self, hub: Hub, head: str, ports: list[int], usb3: bool, nodesc: bool) -> list[str]:
         location = hub.usb3_twin if usb3 and hub.usb3_twin else hub.location
-        version = "3.00" if usb3 else "2.00"
+        version = "3.00" if usb3 else "2.10" if hub.usb3_twin else "2.00"  # 2.10: a hub with a BOS
         desc = hub.vid_pid if nodesc else f"{hub.vid_pid} {hub.product}"
         lines = [f"{head} status for hub {location} [{desc}, USB {version}, {hub.ports} ports, ppps]"]
         return lines + [self._port_line(hub, p, usb3, nodesc) for p in ports]
@@ -167,8 +167,14 @@ class HubBank:
 
         # a USB3 hub is two hubs, its SuperSpeed twin listed first; uhubctl acts on each in turn:
         # its status, the requests, `Sent power … request`, the new status (main(), uhubctl.c v2.5.0)
-        exact = "e" in opts
-        sides = [(hub, usb3) for hub in hubs for usb3 in ([True, False] if hub.usb3_twin and not exact else [False])]
+        # with -e, only the half at -l's location
+        exact, location = "e" in opts, opts.get("l")
+        sides = [
+            (hub, usb3)
+            for hub in hubs
+            for usb3 in ([True, False] if hub.usb3_twin else [False])
+            if not exact or location in (None, hub.usb3_twin if usb3 else hub.location)
+        ]
         if action is None:
             with self.clock.lock:
                 for hub, usb3 in sides:

@@ -85,6 +85,7 @@ class UsbBridge:
         self._umockdev = usb_sysfs.umockdev()
         self.testbed = usb_sysfs.take_testbed(self._umockdev)
         self._nodes: dict[str, _Node] = {}
+        self._twins: dict[str, str] = {}  # a USB 3 twin's location: the location of its hub (USB 2.0 half)
         self._handlers: dict[str, Any] = {}
         self.usbdevfs = Usbdevfs()
         self._next_devnum = 2
@@ -137,8 +138,15 @@ class UsbBridge:
     def _hub_node(self, hub: str) -> str:
         """The sysfs path of a devices.yaml hub, added (with the hubs above it) on first use."""
         if hub not in self._nodes:  # a hub behind another (1-1.4) means that one (1-1) is there too
-            parent = self._hub_node(hub.rpartition(".")[0]) if "." in hub else str(self._nodes[ROOT_HUB].syspath)
-            self._add_hub(hub, parent, ports=self.lab.hubs.hub(hub).ports)
+            root = f"usb{hub.partition('-')[0]}"
+            parent = self._hub_node(hub.rpartition(".")[0]) if "." in hub else str(self._nodes[root].syspath)
+            model = self._hub(hub)[0]
+            self._add_hub(hub, parent, ports=hub_usb.ROOT_PORTS if model is None else model.ports)
+            if model is not None and model.usb3_twin and model.location == hub:  # its SuperSpeed half too
+                self._twins[model.usb3_twin] = hub
+                if f"usb{usb_sysfs.SS_BUS}" not in self._nodes:
+                    self._add_hub(f"usb{usb_sysfs.SS_BUS}", None, ports=hub_usb.ROOT_PORTS)
+                self._hub_node(model.usb3_twin)  # with the hubs in between (ganged, so uhubctl leaves them)
         return str(self._nodes[hub].syspath)
 
     def stop(self) -> None:
@@ -161,9 +169,9 @@ class UsbBridge:
     def _add_hub(self, name: str, parent: str | None, ports: int) -> str:
         node = _Node(name, name, parent)
         self._nodes[name] = node
-        devnum = 1 if name == ROOT_HUB else self._take_devnum()
-        hub = self._hub(name)
-        device, config = hub_usb.device_descriptor(hub), hub_usb.configuration_descriptor()
+        devnum = 1 if name.startswith("usb") else self._take_devnum()
+        hub, usb3 = self._hub(name)
+        device, config = hub_usb.device_descriptor(hub, usb3), hub_usb.configuration_descriptor()
         attrs = {"maxchild": str(ports)} | ({"product": hub.product} if hub else {})
         node.syspath = self._add_usb(node, devnum, device, config, attrs, {})
         return str(node.syspath)
@@ -361,13 +369,18 @@ class UsbBridge:
         finally:
             self._answering.now = False
 
-    def _hub(self, name: str) -> Hub | None:
-        """The hub model behind a node (None for the root hub)."""
-        return None if name == ROOT_HUB else self.lab.hubs.hub(name)
+    def _hub(self, name: str) -> tuple[Hub | None, bool]:
+        """The hub model behind a node (None for a root hub, or a hub in between on the SuperSpeed
+        bus), and whether the node is on the SuperSpeed bus.
+        """
+        usb3 = name in (f"usb{usb_sysfs.SS_BUS}", *self._twins) or name.startswith(f"{usb_sysfs.SS_BUS}-")
+        if name in self._twins:
+            return self.lab.hubs.hub(self._twins[name]), True
+        return (None if usb3 or name == ROOT_HUB else self.lab.hubs.hub(name)), usb3
 
     def _hub_transfer(self, name: str, rt: int, req: int, value: int, index: int) -> bytes:
         try:
-            return hub_usb.control(self.lab.hubs, self._hub(name), rt, req, value, index)
+            return hub_usb.control(self.lab.hubs, *self._hub(name), rt, req, value, index)
         except hub_usb.HubStall:
             raise OSError(errno.EPIPE, "stall") from None
 

@@ -21,7 +21,8 @@ from rig.sim import udev_props
 from rig.sim import usb_descriptors as usbd
 from rig.sim.box_env import BridgeError, preloaded
 
-ROOT_HUB = "usb1"
+ROOT_HUB = "usb1"  # the USB 2.0 bus: every board, and the USB 2.0 half of each hub
+SS_BUS = 2  # the SuperSpeed bus, there when a hub has a USB 3 twin: its root hub is "usb2"
 RAM_FOLDER = "/dev/shm"
 _POOL_LOCK = threading.Lock()
 _FREE: list[Any] = []  # emptied test beds, for this process's next bus
@@ -141,14 +142,17 @@ def device_record(
     """A USB device `name` (1-1.2) at address `devnum` under `parent`: its sysfs path, node and record."""
     dev = usbd.unpack(usbd.DEVICE, device)
     cfg = usbd.unpack(usbd.CONFIGURATION, config)
-    devnode = f"/dev/bus/usb/001/{devnum:03d}"
-    devpath = "0" if name == ROOT_HUB else name.partition("-")[2]
+    root = name.startswith("usb")
+    bus = int(name[3:]) if root else int(name.partition("-")[0])
+    devnode = f"/dev/bus/usb/{bus:03d}/{devnum:03d}"
+    devpath = "0" if root else name.partition("-")[2]
+    bcd = dev["bcdUSB"]
     attributes = {
-        "busnum": "1",
+        "busnum": str(bus),
         "devnum": str(devnum),
         "devpath": devpath,
-        "speed": "12" if name != ROOT_HUB else "480",
-        "version": " 2.00",
+        "speed": "5000" if bus == SS_BUS else "480" if root else "12",
+        "version": f"{bcd >> 8:2x}.{bcd & 0xFF:02x}",
         "idVendor": f"{dev['idVendor']:04x}",
         "idProduct": f"{dev['idProduct']:04x}",
         "bcdDevice": f"{dev['bcdDevice']:04x}",
@@ -166,16 +170,16 @@ def device_record(
         "configuration": "",
         "rx_lanes": "1",
         "tx_lanes": "1",
-        "dev": f"189:{devnum - 1}",
+        "dev": f"189:{(bus - 1) * 128 + devnum - 1}",
         **attrs,
     }
     properties = {
         "DEVNAME": devnode,
         "DEVTYPE": "usb_device",
-        "BUSNUM": "001",
+        "BUSNUM": f"{bus:03d}",
         "DEVNUM": f"{devnum:03d}",
         "MAJOR": "189",
-        "MINOR": str(devnum - 1),
+        "MINOR": str((bus - 1) * 128 + devnum - 1),
         "PRODUCT": f"{dev['idVendor']:x}/{dev['idProduct']:x}/{dev['bcdDevice']:x}",
         "TYPE": f"{dev['bDeviceClass']}/{dev['bDeviceSubClass']}/{dev['bDeviceProtocol']}",
         **udev_props.usb_device(name, dev),  # udev's own: the box has no udevd to add them
@@ -189,7 +193,7 @@ def device_record(
     for alts in usbd.parse_configuration(config)[1]:  # the interfaces, as the kernel lists them
         f = alts[0].fields
         cls = (f["bInterfaceClass"], f["bInterfaceSubClass"], f["bInterfaceProtocol"])
-        interface = f"{'1-0' if name == ROOT_HUB else name}:1.{f['bInterfaceNumber']}"
+        interface = f"{f'{bus}-0' if root else name}:1.{f['bInterfaceNumber']}"
         record += ["", f"P: {syspath[4:]}/{interface}", "E: SUBSYSTEM=usb"]
         record += ["E: DEVTYPE=usb_interface", f"E: INTERFACE={cls[0]}/{cls[1]}/{cls[2]}"]
         record += [f"E: {k}={v}" for k, v in udev_props.interface(interface, cls[0]).items()]

@@ -89,19 +89,29 @@ def test_cycle_prints_two_rounds(bench: Lab) -> None:
     assert out[6] == "  Port 3: 0000 off"
 
 
-def test_usb3_hub_prints_both_twins(lab: Lab) -> None:
-    if uses_real(lab):
-        pytest.skip("the umockdev bus has no SuperSpeed side yet (docs/bench-in-a-box.md)")
+def test_a_usb3_hub_is_two_hubs_and_both_halves_are_switched(lab: Lab) -> None:
+    # the real uhubctl pairs the halves by their BOS Container ID (uhubctl.c v2.5.0, get_hub_info)
     hub = lab.hubs.hub("1-1.4")
     hub.usb3_twin, hub.vid_pid, hub.product = "2-1.3", "2109:2822", "VIA Labs, Inc. USB2.0 Hub"
-    lab.add_board("p", "photon", "2.3.1", hub="1-1.4", port=1)
+    board = lab.add_board("p", "photon", "2.3.1", hub="1-1.4", port=1)
+    usb3 = "status for hub 2-1.3 [2109:2822 VIA Labs, Inc. USB2.0 Hub, USB 3.00, 4 ports, ppps]"
+    usb2 = "status for hub 1-1.4 [2109:2822 VIA Labs, Inc. USB2.0 Hub, USB 2.10, 4 ports, ppps]"
+    listed = uhubctl("-l", "1-1.4").splitlines()
+    assert listed[0] == f"Current {usb3}" and listed[1:5] == [
+        f"  Port {n}: 02a0 power 5gbps Rx.Detect" for n in range(1, 5)
+    ]
+    assert listed[5] == f"Current {usb2}" and listed[6].startswith("  Port 1: 0103 power enable connect [2b04:c006")
     out = uhubctl("-l", "1-1.4", "-p", "1", "-a", "off").splitlines()
-    assert out[0] == "Current status for hub 2-1.3 [2109:2822 VIA Labs, Inc. USB2.0 Hub, USB 3.00, 4 ports, ppps]"
-    assert out[1] == "  Port 1: 02a0 power 5gbps Rx.Detect"
-    # each half in turn: status, request, new status (main() in uhubctl.c, v2.5.0)
-    assert out[2:5] == ["Sent power off request", out[0].replace("Current", "New"), "  Port 1: 00a0 off"]
-    assert out[5].startswith("Current status for hub 1-1.4 [2109:2822 VIA Labs, Inc. USB2.0 Hub, USB 2.00, 4 ports")
-    assert out[7:9] == ["Sent power off request", out[5].replace("Current", "New")] and len(out) == 10
+    assert out == [
+        f"Current {usb3}", "  Port 1: 02a0 power 5gbps Rx.Detect", "Sent power off request", f"New {usb3}",
+        "  Port 1: 00a0 off",
+        f"Current {usb2}", "  Port 1: 0000 off", "Sent power off request", f"New {usb2}", "  Port 1: 0000 off",
+    ]  # fmt: skip
+    assert not board.powered
+    uhubctl("-l", "1-1.4", "-p", "1", "-a", "on")
+    assert board.powered
+    exact = uhubctl("-l", "2-1.3", "-e").splitlines()  # -e: no duality, the SuperSpeed half alone
+    assert exact[0] == f"Current {usb3}" and len(exact) == 5
 
 
 @pytest.mark.parametrize(
