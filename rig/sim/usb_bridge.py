@@ -2,11 +2,12 @@
 
 umockdev fakes only the kernel: a sysfs tree and /dev/bus/usb nodes in a test bed folder, seen by
 any program started with its preload library (`rig sim exec`). This module puts each board (and
-each hub of devices.yaml, and the root hub) into that tree with the descriptors of its current
-mode, answers every usbdevfs ioctl on a board's node (synchronous control transfers and URBs, as
-libusb submits them) through `usb_backend.wire_transfer`, and re-enumerates a board (new address,
-remove and add uevents) whenever it resets, changes mode or loses power. The boards know nothing
-of umockdev: this module only watches them and forwards transfers.
+each hub of devices.yaml, both halves of a USB 3 one, and the root hubs) into that tree with the
+descriptors of its current mode, answers every usbdevfs ioctl on a board's node (synchronous
+control transfers and URBs, as libusb submits them) through `usb_backend.wire_transfer`, and
+re-enumerates a board (new address, remove and add uevents) whenever it resets, changes mode or
+loses power. The boards know nothing of umockdev: this module only watches them and forwards
+transfers.
 """
 
 from __future__ import annotations
