@@ -19,6 +19,7 @@ from rig.report import collect, journal
 from rig.report.collect import PATH_KEY, RESULT_KEY, ResultCollector, path_property
 from rig.report.publish import write_run
 from rig.report.results import PathResult
+from rig.sim import host_programs
 from testsupport.reports import ControllerConfig, report_of
 
 RIG = Path(sys.executable).parent / "rig"
@@ -101,6 +102,7 @@ def test_a_stopped_run_keeps_what_finished_and_names_the_rest(
     history = json.loads((report / "history.jsonl").read_text())
     assert (report / "latest").resolve() == run, seen
     assert history["interrupted"] + history["not-run"] == len(unfinished), (history, seen)
+    assert host_programs.summary() in out, seen  # its programs as here: the real ones where this host has them
     left = [p.name for p in [*short_tmp.glob("rig-*"), *short_tmp.glob("umockdev.*")]]  # not pytest's basetemp
     assert not left, (left, seen)  # the simulated lab's folders (and its USB bus's) went with the run
 

@@ -87,6 +87,7 @@ class UsbBridge:
         self.testbed = usb_sysfs.take_testbed(self._umockdev)
         self._nodes: dict[str, _Node] = {}
         self._twins: dict[str, str] = {}  # a USB 3 twin's location: the location of its hub (USB 2.0 half)
+        self._superspeed: set[str] = set()  # the numbers of the buses that hold twins
         self._handlers: dict[str, Any] = {}
         self.usbdevfs = Usbdevfs()
         self._next_devnum = 2
@@ -140,13 +141,14 @@ class UsbBridge:
         """The sysfs path of a devices.yaml hub, added (with the hubs above it) on first use."""
         if hub not in self._nodes:  # a hub behind another (1-1.4) means that one (1-1) is there too
             root = f"usb{hub.partition('-')[0]}"
+            if root not in self._nodes:  # a bus of its own
+                self._add_hub(root, None, ports=hub_usb.ROOT_PORTS)
             parent = self._hub_node(hub.rpartition(".")[0]) if "." in hub else str(self._nodes[root].syspath)
             model = self._hub(hub)[0]
             self._add_hub(hub, parent, ports=hub_usb.ROOT_PORTS if model is None else model.ports)
             if model is not None and model.usb3_twin and model.location == hub:  # its SuperSpeed half too
                 self._twins[model.usb3_twin] = hub
-                if f"usb{usb_sysfs.SS_BUS}" not in self._nodes:
-                    self._add_hub(f"usb{usb_sysfs.SS_BUS}", None, ports=hub_usb.ROOT_PORTS)
+                self._superspeed.add(model.usb3_twin.partition("-")[0])
                 self._hub_node(model.usb3_twin)  # with the hubs in between (ganged, so uhubctl leaves them)
         return str(self._nodes[hub].syspath)
 
@@ -371,13 +373,14 @@ class UsbBridge:
             self._answering.now = False
 
     def _hub(self, name: str) -> tuple[Hub | None, bool]:
-        """The hub model behind a node (None for a root hub, or a hub in between on the SuperSpeed
-        bus), and whether the node is on the SuperSpeed bus.
+        """The hub model behind a node (None for a root hub, or a hub in between on a SuperSpeed bus),
+        and whether the node is on a SuperSpeed bus (one that holds a hub's USB 3 twin).
         """
-        usb3 = name in (f"usb{usb_sysfs.SS_BUS}", *self._twins) or name.startswith(f"{usb_sysfs.SS_BUS}-")
         if name in self._twins:
             return self.lab.hubs.hub(self._twins[name]), True
-        return (None if usb3 or name == ROOT_HUB else self.lab.hubs.hub(name)), usb3
+        root = name.startswith("usb")
+        usb3 = (name[3:] if root else name.partition("-")[0]) in self._superspeed
+        return (None if usb3 or root else self.lab.hubs.hub(name)), usb3
 
     def _hub_transfer(self, name: str, rt: int, req: int, value: int, index: int) -> bytes:
         try:

@@ -21,8 +21,7 @@ from rig.sim import udev_props
 from rig.sim import usb_descriptors as usbd
 from rig.sim.box_env import BridgeError, preloaded
 
-ROOT_HUB = "usb1"  # the USB 2.0 bus: every board, and the USB 2.0 half of each hub
-SS_BUS = 2  # the SuperSpeed bus, there when a hub has a USB 3 twin: its root hub is "usb2"
+ROOT_HUB = "usb1"  # the first bus's root hub
 RAM_FOLDER = "/dev/shm"
 _POOL_LOCK = threading.Lock()
 _FREE: list[Any] = []  # emptied test beds, for this process's next bus
@@ -115,9 +114,11 @@ def admit_other_users(root: str) -> None:
     """
     for folder, _subfolders, files in os.walk(root):
         os.chmod(folder, 0o755)
-        if Path(folder).relative_to(root).parts[:1] == ("ioctl",):
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o777)
+        top = Path(folder).relative_to(root).parts[:1]
+        for name in files if top in (("ioctl",), ("dev",)) else []:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):  # a node 0644 whatever the umask it was made under
+                os.chmod(path, 0o777 if top == ("ioctl",) else 0o644)
     os.chmod(root, 0o1777)
 
 
@@ -151,7 +152,7 @@ def device_record(
         "busnum": str(bus),
         "devnum": str(devnum),
         "devpath": devpath,
-        "speed": "5000" if bus == SS_BUS else "480" if root else "12",
+        "speed": "5000" if bcd >= 0x0300 else "480" if root else "12",
         "version": f"{bcd >> 8:2x}.{bcd & 0xFF:02x}",
         "idVendor": f"{dev['idVendor']:04x}",
         "idProduct": f"{dev['idProduct']:04x}",

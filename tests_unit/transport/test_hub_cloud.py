@@ -83,7 +83,11 @@ def test_a_permission_problem_names_the_fix(tmp_path: Path) -> None:
         assert lab.programs is not None
         if lab.programs.bus is None or "uhubctl" in lab.programs.stand_ins.handlers:
             pytest.skip(f"the real uhubctl cannot run on a bus here: {lab.programs.why or 'uhubctl is missing'}")
-        lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        umask = os.umask(0)  # the hub's node made 0666: opening the bus must still keep it to root
+        try:
+            lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
+        finally:
+            os.umask(umask)
         lab.programs.bus.admit_other_users()
         as_nobody = tmp_path / "uhubctl"
         as_nobody.write_text('#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups uhubctl "$@"\n')
