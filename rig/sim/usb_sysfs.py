@@ -109,8 +109,8 @@ def admit_other_users(root: str) -> None:
     (0644), so a program of another user that opens one for writing gets EACCES from the kernel.
 
     umockdev's preload binds each program's uevent socket in the root folder (1777, like /tmp) and
-    connects to a node's ioctl socket to emulate it (0777). A node made later keeps its socket to
-    root: another user's program could only open it read-only, and none of the rig's programs does.
+    connects to a node's ioctl socket to emulate it (0777; uhubctl opens a hub's node read-only).
+    A node made later (a board that re-enumerates) keeps its socket to root.
     """
     for folder, _subfolders, files in os.walk(root):
         os.chmod(folder, 0o755)
