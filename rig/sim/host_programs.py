@@ -7,7 +7,9 @@ the real uhubctl, dfu-util and Particle CLI switch the lab's ports and write its
 libusb as on a bench. A stand-in (rig.sim.tools, rig.sim.fake_tools) is first on PATH only for a
 program that cannot run here: pyocd (no debug probe to emulate), and uhubctl, dfu-util or the
 Particle CLI on a host without them or without umockdev — a fresh machine running the README's
-main command. `stand_ins_here()` says which; `rig matrix --sim` prints it.
+main command. `stand_ins_here()` says which; `rig matrix --sim` prints it. With
+RIG_SIM_REAL_PROGRAMS=1 a lab that would need a stand-in for one of those three fails instead
+(CI's default test run: the fake programs must not stand in for the real ones unnoticed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from rig.sim.usb_bridge import UsbBridge
 
 ON_THE_BUS = ("uhubctl", "dfu-util", "particle")  # real programs that reach the boards through USB alone
+REAL_ONLY_ENV = "RIG_SIM_REAL_PROGRAMS"  # "1": no stand-in for uhubctl, dfu-util or the Particle CLI
 SOCKET_TAIL = "/umockdev.XXXXXX/ioctl/dev/bus/usb/001/001"  # a node's ioctl socket, below the temp folder
 SUN_PATH_MAX = 107  # a Unix socket path's longest (sockaddr_un.sun_path is 108 bytes with its NUL)
 
@@ -111,6 +114,11 @@ def start(lab: Lab, real: bool, ttys: bool = False) -> HostPrograms:
     """Open the bus (with `real`, where umockdev is here) and start the stand-ins the host needs."""
     no_bus = why_no_bus() if real else "the lab was asked for stand-ins"
     names, why = _stand_ins(no_bus)
+    if real and os.environ.get(REAL_ONLY_ENV) == "1" and names != ["pyocd"]:
+        raise BridgeError(
+            f"{REAL_ONLY_ENV}=1, but the simulated lab would need stand-ins for {', '.join(names[1:])} "
+            f"({why.rstrip('.')}): install them, or unset {REAL_ONLY_ENV}."
+        )
     bus: UsbBridge | None = None
     if not no_bus:
         from rig.sim.usb_bridge import UsbBridge

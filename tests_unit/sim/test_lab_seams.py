@@ -97,6 +97,21 @@ def test_the_real_uhubctl_and_dfu_util_run_where_the_host_has_them() -> None:
     )
 
 
+def test_a_lab_told_to_run_only_real_programs_fails_where_it_would_need_a_stand_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CI's default run sets it: a stand-in must not answer for the real program unnoticed
+    before = _seams()
+    monkeypatch.setenv(host_programs.REAL_ONLY_ENV, "1")
+    monkeypatch.setattr(host_programs, "installed", lambda program: program != "dfu-util")
+    said = "RIG_SIM_REAL_PROGRAMS=1, but the simulated lab would need stand-ins for dfu-util"
+    expected = f"^{said} \\(not installed here: dfu-util\\): install them, or unset"
+    with pytest.raises(BridgeError, match=expected), Lab():
+        pytest.fail("the lab opened")
+    monkeypatch.delenv(host_programs.REAL_ONLY_ENV)
+    assert _seams() == before  # nothing left half installed
+
+
 @pytest.mark.stand_in
 def test_a_lab_told_not_to_use_the_real_programs_gets_every_stand_in() -> None:
     with Lab(real_programs=False) as lab:
