@@ -4,7 +4,8 @@
 Runs `pytest tests_hil -k test_path` on the simulated lab at time scale 0 with the releases in
 ../shared/firmware, on 2 xdist workers, and prints the paths, outcomes, wall seconds, the modelled
 seconds per wall second (Σ modelled / wall), then the CPU seconds per MB flashed through the
-simulated USB (bench/usb_cpu.py, in this process), and the load average before and after
+simulated USB (bench/usb_cpu.py: in this process through pyusb, and through the real dfu-util on
+the bench in a box's umockdev bus), and the load average before and after
 (os.getloadavg: another job on the machine slows the run, so a figure is only comparable with its load).
 
     .venv/bin/python bench/matrix_wall.py [WORKERS]

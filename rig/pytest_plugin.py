@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from _pytest._code.code import TracebackEntry
 
-from rig import matrix, pytest_watchdog, signals
+from rig import assemble, matrix, pytest_watchdog, signals
 from rig.errors import RigError
 from rig.firmware.parse import parse_file
 from rig.firmware.release import ReleaseStore
@@ -141,6 +141,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             )
         folder = rs.folder_option("rig_lock_dir")
         lock_dir(Path(folder) if folder else None)
+        if rs.sim:
+            assemble.check_sim_host()
     except RigError as exc:
         raise pytest.UsageError(str(exc)) from None
 

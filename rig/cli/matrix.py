@@ -218,6 +218,7 @@ def cmd_matrix(args: argparse.Namespace, out: Console) -> int:
     if args.sim:
         from rig.sim import host_programs
 
+        host_programs.refuse_stand_ins()  # with RIG_SIM_REAL_PROGRAMS=1: one sentence before the run
         out.print(host_programs.summary(), markup=False, highlight=False)
     if args.resume:  # the same run folder: the finished paths stay, the others run now
         run, report = source, source.parent.parent

@@ -110,15 +110,32 @@ def summary() -> str:
     return said + (f" ({why.rstrip('.')})" if why else "")
 
 
+def refuse_stand_ins() -> None:
+    """With RIG_SIM_REAL_PROGRAMS=1, a BridgeError naming the fix when a lab here would need a
+    stand-in for uhubctl, dfu-util or the Particle CLI (checked before a run and as a lab opens).
+    """
+    if os.environ.get(REAL_ONLY_ENV) != "1":
+        return
+    no_bus = why_no_bus()
+    missing = [p for p in ON_THE_BUS if not installed(p)]
+    if no_bus:
+        raise BridgeError(
+            f"{REAL_ONLY_ENV}=1, but the simulated lab cannot run uhubctl, dfu-util or the Particle CLI here "
+            f"(on a umockdev bus): {no_bus.rstrip('.')}; fix that, or unset {REAL_ONLY_ENV} to allow stand-ins."
+        )
+    if missing:
+        raise BridgeError(
+            f"{REAL_ONLY_ENV}=1, but {', '.join(missing)} is not on PATH here: install it, or unset "
+            f"{REAL_ONLY_ENV} to allow a stand-in."
+        )
+
+
 def start(lab: Lab, real: bool, ttys: bool = False) -> HostPrograms:
     """Open the bus (with `real`, where umockdev is here) and start the stand-ins the host needs."""
     no_bus = why_no_bus() if real else "the lab was asked for stand-ins"
     names, why = _stand_ins(no_bus)
-    if real and os.environ.get(REAL_ONLY_ENV) == "1" and names != ["pyocd"]:
-        raise BridgeError(
-            f"{REAL_ONLY_ENV}=1, but the simulated lab would need stand-ins for {', '.join(names[1:])} "
-            f"({why.rstrip('.')}): install them, or unset {REAL_ONLY_ENV}."
-        )
+    if real:
+        refuse_stand_ins()
     bus: UsbBridge | None = None
     if not no_bus:
         from rig.sim.usb_bridge import UsbBridge

@@ -103,13 +103,42 @@ def test_a_lab_told_to_run_only_real_programs_fails_where_it_would_need_a_stand_
     # CI's default run sets it: a stand-in must not answer for the real program unnoticed
     before = _seams()
     monkeypatch.setenv(host_programs.REAL_ONLY_ENV, "1")
+    monkeypatch.setattr(host_programs, "why_no_bus", lambda: "")
     monkeypatch.setattr(host_programs, "installed", lambda program: program != "dfu-util")
-    said = "RIG_SIM_REAL_PROGRAMS=1, but the simulated lab would need stand-ins for dfu-util"
-    expected = f"^{said} \\(not installed here: dfu-util\\): install them, or unset"
-    with pytest.raises(BridgeError, match=expected), Lab():
+    missing = "^RIG_SIM_REAL_PROGRAMS=1, but dfu-util is not on PATH here: install it, or unset RIG_SIM_REAL_PROGRAMS"
+    with pytest.raises(BridgeError, match=missing), Lab():
         pytest.fail("the lab opened")
+    monkeypatch.setattr(host_programs, "why_no_bus", lambda: "umockdev's preload library is not installed")
+    no_bus = "cannot run uhubctl, dfu-util or the Particle CLI here .on a umockdev bus.: umockdev's preload library"
+    with pytest.raises(BridgeError, match=no_bus), Lab():
+        pytest.fail("the lab opened")
+    with Lab(real_programs=False):  # asked for: allowed
+        pass
     monkeypatch.delenv(host_programs.REAL_ONLY_ENV)
     assert _seams() == before  # nothing left half installed
+
+
+def test_rig_matrix_says_it_at_once_when_a_real_program_is_missing(tmp_path: Path) -> None:
+    # not a traceback per path: one sentence, before any report folder is made
+    folders = [p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "particle").exists()]
+    env = os.environ | {host_programs.REAL_ONLY_ENV: "1", "PATH": os.pathsep.join(folders)}
+    rig = Path(sys.executable).parent / "rig"
+    done = subprocess.run(
+        [str(rig), "matrix", "--sim", "--platforms", "boron", "--methods", "dfu", "--report", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr == (
+        "rig: error: RIG_SIM_REAL_PROGRAMS=1, but particle is not on PATH here: install it, or unset "
+        "RIG_SIM_REAL_PROGRAMS to allow a stand-in.\n"
+    )
+    assert not (tmp_path / "r").exists()
+    plugin = subprocess.run(  # the pytest plugin's own run, outside this checkout's conftest
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "rig.hil", "--rig-sim", "-n", "0"],
+        capture_output=True, text=True, timeout=120, check=False, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert plugin.returncode == pytest.ExitCode.USAGE_ERROR, plugin.stdout + plugin.stderr
+    assert "ERROR: RIG_SIM_REAL_PROGRAMS=1, but particle is not on PATH here" in plugin.stderr
 
 
 @pytest.mark.stand_in
