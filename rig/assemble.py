@@ -86,15 +86,6 @@ def simulated_lab(specs: Sequence[DeviceSpec], time_scale: float = 0.0, store: R
     return lab
 
 
-def check_sim_host() -> None:
-    """Before a simulated run: a ConfigError when this host cannot give its lab what it asks for
-    (RIG_SIM_REAL_PROGRAMS=1 and a program or umockdev missing).
-    """
-    from rig.sim.host_programs import refuse_stand_ins
-
-    refuse_stand_ins()
-
-
 def simulated_device(lab: Lab, name: str, cloud: CloudClient | None = None) -> Device:
     """The Device that reaches a board plugged into the lab by hand (as if devices.yaml named it)."""
     slot = lab.slots[name]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rig.signals import held
 from rig.sim import hub_usb, udev_props, usb_sysfs
@@ -88,8 +88,7 @@ class UsbBridge:
         self._nodes: dict[str, _Node] = {}
         self._twins: dict[str, str] = {}  # a USB 3 twin's location: the location of its hub (USB 2.0 half)
         self._superspeed: set[str] = set()  # the numbers of the buses that hold twins
-        self._handlers: dict[str, Any] = {}
-        self.usbdevfs = Usbdevfs()
+        self.usbdevfs = Usbdevfs(self.testbed)
         self._next_devnum = 2
         self._next_acm = 0
         self._changes: queue.Queue[str | None] = queue.Queue()
@@ -163,8 +162,6 @@ class UsbBridge:
         for node in self._nodes.values():
             if node.tty is not None:
                 node.tty[2].stop()
-        for devnode in list(self._handlers):
-            self._detach(devnode)
         self.usbdevfs.close()
         usb_sysfs.give_back(self.testbed)
         del self.testbed
@@ -192,8 +189,8 @@ class UsbBridge:
         syspath, devnode, record = usb_sysfs.device_record(node.name, node.parent, devnum, device, config, attrs, props)
         # The ioctl socket first, then the device with its node and descriptors in one go: the one
         # "add" uevent comes last, so a program that reacts to it finds everything in place.
-        self._detach(devnode)  # the address is used again: its old handler goes
-        self._attach(devnode, node.key, node.generation)
+        # a node answers ENODEV once its board re-enumerated
+        self.usbdevfs.attach(devnode, _NodePort(self, node.key, node.generation), self._umockdev.IoctlBase())
         self.testbed.add_from_string(record)
         node.syspath, node.devnode, node.devnum = syspath, devnode, devnum
         return syspath
@@ -314,32 +311,6 @@ class UsbBridge:
             self.testbed.uevent(syspath, action)
 
     # ---- usbdevfs on a node ------------------------------------------------------------
-
-    def _attach(self, devnode: str, name: str, generation: int) -> None:
-        handler = self._umockdev.IoctlBase()
-        node = _NodePort(self, name, generation)  # a node answers ENODEV once its board re-enumerated
-        handler.connect("handle-ioctl", lambda _h, client: self.usbdevfs.handle(node, client))
-        handler.connect("client-connected", lambda _h, client: self._follow_client(client))
-        self.testbed.attach_ioctl(devnode, handler)
-        self._handlers[devnode] = handler
-
-    def _follow_client(self, client: Any) -> None:
-        """A new client starts with no URBs; a client that disconnects leaves none (no client-vanished here)."""
-        # URBs are kept by the client's address. A program killed inside a transfer never shows as
-        # disconnected (umockdev reads its socket again only after the completion, which fails), so
-        # its URBs stayed; the next client umockdev allocated at that address reaped one and its
-        # ioctl was never answered (the program hung, or a third aborted on EOF)
-        self.usbdevfs.forget(client)
-
-        def changed(conn: Any, _spec: Any) -> None:
-            if not conn.props.connected:
-                self.usbdevfs.forget(conn)
-
-        client.connect("notify::connected", changed)
-
-    def _detach(self, devnode: str) -> None:
-        if self._handlers.pop(devnode, None) is not None:
-            self.testbed.detach_ioctl(devnode)
 
     def _device(self, name: str) -> SimUsbDevice | None:
         slot: SimSlot | None = self.lab.slots.get(name)

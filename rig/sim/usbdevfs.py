@@ -60,10 +60,39 @@ class UsbNode(Protocol):
 class Usbdevfs:
     """The ioctls of every node of a bench, with the URBs each open file has yet to reap."""
 
-    def __init__(self) -> None:
+    def __init__(self, testbed: Any = None) -> None:
+        self.testbed = testbed  # the umockdev test bed whose nodes `attach` serves
+        self._handlers: dict[str, Any] = {}  # by node: the umockdev IoctlBase serving it
         self._urbs: dict[int, list[Any]] = {}  # by client: a GObject's hash is its address
         self._urbs_lock = threading.Lock()  # submitted in lanes, reaped on umockdev's thread
         self._lanes = ThreadPoolExecutor(LANES, thread_name_prefix="usbdevfs")
+
+    def attach(self, devnode: str, device: UsbNode, handler: Any) -> None:
+        """Serve the ioctls of the test bed's `devnode` for `device` through `handler` (an IoctlBase)."""
+        self.detach(devnode)  # the address is used again: its old handler goes
+        handler.connect("handle-ioctl", lambda _h, client: self.handle(device, client))
+        handler.connect("client-connected", lambda _h, client: self._follow(client))
+        self.testbed.attach_ioctl(devnode, handler)
+        self._handlers[devnode] = handler
+
+    def detach(self, devnode: str) -> None:
+        """Stop serving `devnode` (nothing when it is not served)."""
+        if self._handlers.pop(devnode, None) is not None:
+            self.testbed.detach_ioctl(devnode)
+
+    def _follow(self, client: Any) -> None:
+        """A new client starts with no URBs; a client that disconnects leaves none (no client-vanished here)."""
+        # URBs are kept by the client's address. A program killed inside a transfer never shows as
+        # disconnected (umockdev reads its socket again only after the completion, which fails), so
+        # its URBs stayed; the next client umockdev allocated at that address reaped one and its
+        # ioctl was never answered (the program hung, or a third aborted on EOF)
+        self.forget(client)
+
+        def changed(conn: Any, _spec: Any) -> None:
+            if not conn.props.connected:
+                self.forget(conn)
+
+        client.connect("notify::connected", changed)
 
     def forget(self, client: Any) -> None:
         """A client closed its node: drop what it never reaped."""
@@ -71,7 +100,9 @@ class Usbdevfs:
             self._urbs.pop(hash(client), None)
 
     def close(self) -> None:
-        """Finish the transfers in flight; none is taken after."""
+        """Stop serving every node, and finish the transfers in flight; none is taken after."""
+        for devnode in list(self._handlers):
+            self.detach(devnode)
         self._lanes.shutdown(wait=True)
 
     def handle(self, device: UsbNode, client: Any) -> bool:

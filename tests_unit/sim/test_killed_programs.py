@@ -12,6 +12,7 @@ from rig.sim import hub
 from rig.sim.board import Board
 from rig.sim.lab import Lab
 from rig.sim.usbdevfs import LANES
+from testsupport.programs import real_uhubctl_bus
 
 ROUNDS = 6  # umockdev often, not always, puts the next client at the address of the freed one
 
@@ -20,9 +21,7 @@ ROUNDS = 6  # umockdev often, not always, puts the next client at the address of
 def lab() -> Iterator[Lab]:
     """A lab whose uhubctl is the real one on its bus, with a Boron on hub 1-1 port 2."""
     with Lab(time_scale=0) as sim:
-        assert sim.programs is not None
-        if sim.programs.bus is None or "uhubctl" in sim.programs.stand_ins.handlers:
-            pytest.skip(f"the real uhubctl cannot run on a bus here: {sim.programs.why or 'uhubctl is missing'}")
+        real_uhubctl_bus(sim)
         sim.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
         yield sim
 

@@ -49,7 +49,7 @@ def test_install_and_uninstall_restore_everything() -> None:
     assert not tools_dir.exists() and (bus_dir is None or list(bus_dir.iterdir()) == [])  # kept, empty
 
 
-def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left() -> None:
+def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left(short_tmp: Path) -> None:
     # umockdev does not free a test bed's descriptors: a process that made a lab per test ran out
     code = (
         "import os, sys\n"
@@ -64,20 +64,17 @@ def test_the_bus_folders_go_when_the_process_ends_and_no_descriptor_is_left() ->
         "    counts.append(fds())\n"
         "print(f'{root}|{counts[5]}|{counts[-1]}')\n"
     )
-    folder = Path(tempfile.mkdtemp(prefix="bus-", dir="/tmp"))  # short: umockdev's sockets live in it
-    try:
-        env = {k: v for k, v in os.environ.items() if k != "TMPDIR"} | {"TMPDIR": str(folder)}
-        run = [sys.executable, "-c", code]
-        done = subprocess.run(run, check=False, capture_output=True, text=True, timeout=300, env=env)
-        assert done.returncode == 0, done.stderr
-        root, early, late = done.stdout.strip().split("|")
-        if not root:
-            pytest.skip("no umockdev bus here")
-        assert Path(root).parent == folder and not Path(root).exists()  # TMPDIR, when set, holds the test beds
-        assert int(late) == int(early)  # one test bed, reused
-        assert list(folder.iterdir()) == []
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    folder = short_tmp  # umockdev's sockets live in it
+    env = {k: v for k, v in os.environ.items() if k != "TMPDIR"} | {"TMPDIR": str(folder)}
+    run = [sys.executable, "-c", code]
+    done = subprocess.run(run, check=False, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    root, early, late = done.stdout.strip().split("|")
+    if not root:
+        pytest.skip("no umockdev bus here")
+    assert Path(root).parent == folder and not Path(root).exists()  # TMPDIR, when set, holds the test beds
+    assert int(late) == int(early)  # one test bed, reused
+    assert list(folder.iterdir()) == []
 
 
 def test_the_real_uhubctl_and_dfu_util_run_where_the_host_has_them() -> None:
@@ -184,12 +181,16 @@ def test_a_closed_lab_is_freed_with_its_boards() -> None:
     # the last references may go a moment later: umockdev finalises a detached node's handler (whose
     # signal closures reach the lab) on its own thread. Likely why one gc pass failed once, under
     # -n 4 and heavy load (not reproduced in 100 labs under two busy loops); a leak still fails
+    gone = threading.Event()
+    for kept in refs:
+        obj = kept()
+        if obj is not None:
+            weakref.finalize(obj, lambda: gone.set() if all(r() is None for r in refs) else None)
+    del obj
     end = time.monotonic() + 30
-    while True:
+    while not gone.is_set() and any(r() is not None for r in refs) and time.monotonic() < end:
         gc.collect()
-        if all(r() is None for r in refs) or time.monotonic() > end:
-            break
-        time.sleep(0.05)
+        gone.wait(0.05)  # woken at once when the last one goes
     assert [r() for r in refs] == [None, None, None]
 
 

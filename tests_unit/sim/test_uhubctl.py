@@ -15,6 +15,7 @@ import sh
 
 from rig.sim.board import Mode
 from rig.sim.lab import Lab
+from testsupport.programs import AS_NOBODY, real_uhubctl_bus
 
 HEADER = re.compile(
     r"^(Current|New) status for hub (\S+) \[([0-9a-f]{4}):([0-9a-f]{4})(.*?)"
@@ -22,7 +23,6 @@ HEADER = re.compile(
 )
 PORT = re.compile(r"^  Port (\d+): ([0-9a-f]{4})((?: [A-Za-z0-9.]+)*?)(?: \[(.*)\])?$")
 REAL, STAND_IN = "real uhubctl", "stand-in"
-AS_ANOTHER_USER = ["--reuid=65534", "--regid=65534", "--clear-groups"]  # nobody (util-linux setpriv)
 
 
 def uhubctl(*args: str) -> str:
@@ -33,9 +33,8 @@ def uhubctl(*args: str) -> str:
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A lab whose uhubctl is the real one on its bus, or the stand-in."""
     with Lab(time_scale=0, real_programs=request.param == REAL) as sim:
-        assert sim.programs is not None
-        if request.param == REAL and "uhubctl" in sim.programs.stand_ins.handlers:
-            pytest.skip(f"the real uhubctl cannot run here: {sim.programs.why or 'uhubctl is not installed'}")
+        if request.param == REAL:
+            real_uhubctl_bus(sim)
         yield sim
 
 
@@ -147,9 +146,8 @@ def test_an_unknown_action_lists_the_status(bench: Lab) -> None:
 
 def test_permission_problem(bench: Lab) -> None:
     if uses_real(bench):  # the kernel refuses another user's open of a root-only node for writing
-        assert bench.programs is not None and bench.programs.bus is not None
-        bench.programs.bus.admit_other_users()
-        command = sh.Command("setpriv").bake(*AS_ANOTHER_USER, "uhubctl")  # uhubctl.c speaks only to non-root
+        real_uhubctl_bus(bench).admit_other_users()
+        command = sh.Command(AS_NOBODY[0]).bake(*AS_NOBODY[1:], "uhubctl")  # uhubctl.c speaks only to non-root
     else:
         bench.hubs.permission = False
         command = sh.Command("uhubctl")
@@ -188,8 +186,8 @@ def test_hubs_with_no_board_and_hubs_on_other_buses_are_on_the_bus(real: bool) -
     lab = Lab(time_scale=0, real_programs=real)
     lab.hubs.hub("1-2").ports = 7  # no board behind it; the lab knew it before its bus started
     with lab:
-        if real and not uses_real(lab):
-            pytest.skip("the real uhubctl cannot run on a bus here")
+        if real:
+            real_uhubctl_bus(lab)
         board = lab.add_board("b", "boron", "2.3.1", hub="3-1", port=2)  # a bus of its own
         out = uhubctl("-l", "1-2").splitlines()
         assert out[0].startswith("Current status for hub 1-2 [0424:2514 USB 2.0 Hub, USB 2.00, 7 ports")

@@ -18,6 +18,7 @@ from rig.transport import usb as tusb
 from rig.transport.cloud import CloudAuthError, CloudClient, CloudError, CloudNotFoundError, CloudOfflineError
 from rig.transport.errors import TimeoutError_, ToolError
 from rig.transport.hub import HubNotFoundError, HubPermissionError, Uhubctl, UhubctlPort, parse
+from testsupport.programs import AS_NOBODY, real_uhubctl_bus
 from testsupport.uhubctl_samples import SAMPLES
 
 
@@ -80,17 +81,15 @@ def test_a_permission_problem_names_the_fix(tmp_path: Path) -> None:
     # the real uhubctl, run as another user (it names the problem only to a user other than root:
     # uhubctl.c, geteuid), on a bus whose device nodes only root may open for writing
     with Lab(time_scale=0) as lab:
-        assert lab.programs is not None
-        if lab.programs.bus is None or "uhubctl" in lab.programs.stand_ins.handlers:
-            pytest.skip(f"the real uhubctl cannot run on a bus here: {lab.programs.why or 'uhubctl is missing'}")
+        bus = real_uhubctl_bus(lab)
         umask = os.umask(0)  # the hub's node made 0666: opening the bus must still keep it to root
         try:
             lab.add_board("b", "boron", "2.3.1", hub="1-1", port=2)
         finally:
             os.umask(umask)
-        lab.programs.bus.admit_other_users()
+        bus.admit_other_users()
         as_nobody = tmp_path / "uhubctl"
-        as_nobody.write_text('#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups uhubctl "$@"\n')
+        as_nobody.write_text(f'#!/bin/sh\nexec {" ".join(AS_NOBODY)} uhubctl "$@"\n')
         as_nobody.chmod(0o755)
         with pytest.raises(HubPermissionError, match="run as root"):
             Uhubctl(program=str(as_nobody)).status("1-1")
